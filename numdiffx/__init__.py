@@ -1,0 +1,45 @@
+"""numdiffx: finite differences done properly, on every major array library."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from numdiffx import steps as steps
+from numdiffx._core.api import derivative as derivative
+from numdiffx._core.api import gradient as gradient
+from numdiffx._core.api import hessian as hessian
+from numdiffx._core.api import hvp as hvp
+from numdiffx._core.api import jacobian as jacobian
+from numdiffx._core.api import jvp as jvp
+from numdiffx._core.result import DiffResult as DiffResult
+from numdiffx._core.result import Status as Status
+from numdiffx._core.stencils import AbstractMethod as AbstractMethod
+from numdiffx._core.stencils import ComplexStep as ComplexStep
+from numdiffx._core.stencils import Stencil as Stencil
+from numdiffx._core.stencils import backward as backward
+from numdiffx._core.stencils import central as central
+from numdiffx._core.stencils import complex_step as complex_step
+from numdiffx._core.stencils import forward as forward
+
+try:
+    __version__ = version("numdiffx")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AbstractMethod",
+    "ComplexStep",
+    "DiffResult",
+    "Stencil",
+    "Status",
+    "__version__",
+    "backward",
+    "central",
+    "complex_step",
+    "derivative",
+    "forward",
+    "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "steps",
+]

@@ -1,0 +1,1 @@
+"""The numerics, written once against the array namespace. Imports no array library."""

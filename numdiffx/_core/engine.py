@@ -1,0 +1,323 @@
+"""The finite-difference engine, written once against the array namespace ``xp``.
+
+Every operation reduces to *entries*: an entry is a derivative along one or two
+directions, each a basis vector ``e_i`` (with a per-element step ``h_i``) or a given
+vector ``v`` (with a scalar step ``t``). For an entry with directions ``d1, d2`` and
+stencils ``s1, s2`` the estimate is::
+
+    sum_{k,l} w1_k w2_l f(x + o1_k h1 d1 + o2_l h2 d2) / (h1**q1 h2**q2)
+
+Jacobians use one basis direction, Hessian diagonals one basis direction with a
+second-derivative stencil, Hessian off-diagonals two basis directions, JVPs one
+vector direction and HVPs a basis and a vector direction. Entries are processed in
+chunks: each chunk builds its perturbed inputs and makes ONE call to the evaluator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .result import Status
+from .stencils import AbstractMethod, ComplexStep, Stencil
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "BasisDirection", "Evaluator", "VectorDirection",
+           "differences", "method_points"]
+
+#: Bytes of perturbed inputs plus outputs held at once by default (256 MiB).
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+EVALUATION_MODES = ("auto", "batched", "loop", "vmap")
+
+
+def method_points(method: AbstractMethod) -> tuple[tuple[complex | float, float | complex], ...]:
+    """(offset, weight) pairs of a method; the complex step is offset i, weight -i."""
+    if isinstance(method, ComplexStep):
+        return ((1j, -1j),)
+    assert isinstance(method, Stencil)
+    return tuple(zip(method.float_offsets, method.float_weights))
+
+
+@dataclass(frozen=True)
+class BasisDirection:
+    """Perturb element ``i`` of the flat input by ``offset * h[i]`` (entry-specific i)."""
+
+    method: AbstractMethod
+    h: Any  # (n,) steps actually used
+    column: int  # which column of the entries table gives i
+
+
+@dataclass(frozen=True)
+class VectorDirection:
+    """Perturb the whole flat input by ``offset * t * v``."""
+
+    method: AbstractMethod
+    t: Any  # 0-d step
+    v: Any  # (n,) direction
+
+
+class Evaluator:
+    """Calls the user's f on batches of perturbed flat inputs; counts evaluations.
+
+    ``variables`` are the argnums being differentiated, laid out one after another in
+    the flat vector (``sizes`` and ``shapes``). Modes:
+
+    - ``"batched"``: f accepts a leading batch axis on every array argument (the
+      JacrevFinite contract); all points of a chunk go in ONE call.
+    - ``"vmap"``: the backend's vmap maps the per-sample f over the chunk.
+    - ``"loop"``: one call per point; works for any f.
+    """
+
+    def __init__(self, fun: Callable[..., Any], args: Sequence[Any], variables: Sequence[int],
+                 shapes: Sequence[tuple[int, ...]], mode: str, backend: Any, xp: Any) -> None:
+        self.fun = fun
+        self.args = list(args)
+        self.variables = tuple(variables)
+        self.shapes = tuple(shapes)
+        self.sizes = tuple(math.prod(s) for s in shapes)
+        self.backend = backend
+        self.xp = xp
+        self.nfev = 0
+        self.out_shape: tuple[int, ...] = ()
+        self.out_dtype: Any = None
+        if mode == "auto":
+            mode = backend.default_evaluation
+        self.mode = mode
+        self._call: Callable[..., Any] = fun
+        if mode == "vmap":
+            in_axes = tuple(0 if i in self.variables else None for i in range(len(args)))
+            mapped = backend.vmap(fun, in_axes)
+            if mapped is None:
+                raise ValueError(
+                    f"evaluation='vmap' is not available for {backend.name} arrays (the library "
+                    "has no vmap); use evaluation='batched' if f accepts a leading batch axis, "
+                    "or evaluation='loop'."
+                )
+            self._call = mapped
+
+    # -- argument assembly -------------------------------------------------------------
+    def _split(self, flat: Any, batch: int | None) -> list[Any]:
+        xp, out, start = self.xp, [], 0
+        for shape, size in zip(self.shapes, self.sizes):
+            piece = flat[..., start:start + size]
+            out.append(xp.reshape(piece, (batch, *shape) if batch is not None else shape))
+            start += size
+        return out
+
+    def _arguments(self, values: list[Any], batch: int | None) -> list[Any]:
+        args = list(self.args)
+        for i, value in zip(self.variables, values):
+            args[i] = value
+        if batch is not None and self.mode == "batched":
+            xp = self.xp
+            for i, a in enumerate(args):
+                if i not in self.variables and _is_array(a):
+                    args[i] = xp.broadcast_to(xp.expand_dims(a, axis=0), (batch, *a.shape))
+        return args
+
+    def _as_output(self, out: Any, where: str) -> Any:
+        if isinstance(out, (tuple, list, dict)):
+            raise TypeError(
+                f"f must return a single array; it returned a {type(out).__name__} {where}. "
+                "Wrap it so it returns one array, e.g. lambda x: xp.stack(f(x))."
+            )
+        return self.xp.asarray(out)
+
+    # -- calls -------------------------------------------------------------------------
+    def first(self, x_flat: Any) -> Any:
+        """f at the unperturbed point; fixes the output shape and dtype. Returns (M,)."""
+        xp = self.xp
+        with self.backend.no_grad():
+            if self.mode in ("batched", "vmap"):
+                args = self._arguments(self._split(xp.expand_dims(x_flat, axis=0), 1), 1)
+                out = self._as_output(self._call(*args), "at x")
+                if out.ndim < 1 or out.shape[0] != 1:
+                    raise ValueError(
+                        f"with evaluation={self.mode!r}, f must return an array with a leading "
+                        f"batch axis; called on a batch of 1 it returned shape "
+                        f"{tuple(out.shape)}. If f is not vectorised, use evaluation='loop'."
+                    )
+                self.out_shape = tuple(out.shape[1:])
+            else:
+                out = self._as_output(self.fun(*self._arguments(self._split(x_flat, None), None)),
+                                      "at x")
+                self.out_shape = tuple(out.shape)
+        self.out_dtype = out.dtype
+        self.nfev += 1
+        return xp.reshape(out, (-1,))
+
+    def __call__(self, points: Any) -> Any:
+        """Evaluate f at each row of ``points`` (m, n); returns (m, M)."""
+        xp = self.xp
+        m = points.shape[0]
+        with self.backend.no_grad():
+            if self.mode in ("batched", "vmap"):
+                out = self._as_output(self._call(*self._arguments(self._split(points, m), m)),
+                                      "for a batch")
+                expected = (m, *self.out_shape)
+                if tuple(out.shape) != expected:
+                    raise ValueError(
+                        f"with evaluation={self.mode!r}, f returned shape {tuple(out.shape)} for "
+                        f"a batch of {m} points; expected {expected}. f must map each batch "
+                        "element independently (or use evaluation='loop')."
+                    )
+            else:
+                rows = []
+                for r in range(m):
+                    y = self._as_output(
+                        self.fun(*self._arguments(self._split(points[r, ...], None), None)),
+                        "at a perturbed point")
+                    if tuple(y.shape) != self.out_shape:
+                        raise ValueError(
+                            f"f returned shape {tuple(y.shape)} at a perturbed point but "
+                            f"{self.out_shape} at x; the output shape must not depend on x."
+                        )
+                    rows.append(y)
+                out = xp.stack(rows, axis=0)
+        self.nfev += m
+        return xp.reshape(out, (m, -1))
+
+
+def _is_array(a: Any) -> bool:
+    return hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__array_namespace__") or (
+        type(a).__module__.split(".", 1)[0] in ("numpy", "torch", "jax", "jaxlib", "cupy"))
+
+
+def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
+    """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost)."""
+    return (x_flat + h) - x_flat
+
+
+def differences(
+    xp: Any,
+    evaluate: Evaluator,
+    x_flat: Any,
+    f0: Any,
+    directions: Sequence[BasisDirection | VectorDirection],
+    entries: np.ndarray,
+    *,
+    chunk_points: int | None,
+    memory_budget: int,
+) -> tuple[Any, Any]:
+    """Finite-difference estimates for every entry. Returns ``(values, status)``, (E, M).
+
+    ``entries`` is a host int array (E, number of basis directions) of element indices.
+    """
+    n = x_flat.shape[0]
+    m_out = f0.shape[0]
+    n_entries = entries.shape[0]
+    point_lists = [method_points(d.method) for d in directions]
+    combos = list(itertools.product(*point_lists))
+    k = len(combos)
+    is_complex = any(isinstance(d.method, ComplexStep) for d in directions)
+    subtract_f0 = not is_complex  # real stencils: weights sum to zero
+    if n_entries == 0:
+        return (xp.zeros((0, m_out), dtype=_result_dtype(xp, f0, x_flat)),
+                xp.zeros((0, m_out), dtype=xp.int8))
+
+    itemsize = np.dtype(str(x_flat.dtype).split(".")[-1]).itemsize if _np_dtype_ok(
+        x_flat.dtype) else 8
+    bytes_per_point = max(1, (n + m_out) * itemsize * (2 if is_complex else 1))
+    if chunk_points is None:
+        chunk_points = max(1, memory_budget // bytes_per_point)
+    per_chunk = max(1, chunk_points // k)
+
+    device = _device(x_flat)
+    work = xp.astype(x_flat, _complex_of(xp, x_flat.dtype)) if is_complex else x_flat
+    arange_n = xp.arange(n, device=device)
+    f0_row = xp.expand_dims(f0, axis=0)
+    values, statuses = [], []
+    for start in range(0, n_entries, per_chunk):
+        block = entries[start:start + per_chunk]
+        c = block.shape[0]
+        # per direction: a (c, n) unit matrix (or the vector) and the (c,) step
+        units, steps, step_bad, step_nan = [], [], [], []
+        col = 0
+        for d in directions:
+            if isinstance(d, BasisDirection):
+                idx = xp.asarray(block[:, d.column], device=device)
+                unit = xp.astype(xp.expand_dims(idx, 1) == xp.expand_dims(arange_n, 0),
+                                 x_flat.dtype)
+                h_sel = xp.take(d.h, idx, axis=0)
+                col += 1
+            else:
+                unit = xp.broadcast_to(xp.expand_dims(d.v, 0), (c, n))
+                h_sel = xp.broadcast_to(xp.reshape(d.t, (1,)), (c,))
+            units.append(unit * xp.expand_dims(h_sel, 1))
+            steps.append(h_sel)
+            step_bad.append(h_sel == 0)
+            step_nan.append(~xp.isfinite(h_sel))
+        rows = []
+        for combo in combos:
+            point = work
+            for (offset, _), shift in zip(combo, units):
+                if isinstance(offset, complex):
+                    shift = xp.astype(shift, work.dtype) * offset
+                elif offset != 1.0:
+                    shift = shift * offset
+                point = point + shift
+            rows.append(point)
+        batch = xp.reshape(xp.stack(rows, axis=1), (c * k, n))
+        y = xp.reshape(evaluate(batch), (c, k, m_out))
+        acc = None
+        for j, combo in enumerate(combos):
+            weight = math.prod(w for _, w in combo)
+            term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
+            term = term * weight
+            acc = term if acc is None else acc + term
+        assert acc is not None
+        if is_complex:
+            acc = xp.real(acc)
+        denom = None
+        for d, h_sel in zip(directions, steps):
+            p = h_sel ** d.method.deriv
+            denom = p if denom is None else denom * p
+        acc = acc / xp.expand_dims(denom, 1)
+        nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
+        bad_step = _any_list(xp, step_bad)
+        nan_step = _any_list(xp, step_nan)
+        status = xp.where(
+            xp.expand_dims(bad_step, 1), xp.asarray(Status.STEP_TOO_SMALL, dtype=xp.int8),
+            xp.where(nonfinite | xp.expand_dims(nan_step, 1),
+                     xp.asarray(Status.NON_FINITE, dtype=xp.int8),
+                     xp.asarray(Status.SUCCESS, dtype=xp.int8)))
+        acc = xp.where(status == Status.SUCCESS, acc, xp.asarray(xp.nan, dtype=acc.dtype))
+        values.append(acc)
+        statuses.append(status)
+    if len(values) == 1:
+        return values[0], statuses[0]
+    return xp.concat(values, axis=0), xp.concat(statuses, axis=0)
+
+
+def _any_list(xp: Any, masks: list[Any]) -> Any:
+    out = masks[0]
+    for m in masks[1:]:
+        out = out | m
+    return out
+
+
+def _np_dtype_ok(dtype: Any) -> bool:
+    try:
+        np.dtype(str(dtype).split(".")[-1])
+        return True
+    except TypeError:
+        return False
+
+
+def _result_dtype(xp: Any, f0: Any, x: Any) -> Any:
+    return xp.result_type(f0.dtype, x.dtype)
+
+
+def _complex_of(xp: Any, dtype: Any) -> Any:
+    return xp.complex64 if dtype == xp.float32 else xp.complex128
+
+
+def _device(x: Any) -> Any:
+    from array_api_compat import device
+
+    return device(x)

@@ -1,0 +1,262 @@
+"""Finite-difference stencils: small frozen objects with exact weights.
+
+A stencil approximates the ``deriv``-th derivative of ``g(t)`` at ``t = 0`` as::
+
+    g^(deriv)(0) ~= sum_k weights[k] * g(offsets[k] * h) / h**deriv
+
+Weights are solved exactly in rational arithmetic (``fractions.Fraction``) from the
+Taylor conditions, so polynomials of degree ``< len(offsets)`` are differentiated
+exactly, up to floating-point rounding. The truncation order ``p`` (error ``O(h**p)``)
+is computed exactly as well and drives the automatic step rule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+
+__all__ = [
+    "AbstractMethod",
+    "ComplexStep",
+    "Stencil",
+    "backward",
+    "central",
+    "complex_step",
+    "forward",
+    "resolve_method",
+]
+
+
+class AbstractMethod:
+    """Base of every differentiation method (a stencil or the complex step).
+
+    Abstract: not instantiated. Concrete methods are frozen dataclasses carrying
+    ``deriv`` (derivative order ``q``) and ``order`` (truncation order ``p``).
+    """
+
+    deriv: int
+    order: int
+
+    def with_deriv(self, deriv: int) -> AbstractMethod:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _as_fraction(value: object, name: str) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+        raise TypeError(
+            f"{name} must hold ints, floats or fractions.Fraction values; got "
+            f"{type(value).__name__}. Example: Stencil(offsets=(-1, 1), deriv=1)."
+        )
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite; got {value!r}.")
+        # The decimal the user wrote, not the binary approximation of it.
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+@lru_cache(maxsize=256)
+def _solve_weights(offsets: tuple[Fraction, ...], deriv: int) -> tuple[Fraction, ...]:
+    """Exact weights from the Taylor conditions sum_k w_k o_k^j / j! = [j == deriv]."""
+    n = len(offsets)
+    # Vandermonde system A w = b with A[j][k] = o_k**j, b[j] = deriv! * [j == deriv].
+    a = [[o**j for o in offsets] + [Fraction(math.factorial(deriv)) if j == deriv else Fraction(0)]
+         for j in range(n)]
+    for col in range(n):  # Gauss-Jordan elimination, exact.
+        pivot = next(r for r in range(col, n) if a[r][col] != 0)
+        a[col], a[pivot] = a[pivot], a[col]
+        inv = 1 / a[col][col]
+        a[col] = [v * inv for v in a[col]]
+        for r in range(n):
+            if r != col and a[r][col] != 0:
+                factor = a[r][col]
+                a[r] = [vr - factor * vc for vr, vc in zip(a[r], a[col])]
+    return tuple(a[k][n] for k in range(n))
+
+
+def _truncation_order(offsets: tuple[Fraction, ...], weights: tuple[Fraction, ...],
+                      deriv: int) -> int:
+    """Smallest p with a nonzero O(h**p) error term (exact arithmetic)."""
+    j = len(offsets)
+    while sum(w * o**j for w, o in zip(weights, offsets)) == 0:
+        j += 1
+        if j > len(offsets) + 64:  # pragma: no cover - impossible for distinct offsets
+            break
+    return j - deriv
+
+
+@dataclass(frozen=True)
+class Stencil(AbstractMethod):
+    """Any finite-difference grid: ``Stencil(offsets=(-2, -1, 1, 2), deriv=1)``.
+
+    Parameters
+    ----------
+    offsets : sequence of int, float or Fraction
+        Distinct grid points in units of the step ``h``. ``0`` means ``f(x)``, which
+        is evaluated once per call and reused.
+    deriv : int
+        Derivative order ``q >= 1``. At least ``deriv + 1`` offsets are required.
+
+    Attributes
+    ----------
+    weights : tuple of Fraction
+        Exact weights, one per offset.
+    order : int
+        Truncation order ``p``: the error is ``O(h**p)``.
+    """
+
+    offsets: tuple[Fraction, ...]
+    deriv: int = 1
+    weights: tuple[Fraction, ...] = field(init=False, repr=False, compare=False)
+    order: int = field(init=False, compare=False)
+    #: ``"forward"``, ``"backward"`` or ``"central"`` for the named families (used to
+    #: build the matching second-derivative stencil for Hessians), else ``None``.
+    family: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.deriv, bool) or not isinstance(self.deriv, int):
+            raise TypeError(f"deriv must be an int >= 1; got {self.deriv!r}.")
+        if self.deriv < 1:
+            raise ValueError(f"deriv must be >= 1; got {self.deriv}. Use deriv=1 for "
+                             "first derivatives.")
+        try:
+            raw = tuple(self.offsets)
+        except TypeError:
+            raise TypeError("offsets must be a sequence of numbers, e.g. offsets=(-1, 1); "
+                            f"got {type(self.offsets).__name__}.") from None
+        offsets = tuple(_as_fraction(o, "offsets") for o in raw)
+        if len(set(offsets)) != len(offsets):
+            raise ValueError(f"offsets must be distinct; got {tuple(map(str, offsets))}.")
+        if len(offsets) < self.deriv + 1:
+            raise ValueError(
+                f"a derivative of order deriv={self.deriv} needs at least {self.deriv + 1} "
+                f"offsets; got {len(offsets)}. Add points, e.g. "
+                f"offsets={tuple(range(-(self.deriv // 2 + 1), self.deriv // 2 + 2))}."
+            )
+        object.__setattr__(self, "offsets", offsets)
+        weights = _solve_weights(offsets, self.deriv)
+        # Drop points whose weight is exactly zero (e.g. 0 in central first derivatives).
+        kept = tuple((o, w) for o, w in zip(offsets, weights) if w != 0)
+        object.__setattr__(self, "weights", tuple(w for _, w in kept))
+        object.__setattr__(self, "offsets", tuple(o for o, _ in kept))
+        object.__setattr__(self, "order", _truncation_order(offsets, weights, self.deriv))
+
+    @property
+    def float_weights(self) -> tuple[float, ...]:
+        """Weights as Python floats (cached by the exact solve)."""
+        return tuple(float(w) for w in self.weights)
+
+    @property
+    def float_offsets(self) -> tuple[float, ...]:
+        return tuple(float(o) for o in self.offsets)
+
+    def with_deriv(self, deriv: int) -> Stencil:
+        """The stencil of the same family and accuracy for another derivative order.
+
+        Named families rebuild themselves (``central(order=2).with_deriv(2)`` is the
+        classic 3-point second difference). A custom grid adds ``0`` to its offsets and
+        must then hold enough points.
+        """
+        if deriv == self.deriv:
+            return self
+        if self.family == "forward":
+            return forward(order=self.order, deriv=deriv)
+        if self.family == "backward":
+            return backward(order=self.order, deriv=deriv)
+        if self.family == "central":
+            return central(order=self.order, deriv=deriv)
+        offsets = tuple(sorted(set(self.offsets) | {Fraction(0)}))
+        if len(offsets) < deriv + 1:
+            raise ValueError(
+                f"the custom stencil with offsets {tuple(map(str, self.offsets))} has too few "
+                f"points for a derivative of order {deriv}; pass a named method "
+                "(method='central') or a Stencil with more offsets."
+            )
+        return Stencil(offsets=offsets, deriv=deriv)
+
+
+def _check_order(order: object, *, even: bool, name: str) -> int:
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise TypeError(f"{name}(order=...) must be an int; got {order!r}.")
+    if order < 1 or (even and order % 2):
+        wanted = "a positive even int (2, 4, 6, ...)" if even else "a positive int (1, 2, ...)"
+        raise ValueError(f"{name}(order=...) must be {wanted}; got {order}. "
+                         f"Example: {name}(order={2 if even else 1}).")
+    return order
+
+
+def forward(order: int = 1, deriv: int = 1) -> Stencil:
+    """One-sided forward stencil of truncation order ``order``: offsets 0, 1, ..."""
+    order = _check_order(order, even=False, name="forward")
+    return Stencil(offsets=tuple(range(order + deriv)), deriv=deriv, family="forward")
+
+
+def backward(order: int = 1, deriv: int = 1) -> Stencil:
+    """One-sided backward stencil (the report's "minus"): offsets 0, -1, ..."""
+    order = _check_order(order, even=False, name="backward")
+    return Stencil(offsets=tuple(-k for k in range(order + deriv)), deriv=deriv,
+                   family="backward")
+
+
+def central(order: int = 2, deriv: int = 1) -> Stencil:
+    """Symmetric stencil of even truncation order ``order``."""
+    order = _check_order(order, even=True, name="central")
+    half = order // 2 + (deriv - 1) // 2
+    return Stencil(offsets=tuple(range(-half, half + 1)), deriv=deriv, family="central")
+
+
+@dataclass(frozen=True)
+class ComplexStep(AbstractMethod):
+    """Complex-step first derivative: ``f'(x) ~= Im f(x + i h) / h``.
+
+    There is no subtractive cancellation, so the step can be tiny and the result is
+    accurate to machine precision -- provided ``f`` is real-analytic and implemented
+    with complex-safe operations (no ``abs``, ``conj``, ``real`` on the input path).
+    Hessians use the mixed complex/central formula
+    ``H_ij ~= Im[f(x + i h e_i + h e_j) - f(x + i h e_i - h e_j)] / (2 h h)``.
+    """
+
+    deriv: int = field(default=1, init=False)
+    order: int = field(default=2, init=False)
+
+    def with_deriv(self, deriv: int) -> ComplexStep:
+        if deriv != 1:
+            raise ValueError("complex_step() computes first derivatives only; use "
+                             "method='central' for higher derivatives.")
+        return self
+
+
+def complex_step() -> ComplexStep:
+    """The complex-step method (first derivatives; Hessians via the mixed formula)."""
+    return ComplexStep()
+
+
+_METHOD_NAMES = {
+    "forward": forward,
+    "plus": forward,
+    "backward": backward,
+    "minus": backward,
+    "central": central,
+    "complex_step": complex_step,
+    "complex": complex_step,
+}
+
+
+def resolve_method(method: object) -> AbstractMethod:
+    """Map the public ``method=`` argument (a string or a method object) to an object."""
+    if isinstance(method, AbstractMethod):
+        return method
+    if isinstance(method, str):
+        try:
+            return _METHOD_NAMES[method]()  # type: ignore[operator]
+        except KeyError:
+            raise ValueError(
+                f"method={method!r} is not known; use one of {sorted(_METHOD_NAMES)} or a "
+                "method object such as nd.central(order=4) or nd.Stencil(offsets=(-1, 1))."
+            ) from None
+    raise TypeError(
+        "method must be a string such as 'central' or a method object such as "
+        f"nd.central(order=4); got {type(method).__name__}."
+    )
