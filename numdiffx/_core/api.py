@@ -142,12 +142,12 @@ def _problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int
     args = list(args)
     xp = None
     flats, shapes, dtypes = [], [], []
-    backend = None
+    backend: Any = None
     for i, name in zip(variables, names):
         xpi, xi = _as_input(args[i], name, opts.method)
         if xp is None:
             xp, backend = xpi, backend_for(xi)
-        elif xpi is not xp:
+        elif xpi is not xp or backend is None:
             raise TypeError(f"all differentiated arguments must come from one array library; "
                             f"{name} is a {type(xi).__name__}. Convert it first.")
         xi = backend.prepare(xi, xp)
@@ -178,8 +178,8 @@ def _steps(prob: _Problem, opts: _Options, method: AbstractMethod, deriv_for_rul
     real = xp.real(prob.x_flat) if xp.isdtype(prob.x_flat.dtype, "complex floating") else (
         prob.x_flat)
     complex_step = isinstance(method, ComplexStep)
-    h = opts.rule.nominal(xp.abs(real), xp=xp, dtype=real.dtype, order=method.order,
-                          deriv=deriv_for_rule, complex_step=complex_step)
+    h = opts.rule.nominal(xp.abs(real), xp=xp, dtype=real.dtype,
+                          method=method.with_deriv(deriv_for_rule))
     if complex_step:
         return h  # an imaginary step is never lost to rounding of the real part
     return representable_steps(xp, real, h)
@@ -192,8 +192,8 @@ def _vector_step(prob: _Problem, opts: _Options, method: AbstractMethod, v: Any,
     real = xp.real(prob.x_flat) if xp.isdtype(prob.x_flat.dtype, "complex floating") else (
         prob.x_flat)
     scale = xp.max(xp.abs(real)) if real.shape[0] else xp.asarray(0.0, dtype=real.dtype)
-    h = opts.rule.nominal(xp.reshape(scale, (1,)), xp=xp, dtype=real.dtype, order=method.order,
-                          deriv=deriv_for_rule, complex_step=isinstance(method, ComplexStep))
+    h = opts.rule.nominal(xp.reshape(scale, (1,)), xp=xp, dtype=real.dtype,
+                          method=method.with_deriv(deriv_for_rule))
     vmax = xp.max(xp.abs(v)) if v.shape[0] else xp.asarray(1.0, dtype=real.dtype)
     vmax = xp.where(vmax == 0, xp.asarray(1.0, dtype=vmax.dtype), vmax)
     return xp.reshape(h, ()) / xp.astype(vmax, h.dtype)
@@ -586,8 +586,11 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
     assert acc is not None
     if is_complex:
         acc = xp.real(acc)
-    acc = acc / h ** meth.deriv
-    status = xp.where(h == 0, xp.asarray(Status.STEP_TOO_SMALL, dtype=xp.int8),
-                      xp.where(finite & xp.isfinite(h), xp.asarray(Status.SUCCESS, dtype=xp.int8),
-                               xp.asarray(Status.NON_FINITE, dtype=xp.int8)))
+    acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
+    def code(s: Status) -> Any:
+        return xp.asarray(int(s), dtype=xp.int8)
+
+    status = xp.where(h == 0, code(Status.STEP_TOO_SMALL),
+                      xp.where(finite & xp.isfinite(h), code(Status.SUCCESS),
+                               code(Status.NON_FINITE)))
     return xp.where(status == 0, acc, xp.asarray(xp.nan, dtype=acc.dtype)), status

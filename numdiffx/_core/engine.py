@@ -222,7 +222,9 @@ def differences(
 
     itemsize = np.dtype(str(x_flat.dtype).split(".")[-1]).itemsize if _np_dtype_ok(
         x_flat.dtype) else 8
-    bytes_per_point = max(1, (n + m_out) * itemsize * (2 if is_complex else 1))
+    # Per point the chunk holds its row twice (the rows and their stack), a share of the
+    # per-direction shifts, the output and two combine temporaries of the output size.
+    bytes_per_point = max(1, (3 * n + 3 * m_out) * itemsize * (2 if is_complex else 1))
     if chunk_points is None:
         chunk_points = max(1, memory_budget // bytes_per_point)
     per_chunk = max(1, chunk_points // k)
@@ -277,16 +279,19 @@ def differences(
         for d, h_sel in zip(directions, steps):
             p = h_sel ** d.method.deriv
             denom = p if denom is None else denom * p
+        # where a step vanished the status says so; divide by 1 there, not by zero
+        assert denom is not None
+        denom = xp.where(denom == 0, xp.asarray(1.0, dtype=denom.dtype), denom)
         acc = acc / xp.expand_dims(denom, 1)
         nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
         bad_step = _any_list(xp, step_bad)
         nan_step = _any_list(xp, step_nan)
         status = xp.where(
-            xp.expand_dims(bad_step, 1), xp.asarray(Status.STEP_TOO_SMALL, dtype=xp.int8),
+            xp.expand_dims(bad_step, 1), xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
             xp.where(nonfinite | xp.expand_dims(nan_step, 1),
-                     xp.asarray(Status.NON_FINITE, dtype=xp.int8),
-                     xp.asarray(Status.SUCCESS, dtype=xp.int8)))
-        acc = xp.where(status == Status.SUCCESS, acc, xp.asarray(xp.nan, dtype=acc.dtype))
+                     xp.asarray(int(Status.NON_FINITE), dtype=xp.int8),
+                     xp.asarray(int(Status.SUCCESS), dtype=xp.int8)))
+        acc = xp.where(status == int(Status.SUCCESS), acc, xp.asarray(xp.nan, dtype=acc.dtype))
         values.append(acc)
         statuses.append(status)
     if len(values) == 1:

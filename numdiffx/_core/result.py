@@ -82,7 +82,7 @@ class DiffResult:
         import numpy as np
 
         codes = np.asarray(_to_host(self.status))
-        bad = np.argwhere((codes != Status.SUCCESS))
+        bad = np.argwhere(codes != Status.SUCCESS)
         if bad.size == 0:
             return self
         lines = []

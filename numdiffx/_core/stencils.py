@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 __all__ = [
     "AbstractMethod",
@@ -38,6 +39,11 @@ class AbstractMethod:
 
     deriv: int
     order: int
+
+    @property
+    def step_constant(self) -> float:  # pragma: no cover - abstract
+        """Error-balancing factor of the automatic step (see ``steps.auto``)."""
+        raise NotImplementedError
 
     def with_deriv(self, deriv: int) -> AbstractMethod:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -107,7 +113,7 @@ class Stencil(AbstractMethod):
         Truncation order ``p``: the error is ``O(h**p)``.
     """
 
-    offsets: tuple[Fraction, ...]
+    offsets: tuple[Any, ...]  # numbers in, exact Fractions after __post_init__
     deriv: int = 1
     weights: tuple[Fraction, ...] = field(init=False, repr=False, compare=False)
     order: int = field(init=False, compare=False)
@@ -142,6 +148,21 @@ class Stencil(AbstractMethod):
         object.__setattr__(self, "weights", tuple(w for _, w in kept))
         object.__setattr__(self, "offsets", tuple(o for o, _ in kept))
         object.__setattr__(self, "order", _truncation_order(offsets, weights, self.deriv))
+
+    @property
+    def step_constant(self) -> float:
+        """``(q C_r / (p C_t)) ** (1 / (p + q))``: the error-balancing step factor.
+
+        With round-off ``C_r eps |f| / h**q`` (``C_r = sum |w_k|``) and truncation
+        ``C_t h**p |f^(p+q)|`` (``C_t = |sum w_k o_k**(p+q)| / (p+q)!``), the total error
+        is smallest at ``h = step_constant * eps**(1/(p+q))`` when ``|f^(p+q)| ~ |f|``:
+        ``(3 eps)**(1/3)`` for central differences, ``2 sqrt(eps)`` for forward ones.
+        """
+        p, q = self.order, self.deriv
+        c_r = sum(abs(w) for w in self.weights)
+        c_t = abs(sum(w * o ** (p + q) for w, o in zip(self.weights, self.offsets)))
+        c_t /= math.factorial(p + q)
+        return float(q * c_r / (p * c_t)) ** (1.0 / (p + q))
 
     @property
     def float_weights(self) -> tuple[float, ...]:
@@ -220,6 +241,10 @@ class ComplexStep(AbstractMethod):
 
     deriv: int = field(default=1, init=False)
     order: int = field(default=2, init=False)
+
+    @property
+    def step_constant(self) -> float:
+        return 1.0  # unused: the complex step has no round-off term to balance
 
     def with_deriv(self, deriv: int) -> ComplexStep:
         if deriv != 1:

@@ -1,9 +1,10 @@
 """Step ("delta") rules: small frozen objects that give one step per input element.
 
-Every rule is called as ``rule.nominal(abs_x, xp=..., dtype=..., order=p, deriv=q,
-complex_step=...)`` and returns a positive step per element of ``abs_x`` (same shape,
-namespace, dtype and device). The engine then replaces each nominal step by the
-actually representable one, ``(x + h) - x``, and flags elements where it is zero.
+Every rule is called as ``rule.nominal(abs_x, xp=..., dtype=..., method=m)`` -- ``m``
+the stencil for the derivative order being computed -- and returns a positive step per
+element of ``abs_x`` (same shape, namespace, dtype and device). The engine then
+replaces each nominal step by the actually representable one, ``(x + h) - x``, and
+flags elements where it is zero.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from .stencils import AbstractMethod, ComplexStep
 
 __all__ = ["AbstractStepRule", "auto", "fixed", "relative", "resolve_step"]
 
@@ -28,8 +31,8 @@ def _positive_finite(value: object, name: str, example: str) -> float:
 class AbstractStepRule:
     """Base of the step rules. Abstract: use ``fixed``, ``relative`` or ``auto``."""
 
-    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, order: int, deriv: int,
-                complex_step: bool) -> Any:  # pragma: no cover - abstract
+    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any,
+                method: AbstractMethod) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -42,8 +45,7 @@ class fixed(AbstractStepRule):  # noqa: N801 - public lower-case constructor, li
     def __post_init__(self) -> None:
         object.__setattr__(self, "h", _positive_finite(self.h, "fixed(h)", "fixed(1e-6)"))
 
-    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, order: int, deriv: int,
-                complex_step: bool) -> Any:
+    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
         return xp.full_like(abs_x, self.h)
 
 
@@ -60,8 +62,7 @@ class relative(AbstractStepRule):  # noqa: N801
         object.__setattr__(self, "typical", _positive_finite(
             self.typical, "relative(typical=...)", "relative(1e-6, typical=1.0)"))
 
-    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, order: int, deriv: int,
-                complex_step: bool) -> Any:
+    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
         return self.scale * xp.maximum(abs_x, xp.asarray(self.typical, dtype=abs_x.dtype))
 
 
@@ -69,11 +70,13 @@ class relative(AbstractStepRule):  # noqa: N801
 class auto(AbstractStepRule):  # noqa: N801
     """The default: the textbook optimal step for the stencil and the dtype.
 
-    ``h_i = factor * eps(dtype) ** (1 / (p + q)) * max(|x_i|, typical)`` for a stencil
-    of truncation order ``p`` and derivative order ``q``, which balances truncation
-    error ``O(h**p)`` against round-off ``O(eps / h**q)``. For the complex step there
-    is no round-off term, so the step is ``eps * max(|x_i|, typical)``, far below
-    the truncation threshold.
+    ``h_i = factor * c * eps(dtype) ** (1 / (p + q)) * max(|x_i|, typical)`` for a
+    stencil of truncation order ``p`` and derivative order ``q``, which balances
+    truncation error ``O(h**p)`` against round-off ``O(eps / h**q)``. ``c`` is the
+    stencil's exact error-balancing constant ``Stencil.step_constant`` (``3**(1/3)``
+    for central, ``2`` for forward differences). For the complex step there is no
+    round-off term, so the step is ``eps * max(|x_i|, typical)``, far below the
+    truncation threshold.
 
     Parameters
     ----------
@@ -81,26 +84,39 @@ class auto(AbstractStepRule):  # noqa: N801
         Typical magnitude of the inputs; protects elements near zero.
     factor : float
         Multiplies the step; raise it for noisy functions.
+    scale_with_x : bool
+        ``True`` (default): the step grows with ``|x_i|`` (f varies on the scale of x).
+        ``False``: ``h_i = factor * c * eps**(1/(p+q)) * typical`` for every element, for
+        functions that vary on an absolute scale far from the origin, e.g. ``sin`` at
+        ``x = 1e3`` (the relative step there costs 5 digits). Where ``x + h == x`` the
+        element gets status STEP_TOO_SMALL.
     """
 
     typical: float = 1.0
     factor: float = 1.0
+    scale_with_x: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "typical", _positive_finite(self.typical, "auto(typical=...)",
                                                              "auto(typical=1.0)"))
         object.__setattr__(self, "factor", _positive_finite(self.factor, "auto(factor=...)",
                                                             "auto(factor=10.0)"))
+        if not isinstance(self.scale_with_x, bool):
+            raise TypeError(f"auto(scale_with_x=...) must be True or False; got "
+                            f"{self.scale_with_x!r}.")
 
-    def scale_for(self, eps: float, *, order: int, deriv: int, complex_step: bool) -> float:
-        if complex_step:
+    def scale_for(self, eps: float, method: AbstractMethod) -> float:
+        """The relative step ``factor * c * eps**(1/(p+q))`` for ``method``."""
+        if isinstance(method, ComplexStep):
             return self.factor * eps
-        return self.factor * eps ** (1.0 / (order + deriv))
+        power = 1.0 / (method.order + method.deriv)
+        return self.factor * method.step_constant * eps**power
 
-    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, order: int, deriv: int,
-                complex_step: bool) -> Any:
+    def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
         eps = float(xp.finfo(dtype).eps)
-        scale = self.scale_for(eps, order=order, deriv=deriv, complex_step=complex_step)
+        scale = self.scale_for(eps, method)
+        if not self.scale_with_x:
+            return xp.full_like(abs_x, scale * self.typical)
         return scale * xp.maximum(abs_x, xp.asarray(self.typical, dtype=abs_x.dtype))
 
 

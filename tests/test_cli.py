@@ -1,0 +1,56 @@
+"""The CLI main job and the import hygiene of the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+import numdiffx as nd
+from numdiffx.cli import main
+from numdiffx.studies import delta_sweep, make_mlp
+
+
+def test_import_does_not_import_torch_or_jax():
+    code = "import sys, numdiffx; print('torch' in sys.modules, 'jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False False"
+
+
+def test_version_comes_from_metadata():
+    from importlib.metadata import version
+
+    assert nd.__version__ == version("numdiffx")
+
+
+def test_mlp_analytic_jacobian_matches_complex_step():
+    net = make_mlp("tanh")
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    exact = net.jacobian(x)
+    cs = nd.jacobian(net, x, method="complex_step", evaluation="batched")
+    np.testing.assert_allclose(cs, exact, atol=1e-14)
+
+
+def test_delta_study_auto_lands_near_the_best_fixed_delta():
+    records = delta_sweep(activations=("tanh",), dtypes=("float64", "float32"),
+                          methods=("central",), rows=10)
+    for dtype in ("float64", "float32"):
+        rows = [r for r in records if r.dtype == dtype]
+        best = min(r.max_error for r in rows if r.delta != "auto" and r.max_error == r.max_error)
+        auto = next(r for r in rows if r.delta == "auto")
+        assert auto.max_error <= 2.0 * best, (dtype, auto.max_error, best)
+
+
+def test_cli_study_delta_prints_a_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "records.json"
+    code = main(["study", "delta", "--rows", "4", "--activation", "relu", "--dtype", "float32",
+                 "--method", "central", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "relu network, float32" in out and "auto" in out and "x+h==x" in out
+    records = json.loads(path.read_text())
+    assert {r["method"] for r in records} == {"central"}
+    assert len(records) == 11  # ten deltas and auto
