@@ -135,6 +135,22 @@ def diagnose(s: _Setup, fail: PairFailure, method: AbstractMethod, atol: float,
                 "instead of the input -- so the analytical rule is claiming a dependence f "
                 "does not have (or f is wrong).")
 
+    # (d) a kink or discontinuity inside the stencil: one-sided estimates disagree
+    fwd = bwd = 0.0
+    if a_mat is not None:
+        plus, minus = _probe(s, fail.i, fail.k, j, [h, -h])
+        f0 = s.f0[fail.k].reshape(-1).astype(np.float64)
+        fwd, bwd = (plus[m] - f0[m]) / h, (f0[m] - minus[m]) / h
+        size = max(abs(fwd), abs(bwd))
+        if abs(fwd - bwd) > 0.1 * size + 10 * atol:
+            return (f"a kink or discontinuity inside the stencil: for {name_in} element {j} = "
+                    f"{x_j:.6g} the forward one-sided estimate (f(x+h) - f(x))/h = {fwd:.6g} and "
+                    f"the backward one (f(x) - f(x-h))/h = {bwd:.6g} disagree (h = {h:.3g}), so f "
+                    "is not differentiable within [x - h, x + h] (relu/abs/max at a tie, a branch, "
+                    "rounding). Move the check point away from the kink; the analytical value at a "
+                    "kink is a convention, not a derivative.")
+
+
     if (a_mat is None or np.all(col_a == 0)) and np.any(col_n != 0):
         if a_mat is None:
             return (f"the analytical Jacobian is None: autodiff found no path from {name_in} to "
@@ -146,18 +162,17 @@ def diagnose(s: _Setup, fail: PairFailure, method: AbstractMethod, atol: float,
                 f"numerical up to {float(np.max(np.abs(col_n))):.6g}): the backward drops the "
                 f"gradient for {name_in} (returns zeros, or misses a term/branch).")
 
-    # (d) a kink or discontinuity inside the stencil: one-sided estimates disagree
-    plus, minus = _probe(s, fail.i, fail.k, j, [h, -h])
-    f0 = s.f0[fail.k].reshape(-1).astype(np.float64)
-    fwd, bwd = (plus[m] - f0[m]) / h, (f0[m] - minus[m]) / h
-    size = max(abs(fwd), abs(bwd))
-    if abs(fwd - bwd) > 0.1 * size + 10 * atol:
-        return (f"a kink or discontinuity inside the stencil: for {name_in} element {j} = "
-                f"{x_j:.6g} the forward one-sided estimate (f(x+h) - f(x))/h = {fwd:.6g} and "
-                f"the backward one (f(x) - f(x-h))/h = {bwd:.6g} disagree (h = {h:.3g}), so f "
-                "is not differentiable within [x - h, x + h] (relu/abs/max at a tie, a branch, "
-                "rounding). Move the check point away from the kink; the analytical value at a "
-                "kink is a convention, not a derivative.")
+    # round-off: the output is too large for its change over the step
+    y_max = float(np.max(np.abs(s.f0[fail.k]))) if s.f0[fail.k].size else 0.0
+    eps_out = float(np.finfo(_np_dtype(s.out_dtypes[fail.k])).eps)
+    roundoff = 2 * eps_out * y_max / h
+    if abs(n_mat[m, j] - a_vals[m, j]) <= 2 * roundoff:
+        return (f"round-off dominates: {name_out} reaches |y| = {y_max:.6g} in "
+                f"{s.out_dtypes[fail.k]}, so each evaluation carries an error ~{eps_out * y_max:.3g}"
+                f" and the difference quotient with h = {h:.3g} an error up to ~{roundoff:.3g}, "
+                f"as large as the mismatch {abs(n_mat[m, j] - a_vals[m, j]):.3g}. The analytical "
+                "derivative is probably right; use a larger step (step=nd.steps.auto(factor=10))"
+                ", a wider dtype (float64), or larger atol.")
 
     # pattern hints for a wrong rule
     nz = (np.abs(n_mat) > atol) & (np.abs(a_vals) > atol)

@@ -133,7 +133,7 @@ def _setup(f: Callable[..., Any], inputs: Any, nondet_tol: float,
             raise GradcheckError(
                 f"Gradcheck failed: f is non-deterministic. Two calls at the same inputs gave "
                 f"{names_out[k]} values differing by {worst:.3g} (element {tuple(map(int, where))}"
-                f": {a[where]!r} vs {b[where]!r}) > nondet_tol={nondet_tol}.\n"
+                f": {float(a[where])!r} vs {float(b[where])!r}) > nondet_tol={nondet_tol}.\n"
                 "  likely cause: non-determinism (random numbers without a fixed seed, dropout "
                 "in training mode, atomic adds on GPU, state updated between calls). Finite "
                 "differences subtract nearby values of f, so any noise above the step's effect "
@@ -508,16 +508,20 @@ def gradgradcheck(
     names_in = [f"inputs[{i}]" for i in range(n_in)] + [
         f"grad_outputs[{j}] (cotangent of output {k})" for j, k in enumerate(float_outs)]
     names_out = [f"grad of inputs[{i}] (first backward)" for i in diff]
-    ok = gradcheck(G, tuple(g_inputs), fast_mode=fast_mode, method=method, step=step,
-                   atol=atol, rtol=rtol, nondet_tol=nondet_tol, seed=seed,
-                   raise_exception=raise_exception, explain=explain,
-                   _input_names=names_in, _output_names=names_out)
-    if not ok:
-        return False
+    if explain:
+        print("gradgradcheck checks G(inputs, grad_outputs) = vjp of f at inputs along "
+              "grad_outputs (the first backward) with gradcheck. The grad_outputs are INPUTS of "
+              "G: each of their elements is perturbed by its own step, exactly like the elements "
+              "of the inputs, and G (a full first backward) is re-run for every perturbation. "
+              f"grad_outputs here: {'seeded random normal (seed=' + str(seed) + ')' if grad_outputs is None else 'given'}.")
     scalar = len(float_outs) == 1 and s.out_shapes[float_outs[0]] == ()
-    if check_hvp and scalar:
-        return _hvp_check(s, method, step, atol, rtol, seed, raise_exception)
-    return True
+    if check_hvp and scalar and not _hvp_check(s, method, step, atol, rtol, seed,
+                                               raise_exception):
+        return False
+    return gradcheck(G, tuple(g_inputs), fast_mode=fast_mode, method=method, step=step,
+                     atol=atol, rtol=rtol, nondet_tol=nondet_tol, seed=seed,
+                     raise_exception=raise_exception, explain=explain,
+                     _input_names=names_in, _output_names=names_out)
 
 
 def _like(a: np.ndarray, f0: np.ndarray, dtype: Any, items: Sequence[Any], framework: str
