@@ -156,8 +156,8 @@ def cross_check(
     Examples
     --------
     >>> import numpy as np, numdiffx as nd
-    >>> report = nd.cross_check({"numpy": np.tanh, "numpy_alt": lambda x: 1 - 2 / (np.exp(2 * x) + 1)},
-    ...                         np.array([0.1, 0.7]))
+    >>> alt = lambda x: 1 - 2 / (np.exp(2 * x) + 1)
+    >>> report = nd.cross_check({"numpy": np.tanh, "numpy_alt": alt}, np.array([0.1, 0.7]))
     >>> report.passed
     True
     """

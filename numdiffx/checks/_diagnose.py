@@ -168,7 +168,8 @@ def diagnose(s: _Setup, fail: PairFailure, method: AbstractMethod, atol: float,
     roundoff = 2 * eps_out * y_max / h
     if abs(n_mat[m, j] - a_vals[m, j]) <= 2 * roundoff:
         return (f"round-off dominates: {name_out} reaches |y| = {y_max:.6g} in "
-                f"{s.out_dtypes[fail.k]}, so each evaluation carries an error ~{eps_out * y_max:.3g}"
+                f"{s.out_dtypes[fail.k]}, so each evaluation carries an error "
+                f"~{eps_out * y_max:.3g}"
                 f" and the difference quotient with h = {h:.3g} an error up to ~{roundoff:.3g}, "
                 f"as large as the mismatch {abs(n_mat[m, j] - a_vals[m, j]):.3g}. The analytical "
                 "derivative is probably right; use a larger step (step=nd.steps.auto(factor=10))"
@@ -315,7 +316,7 @@ def explain_perturbation(
                 desc = "unperturbed"
             else:
                 parts = []
-                for j in moved:
+                for j in (int(t) for t in moved):
                     o = (float(v[j]) - float(x[j])) / h[j] if h[j] else float("nan")
                     o_r = round(o)
                     points[(int(j), float(o_r))] = out
@@ -332,14 +333,14 @@ def explain_perturbation(
             zip(offsets, weights)) + ") / h_j:")
         rows = _split_rows(s, np.arange(f0.size))
         for k, idx in rows.items():
-            for m in idx:
+            for m in (int(r) for r in idx):
                 for j in range(x.size):
                     if listed >= max_lines:
                         break
                     vals = [f0[m] if o == 0 else points.get((j, o), np.full(f0.size, np.nan))[m]
                             for o in offsets]
                     terms = " ".join(f"{w:+.6g}*{val:.10g}" for w, val in zip(weights, vals))
-                    lines.append(f"    {s.output_names[k]}[{int(m) - int(idx[0])}] / {name}[{j}]"
+                    lines.append(f"    {s.output_names[k]}[{m - int(idx[0])}] / {name}[{j}]"
                                  f": ({terms}) / {h[j]:.6g} = {value[m, j]:.10g}")
                     listed += 1
     if listed >= max_lines:

@@ -317,9 +317,14 @@ def _fast_passes(s: _Setup, reference: object, method: AbstractMethod, step: obj
         vj = fw.jax_vjp(s.f, s.inputs, s.diff, s.float_outputs, v)
     else:
         jac = _analytical(s, reference)
-        vj = {i: sum((v[k] @ (np.zeros((math.prod(s.out_shapes[k]), u[i].size))
-                              if jac[(k, i)] is None else jac[(k, i)]))
-                     for k in s.float_outputs) for i in s.diff}
+        vj = {}
+        for i in s.diff:
+            total = np.zeros(u[i].size)
+            for k in s.float_outputs:
+                j_ki = jac[(k, i)]
+                if j_ki is not None:
+                    total = total + v[k] @ j_ki
+            vj[i] = total
     analytical = float(sum(float(vj[i] @ u[i]) for i in s.diff))
     scale = float(sum(np.abs(u[i]).sum() for i in s.diff) *
                   sum(np.abs(v[k]).sum() for k in s.float_outputs))
@@ -513,7 +518,8 @@ def gradgradcheck(
               "grad_outputs (the first backward) with gradcheck. The grad_outputs are INPUTS of "
               "G: each of their elements is perturbed by its own step, exactly like the elements "
               "of the inputs, and G (a full first backward) is re-run for every perturbation. "
-              f"grad_outputs here: {'seeded random normal (seed=' + str(seed) + ')' if grad_outputs is None else 'given'}.")
+              "grad_outputs here: " + (f"seeded random normal (seed={seed})."
+                                       if grad_outputs is None else "given."))
     scalar = len(float_outs) == 1 and s.out_shapes[float_outs[0]] == ()
     if check_hvp and scalar and not _hvp_check(s, method, step, atol, rtol, seed,
                                                raise_exception):
@@ -608,7 +614,7 @@ def _hvp_check(s: _Setup, method: object, step: object, atol: float | None,
             gs = torch.autograd.grad(y, xs, create_graph=True, allow_unused=True)
             dot = sum((g * v).sum() for g, v in zip(gs, vs) if g is not None)
             if isinstance(dot, int) or not dot.requires_grad:
-                analytical = [None] * len(xs)
+                analytical: list[Any] = [None] * len(xs)
             else:
                 analytical = list(torch.autograd.grad(dot, xs, allow_unused=True))
     else:
