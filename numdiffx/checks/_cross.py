@@ -103,8 +103,10 @@ def _estimates(name: str, f: Callable[..., Any], xs_np: list[np.ndarray], method
         jacs = {f"{name}/numerical": [fw.as_numpy(j).astype(np.float64) for j in numerical]}
         if autodiff and framework in ("torch", "jax"):
             diff = list(range(len(xs)))
-            getter = fw.torch_jacobians if framework == "torch" else fw.jax_jacobians
-            ana = getter(f, xs, diff, [0])
+            if framework == "torch":
+                ana = fw.torch_jacobians(f, xs, diff, [0])[0]
+            else:
+                ana = fw.jax_jacobians(f, xs, diff, [0])
             jacs[f"{name}/autodiff"] = [
                 np.zeros(value.shape + x.shape) if ana[(0, i)] is None else
                 np.asarray(ana[(0, i)]).reshape(value.shape + x.shape)

@@ -277,7 +277,7 @@ def explain_perturbation(
     if not isinstance(meth, Stencil):
         raise ValueError("explain_perturbation describes real stencils; got method "
                          "'complex_step'. Use method='central' (or 'forward').")
-    s = _setup(f, inputs, math.inf, input_names, output_names)
+    s = _setup(f, inputs, math.inf, input_names, output_names, second_call=False)
     offsets = [float(o) for o in meth.float_offsets]
     weights = [float(w) for w in meth.float_weights]
     lines = [

@@ -77,8 +77,11 @@ def outputs_tuple(out: Any) -> tuple[tuple[Any, ...], bool]:
 # analytical Jacobians and VJPs
 # ---------------------------------------------------------------------------------------
 def torch_jacobians(f: Callable[..., Any], inputs: Sequence[Any], diff: Sequence[int],
-                    float_outputs: Sequence[int]) -> dict[tuple[int, int], np.ndarray | None]:
-    """{(k, i): J (M_k, n_i) or None where autograd has no path} by one backward per row.
+                    float_outputs: Sequence[int]
+                    ) -> tuple[dict[tuple[int, int], np.ndarray | None], tuple[Any, ...]]:
+    """({(k, i): J (M_k, n_i) or None where autograd has no path}, outputs of f).
+
+    One backward per output element.
 
     One ``torch.autograd.grad`` call per output element (as torch's own slow gradcheck),
     so any custom ``torch.autograd.Function`` works, vmap support or not.
@@ -109,12 +112,13 @@ def torch_jacobians(f: Callable[..., Any], inputs: Sequence[Any], diff: Sequence
             else:
                 result[(k, i)] = np.stack([np.zeros(n_i) if r is None else r for r in rows[i]]
                                           ).reshape(-1, n_i) if rows[i] else np.zeros((0, n_i))
-    return result
+    return result, outs
 
 
 def torch_vjp(f: Callable[..., Any], inputs: Sequence[Any], diff: Sequence[int],
-              float_outputs: Sequence[int], v: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """{i: v^T J_i} for the differentiated inputs, from ONE backward call."""
+              float_outputs: Sequence[int], v: dict[int, np.ndarray]
+              ) -> tuple[dict[int, np.ndarray], tuple[Any, ...]]:
+    """({i: v^T J_i} for the differentiated inputs from ONE backward call, outputs)."""
     import torch
 
     xs = [x.detach().clone().requires_grad_(i in diff) for i, x in enumerate(inputs)]
@@ -122,14 +126,14 @@ def torch_vjp(f: Callable[..., Any], inputs: Sequence[Any], diff: Sequence[int],
         outs, _ = outputs_tuple(f(*xs))
     used = [k for k in float_outputs if outs[k].requires_grad]
     if not used:
-        return {i: np.zeros(int(np.prod(inputs[i].shape))) for i in diff}
+        return {i: np.zeros(int(np.prod(inputs[i].shape))) for i in diff}, outs
     grads = torch.autograd.grad(
         [outs[k] for k in used], [xs[i] for i in diff],
         grad_outputs=[torch.as_tensor(v[k].reshape(outs[k].shape), dtype=outs[k].dtype,
                                       device=outs[k].device) for k in used],
         allow_unused=True)
     return {i: (np.zeros(int(np.prod(inputs[i].shape))) if g is None else
-                as_numpy(g).reshape(-1).astype(np.float64)) for i, g in zip(diff, grads)}
+                as_numpy(g).reshape(-1).astype(np.float64)) for i, g in zip(diff, grads)}, outs
 
 
 def _jax_restricted(f: Callable[..., Any], inputs: Sequence[Any], diff: Sequence[int],

@@ -55,6 +55,7 @@ class _Setup:
     input_names: list[str]
     output_names: list[str]
     check_dtype: Any
+    nondet_tol: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -70,7 +71,8 @@ def _as_inputs(inputs: Any) -> list[Any]:
 
 def _setup(f: Callable[..., Any], inputs: Any, nondet_tol: float,
            input_names: Sequence[str] | None = None,
-           output_names: Sequence[str] | None = None) -> _Setup:
+           output_names: Sequence[str] | None = None, second_call: bool = True) -> _Setup:
+    """Validate; evaluate f at x (twice, for the non-determinism check, if second_call)."""
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}. Pass the function, "
                         "e.g. nd.gradcheck(f, (x,)).")
@@ -100,7 +102,6 @@ def _setup(f: Callable[..., Any], inputs: Any, nondet_tol: float,
     snapshot = [fw.as_numpy(x) for x in private]
     call = fw.no_grad_call(f, framework)
     outs, _ = fw.outputs_tuple(call(*private))
-    outs2, _ = fw.outputs_tuple(call(*private))
     for i, (x, before) in enumerate(zip(private, snapshot)):
         if not np.array_equal(fw.as_numpy(x), before, equal_nan=True):
             raise GradcheckError(
@@ -111,7 +112,7 @@ def _setup(f: Callable[..., Any], inputs: Any, nondet_tol: float,
     names_in = list(input_names) if input_names else [f"inputs[{i}]" for i in range(len(items))]
     names_out = list(output_names) if output_names else [f"output {k}" for k in range(len(outs))]
     shapes, dtypes, floats, skipped, f0 = [], [], [], [], []
-    for k, (o, o2) in enumerate(zip(outs, outs2)):
+    for k, o in enumerate(outs):
         try:
             xp = array_namespace(o)
         except TypeError:
@@ -125,28 +126,39 @@ def _setup(f: Callable[..., Any], inputs: Any, nondet_tol: float,
             f0.append(fw.as_numpy(o))
             continue
         floats.append(k)
-        a, b = fw.as_numpy(o), fw.as_numpy(o2)
-        diff_ab = np.abs(a - b)
-        worst = float(np.nanmax(diff_ab)) if diff_ab.size else 0.0
-        if worst > nondet_tol or not np.array_equal(np.isnan(a), np.isnan(b)):
-            where = np.unravel_index(int(np.nanargmax(diff_ab)), a.shape) if a.size else ()
-            raise GradcheckError(
-                f"Gradcheck failed: f is non-deterministic. Two calls at the same inputs gave "
-                f"{names_out[k]} values differing by {worst:.3g} (element {tuple(map(int, where))}"
-                f": {float(a[where])!r} vs {float(b[where])!r}) > nondet_tol={nondet_tol}.\n"
-                "  likely cause: non-determinism (random numbers without a fixed seed, dropout "
-                "in training mode, atomic adds on GPU, state updated between calls). Finite "
-                "differences subtract nearby values of f, so any noise above the step's effect "
-                "becomes a wrong derivative. Fix the randomness, or pass nondet_tol larger than "
-                "the noise.")
+        a = fw.as_numpy(o)
         f0.append(a)
     if not floats:
         raise ValueError("f has no floating-point output to check: " + " ".join(skipped))
     float_dtypes = [dtypes[k] for k in floats] + [items[i].dtype for i in diff]
     check_dtype = min((np.dtype(str(d).replace("torch.", "")) for d in float_dtypes),
                       key=lambda d: np.finfo(d).bits)
-    return _Setup(f, framework, private, diff, shapes, dtypes, floats, skipped, f0, names_in,
-                  names_out, check_dtype)
+    setup = _Setup(f, framework, private, diff, shapes, dtypes, floats, skipped, f0, names_in,
+                   names_out, check_dtype, float(nondet_tol))
+    if second_call:
+        check_nondeterminism(setup, fw.outputs_tuple(call(*private))[0])
+    return setup
+
+
+def check_nondeterminism(s: _Setup, outs2: Sequence[Any]) -> None:
+    """Compare a second evaluation of f at x (any autodiff mode) with the first."""
+    for k in s.float_outputs:
+        a, b = s.f0[k], fw.as_numpy(outs2[k])
+        diff_ab = np.abs(a - b)
+        worst = float(np.nanmax(diff_ab)) if diff_ab.size and not np.all(
+            np.isnan(diff_ab)) else 0.0
+        if worst > s.nondet_tol or not np.array_equal(np.isnan(a), np.isnan(b)):
+            where = np.unravel_index(int(np.nanargmax(diff_ab)), a.shape) if a.size else ()
+            raise GradcheckError(
+                f"Gradcheck failed: f is non-deterministic. Two calls at the same inputs gave "
+                f"{s.output_names[k]} values differing by {worst:.3g} (element "
+                f"{tuple(map(int, where))}: {float(a[where])!r} vs {float(b[where])!r}) > "
+                f"nondet_tol={s.nondet_tol}.\n"
+                "  likely cause: non-determinism (random numbers without a fixed seed, dropout "
+                "in training mode, atomic adds on GPU, state updated between calls). Finite "
+                "differences subtract nearby values of f, so any noise above the step's effect "
+                "becomes a wrong derivative. Fix the randomness, or pass nondet_tol larger than "
+                "the noise.")
 
 
 class _Restricted:
@@ -231,7 +243,9 @@ def _numerical(s: _Setup, method: AbstractMethod, step: object) -> _Numerical:
 def _analytical(s: _Setup, reference: object) -> dict[tuple[int, int], np.ndarray | None]:
     kind = _reference_kind(s, reference)
     if kind == "torch":
-        return fw.torch_jacobians(s.f, s.inputs, s.diff, s.float_outputs)
+        jac, outs = fw.torch_jacobians(s.f, s.inputs, s.diff, s.float_outputs)
+        check_nondeterminism(s, outs)
+        return jac
     if kind == "jax":
         return fw.jax_jacobians(s.f, s.inputs, s.diff, s.float_outputs)
     assert callable(reference)
@@ -307,12 +321,9 @@ def _fast_passes(s: _Setup, reference: object, method: AbstractMethod, step: obj
     tangents = tuple(xp.asarray(np.asarray(u[i], dtype=np.dtype(str(x.dtype).replace(
         "torch.", ""))).reshape(tuple(x.shape)), device=_device(x))
         for i, x in zip(s.diff, primals))
-    g = _Restricted(s, s.diff)
-    _, ju = jvp(g, primals, tangents, method=method, step=step, evaluation="loop")
-    ju_rows = _split_rows(s, fw.as_numpy(ju).astype(np.float64))
-    numerical = float(sum(float(v[k] @ ju_rows[k]) for k in s.float_outputs))
     if kind == "torch":
-        vj = fw.torch_vjp(s.f, s.inputs, s.diff, s.float_outputs, v)
+        vj, outs = fw.torch_vjp(s.f, s.inputs, s.diff, s.float_outputs, v)
+        check_nondeterminism(s, outs)
     elif kind == "jax":
         vj = fw.jax_vjp(s.f, s.inputs, s.diff, s.float_outputs, v)
     else:
@@ -325,6 +336,10 @@ def _fast_passes(s: _Setup, reference: object, method: AbstractMethod, step: obj
                 if j_ki is not None:
                     total = total + v[k] @ j_ki
             vj[i] = total
+    g = _Restricted(s, s.diff)
+    _, ju = jvp(g, primals, tangents, method=method, step=step, evaluation="loop")
+    ju_rows = _split_rows(s, fw.as_numpy(ju).astype(np.float64))
+    numerical = float(sum(float(v[k] @ ju_rows[k]) for k in s.float_outputs))
     analytical = float(sum(float(vj[i] @ u[i]) for i in s.diff))
     scale = float(sum(np.abs(u[i]).sum() for i in s.diff) *
                   sum(np.abs(v[k]).sum() for k in s.float_outputs))
@@ -424,10 +439,11 @@ def gradcheck(
     ...              raise_exception=False)
     False
     """
-    s = _setup(f, inputs, nondet_tol, _input_names, _output_names)
+    s = _setup(f, inputs, nondet_tol, _input_names, _output_names, second_call=False)
     meth = resolve_method(method)
     atol_, rtol_ = _resolve_tolerances(s, meth, atol, rtol)
-    _reference_kind(s, reference)
+    if _reference_kind(s, reference) != "torch":  # torch: autograd's forward is the 2nd call
+        check_nondeterminism(s, fw.outputs_tuple(fw.no_grad_call(f, s.framework)(*s.inputs))[0])
     if explain:
         from ._diagnose import explain_perturbation
 
@@ -438,8 +454,8 @@ def gradcheck(
         ok, prefix = _fast_passes(s, reference, meth, step, atol_, rtol_, seed)
         if ok:
             return True
-    num = _numerical(s, meth, step)
     ana = _analytical(s, reference)
+    num = _numerical(s, meth, step)
     failures = _compare(s, num, ana, atol_, rtol_)
     if not failures:
         return True
