@@ -135,6 +135,8 @@ def test_inputs_not_mutated_and_not_requiring_grad_changes() -> None:
 def test_integer_outputs_are_skipped() -> None:
     x = _x()
     assert nd.gradcheck(lambda x: (Cube.apply(x), torch.argmax(x)), (x,)) is True
+    with pytest.raises(nd.GradcheckError, match=r"skipped: output 1 has dtype torch.int64"):
+        nd.gradcheck(lambda x: (CubeBadBackward.apply(x), torch.argmax(x)), (x,))
     text = nd.explain_perturbation(lambda x: (x * 2, torch.argmax(x)), (x,))
     assert re.search(r"Skipped: output 1 has dtype torch.int64: not differentiable", text)
 

@@ -218,6 +218,7 @@ def failure_message(s: _Setup, failures: Sequence[PairFailure], causes: Sequence
                          f"{fail.numerical[m, j]:.10g} vs {ana} (|diff| "
                          f"{abs(fail.numerical[m, j] - a_vals[m, j]):.3g}, h={steps[j]:.3g})")
         lines.append(f"  likely cause: {cause}")
+    lines.extend(f"  skipped: {reason}" for reason in s.skipped)
     lines.append("  (numerical: each input element j perturbed alone, J[m, j] = "
                  "sum_k w_k f_m(x + o_k h_j e_j) / h_j; nd.explain_perturbation(f, inputs) "
                  "shows every call.)")
