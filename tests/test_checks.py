@@ -385,3 +385,30 @@ def test_import_does_not_import_frameworks() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
+
+
+def test_numpy_several_inputs_and_outputs_with_callable_reference() -> None:
+    a, b = np.array([0.3, 0.7]), np.array([1.5])
+
+    def f(a: Any, b: Any) -> Any:
+        return a * b, np.sum(a**2)
+
+    def claimed(wrong: float) -> Any:
+        return lambda a, b: ((np.diag(b.repeat(2)), a.reshape(2, 1)), (2 * a, np.full(1, wrong)))
+
+    for fast in (False, True):
+        assert nd.gradcheck(f, (a, b), reference=claimed(0.0), fast_mode=fast)
+        with pytest.raises(nd.GradcheckError,
+                           match=r"output 1 \(shape \(\)\) w\.r\.t\. inputs\[1\](.|\n)*does not "
+                                 r"depend on the perturbed input"):
+            nd.gradcheck(f, (a, b), reference=claimed(1.0), fast_mode=fast)
+
+
+def test_default_tolerances_follow_dtype_and_order() -> None:
+    from numdiffx.checks import default_tolerances
+
+    atol64, rtol64 = default_tolerances("float64")
+    atol32, _ = default_tolerances("float32")
+    assert atol64 == rtol64 == pytest.approx(2.0**8 * np.finfo(np.float64).eps ** (2 / 3))
+    assert atol32 == pytest.approx(2.0**8 * np.finfo(np.float32).eps ** (2 / 3))
+    assert default_tolerances("float64", nd.central(order=4))[0] < atol64

@@ -144,7 +144,7 @@ def cross_check(
         The point, as numpy data.
     atol, rtol : float, optional
         ``|a - b| <= atol + rtol*|b|``; default the float64 numerical-Jacobian tolerance
-        (9.5e-9) for both.
+        (9.4e-9) for both.
     method, step : as in :func:`numdiffx.jacobian`
     autodiff : bool
         Include autodiff Jacobians of torch/jax implementations.
