@@ -18,6 +18,11 @@ from numdiffx._core.stencils import backward as backward
 from numdiffx._core.stencils import central as central
 from numdiffx._core.stencils import complex_step as complex_step
 from numdiffx._core.stencils import forward as forward
+from numdiffx.checks import GradcheckError as GradcheckError
+from numdiffx.checks import cross_check as cross_check
+from numdiffx.checks import explain_perturbation as explain_perturbation
+from numdiffx.checks import gradcheck as gradcheck
+from numdiffx.checks import gradgradcheck as gradgradcheck
 
 try:
     __version__ = version("numdiffx")
@@ -28,14 +33,19 @@ __all__ = [
     "AbstractMethod",
     "ComplexStep",
     "DiffResult",
+    "GradcheckError",
     "Stencil",
     "Status",
     "__version__",
     "backward",
     "central",
     "complex_step",
+    "cross_check",
     "derivative",
+    "explain_perturbation",
     "forward",
+    "gradcheck",
+    "gradgradcheck",
     "gradient",
     "hessian",
     "hvp",

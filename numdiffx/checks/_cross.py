@@ -1,0 +1,218 @@
+"""cross_check: one function implemented in several frameworks, compared pairwise."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from numdiffx._core.api import jacobian
+
+from . import _frameworks as fw
+from ._diagnose import GradcheckError
+from ._gradcheck import default_tolerances
+
+__all__ = ["CrossCheckReport", "cross_check"]
+
+_KNOWN = ("numpy", "torch", "jax")
+
+
+@dataclass(frozen=True)
+class CrossRow:
+    """One compared pair: ``quantity`` is 'value' or 'jacobian d/d inputs[i]'."""
+
+    quantity: str
+    first: str
+    second: str
+    max_abs_diff: float
+    where: tuple[int, ...]
+    ok: bool
+
+
+@dataclass(frozen=True)
+class CrossCheckReport:
+    """Every pairwise comparison made by :func:`cross_check`; ``str()`` is the table."""
+
+    rows: tuple[CrossRow, ...]
+    atol: float
+    rtol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def disagreeing(self) -> tuple[CrossRow, ...]:
+        return tuple(r for r in self.rows if not r.ok)
+
+    def __str__(self) -> str:
+        head = f"{'quantity':<26} {'first':<18} {'second':<18} {'max |diff|':>11}  where  ok"
+        body = [f"{r.quantity:<26} {r.first:<18} {r.second:<18} {r.max_abs_diff:>11.3g}  "
+                f"{r.where!s:<6} {'yes' if r.ok else 'NO'}" for r in self.rows]
+        return "\n".join([head, *body])
+
+
+def _framework_for(name: str) -> str:
+    root = name.split(":", 1)[0].split("_", 1)[0].lower()
+    if root not in _KNOWN:
+        raise ValueError(f"cross_check key {name!r} must start with one of {_KNOWN} (e.g. "
+                         "'torch' or 'torch_port'), naming the framework f uses.")
+    return root
+
+
+@contextlib.contextmanager
+def _context(framework: str) -> Iterator[None]:
+    if framework == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+def _convert(x: np.ndarray, framework: str) -> Any:
+    if framework == "torch":
+        import torch
+
+        return torch.as_tensor(x, dtype=torch.float64)
+    if framework == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(x, dtype=jnp.float64)
+    return np.array(x, dtype=np.float64)
+
+
+def _estimates(name: str, f: Callable[..., Any], xs_np: list[np.ndarray], method: object,
+               step: object, autodiff: bool) -> tuple[np.ndarray, dict[str, list[np.ndarray]]]:
+    framework = _framework_for(name)
+    with _context(framework):
+        xs = [_convert(x, framework) for x in xs_np]
+        call = fw.no_grad_call(f, framework)
+        out = call(*xs)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(f"cross_check compares functions returning one array; "
+                            f"{name!r} returned a {type(out).__name__}.")
+        value = fw.as_numpy(out).astype(np.float64)
+        numerical = jacobian(call, *xs, argnums=tuple(range(len(xs))), method=method,
+                             step=step, evaluation="loop")
+        jacs = {f"{name}/numerical": [fw.as_numpy(j).astype(np.float64) for j in numerical]}
+        if autodiff and framework in ("torch", "jax"):
+            diff = list(range(len(xs)))
+            if framework == "torch":
+                ana = fw.torch_jacobians(f, xs, diff, [0])[0]
+            else:
+                ana = fw.jax_jacobians(f, xs, diff, [0])
+            jacs[f"{name}/autodiff"] = [
+                np.zeros(value.shape + x.shape) if ana[(0, i)] is None else
+                np.asarray(ana[(0, i)]).reshape(value.shape + x.shape)
+                for i, x in enumerate(xs_np)]
+    return value, jacs
+
+
+def cross_check(
+    functions: Mapping[str, Callable[..., Any]],
+    x: Any,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    method: object = "central",
+    step: object = None,
+    autodiff: bool = True,
+    raise_exception: bool = True,
+) -> CrossCheckReport:
+    """Compare the same function implemented in several frameworks (a model being ported).
+
+    ``x`` (numpy arrays or numbers; a tuple for several arguments) is converted to each
+    framework in float64 (jax under ``jax.enable_x64``). For every implementation the
+    value and numdiffx's numerical Jacobian are computed, plus the autodiff Jacobian
+    where the framework has one (torch autograd, ``jax.jacrev``); then every pair of
+    values and every pair of Jacobians is compared. The report's table says which pair
+    disagrees.
+
+    Parameters
+    ----------
+    functions : mapping
+        ``{"numpy": f_np, "torch": f_t, "jax": f_j}``; keys start with the framework
+        name (``"torch_port"`` works too). Each f takes the arguments and returns one
+        array.
+    x : array or tuple of arrays
+        The point, as numpy data.
+    atol, rtol : float, optional
+        ``|a - b| <= atol + rtol*|b|``; default the float64 numerical-Jacobian tolerance
+        (9.4e-9) for both.
+    method, step : as in :func:`numdiffx.jacobian`
+    autodiff : bool
+        Include autodiff Jacobians of torch/jax implementations.
+    raise_exception : bool
+        Raise :class:`GradcheckError` with the table when a pair disagrees.
+
+    Returns
+    -------
+    CrossCheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> alt = lambda x: 1 - 2 / (np.exp(2 * x) + 1)
+    >>> report = nd.cross_check({"numpy": np.tanh, "numpy_alt": alt}, np.array([0.1, 0.7]))
+    >>> report.passed
+    True
+    """
+    if not isinstance(functions, Mapping) or len(functions) < 2:
+        raise TypeError("functions must be a dict of at least two implementations, e.g. "
+                        "{'numpy': f_np, 'torch': f_t}.")
+    for name, f in functions.items():
+        _framework_for(str(name))
+        if not callable(f):
+            raise TypeError(f"functions[{name!r}] must be callable; got {type(f).__name__}.")
+    items = list(x) if isinstance(x, (tuple, list)) and not np.isscalar(x[0]) else [x]
+    xs_np = [np.asarray(fw.as_numpy(a) if not isinstance(a, (int, float)) else a,
+                        dtype=np.float64) for a in items]
+    d_atol, d_rtol = default_tolerances("float64")
+    atol_ = d_atol if atol is None else float(atol)
+    rtol_ = d_rtol if rtol is None else float(rtol)
+    values: dict[str, np.ndarray] = {}
+    jacs: dict[str, list[np.ndarray]] = {}
+    for name, f in functions.items():
+        values[str(name)], j = _estimates(str(name), f, xs_np, method, step, autodiff)
+        jacs.update(j)
+    rows: list[CrossRow] = []
+    rows += _pairs("value", {k: [v] for k, v in values.items()}, 0, atol_, rtol_)
+    for i in range(len(xs_np)):
+        rows += _pairs(f"jacobian d/d inputs[{i}]", jacs, i, atol_, rtol_)
+    report = CrossCheckReport(tuple(rows), atol_, rtol_)
+    if raise_exception and not report.passed:
+        bad = ", ".join(f"{r.first} vs {r.second} ({r.quantity})" for r in report.disagreeing)
+        hint = ("the implementations compute different VALUES: the ports are not the same "
+                "function; fix the forward first."
+                if any(r.quantity == "value" for r in report.disagreeing) else
+                "the values agree but some Jacobians do not: the estimate that disagrees with "
+                "all the others has a wrong derivative (an autodiff rule or the function's "
+                "smoothness).")
+        raise GradcheckError(f"cross_check failed: {bad}.\n  likely cause: {hint}\n"
+                             f"  tolerance |a - b| <= {atol_:.3g} + {rtol_:.3g}*|b|\n{report}")
+    return report
+
+
+def _pairs(quantity: str, estimates: Mapping[str, list[np.ndarray]], i: int, atol: float,
+           rtol: float) -> list[CrossRow]:
+    rows = []
+    for (a_name, a), (b_name, b) in itertools.combinations(estimates.items(), 2):
+        av, bv = a[i], b[i]
+        if av.shape != bv.shape:
+            rows.append(CrossRow(quantity, a_name, b_name, float("inf"), (), False))
+            continue
+        diff = np.abs(av - bv)
+        excess = diff - (atol + rtol * np.abs(bv))
+        excess = np.where(np.isnan(excess), np.inf, excess)
+        flat = int(np.argmax(excess)) if excess.size else 0
+        where = tuple(int(w) for w in np.unravel_index(flat, av.shape)) if av.size else ()
+        worst = float(np.nanmax(diff)) if diff.size else 0.0
+        rows.append(CrossRow(quantity, a_name, b_name, worst, where,
+                             bool(not excess.size or np.all(excess <= 0))))
+    return rows
