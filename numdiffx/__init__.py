@@ -11,6 +11,9 @@ from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
 from numdiffx._core.result import DiffResult as DiffResult
 from numdiffx._core.result import Status as Status
+from numdiffx._core.sparse import SparseJacobian as SparseJacobian
+from numdiffx._core.sparse import SparsityPattern as SparsityPattern
+from numdiffx._core.sparse import detect_sparsity as detect_sparsity
 from numdiffx._core.stencils import AbstractMethod as AbstractMethod
 from numdiffx._core.stencils import ComplexStep as ComplexStep
 from numdiffx._core.stencils import Stencil as Stencil
@@ -28,6 +31,8 @@ __all__ = [
     "AbstractMethod",
     "ComplexStep",
     "DiffResult",
+    "SparseJacobian",
+    "SparsityPattern",
     "Stencil",
     "Status",
     "__version__",
@@ -35,6 +40,7 @@ __all__ = [
     "central",
     "complex_step",
     "derivative",
+    "detect_sparsity",
     "forward",
     "gradient",
     "hessian",
