@@ -22,6 +22,7 @@ from .engine import (
     EVALUATION_MODES,
     BasisDirection,
     Evaluator,
+    GroupDirection,
     VectorDirection,
     differences,
     representable_steps,
@@ -205,7 +206,8 @@ def _result(value: Any, status: Any, step: Any, nfev: int, full_output: bool) ->
     return value
 
 
-def _run(prob: _Problem, opts: _Options, directions: list[BasisDirection | VectorDirection],
+def _run(prob: _Problem, opts: _Options,
+         directions: Sequence[BasisDirection | VectorDirection | GroupDirection],
          entries: np.ndarray) -> tuple[Any, Any]:
     return differences(prob.xp, prob.evaluator, prob.x_flat, prob.f0, directions, entries,
                        chunk_points=opts.chunk_size, memory_budget=opts.memory_budget)
@@ -358,7 +360,6 @@ def _check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
 def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: Any,
                      sparsity: object, sparse_output: object, full_output: bool) -> Any:
     """Coloured evaluation: one group direction per colour, then one division per nonzero."""
-    from .engine import GroupDirection
     from .result import Status
     from .sparse import SparsityPattern, _detect, scatter_dense
 
