@@ -11,6 +11,9 @@ from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
 from numdiffx._core.result import DiffResult as DiffResult
 from numdiffx._core.result import Status as Status
+from numdiffx._core.sparse import SparseJacobian as SparseJacobian
+from numdiffx._core.sparse import SparsityPattern as SparsityPattern
+from numdiffx._core.sparse import detect_sparsity as detect_sparsity
 from numdiffx._core.stencils import AbstractMethod as AbstractMethod
 from numdiffx._core.stencils import ComplexStep as ComplexStep
 from numdiffx._core.stencils import Stencil as Stencil
@@ -34,14 +37,17 @@ __all__ = [
     "ComplexStep",
     "DiffResult",
     "GradcheckError",
-    "Stencil",
+    "SparseJacobian",
+    "SparsityPattern",
     "Status",
+    "Stencil",
     "__version__",
     "backward",
     "central",
     "complex_step",
     "cross_check",
     "derivative",
+    "detect_sparsity",
     "explain_perturbation",
     "forward",
     "gradcheck",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import numdiffx as nd
+from numdiffx._core.stencils import resolve_method
 from tests.conftest import assert_array_like
 from tests.reference import PROBLEMS, Problem, _rosen, rosen_grad, rosen_hess
 from tests.tolerances import exact_rtol, rtol_for
@@ -80,6 +81,21 @@ def test_batched_equals_looped_field_by_field(xb, dtype):
         np.testing.assert_array_equal(xb.to_numpy(getattr(loop, field)),
                                       xb.to_numpy(getattr(batched, field)))
     assert loop.nfev == batched.nfev == 1 + 2 * 6
+
+
+@pytest.mark.parametrize(("method", "points"), [("central", 2), ("forward", 1), ("backward", 1),
+                                                 (nd.forward(order=2), 2),
+                                                 (nd.central(order=4), 4)])
+def test_f_at_x_is_evaluated_once(xb, method, points):
+    x = xb.asarray([0.3, 0.6, 0.9, 1.2])
+    res = nd.jacobian(lambda v: xb.xp.exp(v), x, method=method, evaluation="batched",
+                      full_output=True)
+    assert res.nfev == 1 + points * 4  # one f(x), then only the perturbed points
+    hess = nd.hessian(lambda v: xb.xp.sum(xb.xp.exp(v)), x, method=method, full_output=True)
+    stencil = resolve_method(method)
+    diag = sum(o != 0 for o in stencil.with_deriv(2).offsets)  # per diagonal entry
+    mixed = len(stencil.offsets) ** 2 - (0 in stencil.offsets)  # per pair, without x itself
+    assert hess.nfev == 1 + 4 * diag + 6 * mixed
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

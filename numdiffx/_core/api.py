@@ -22,6 +22,7 @@ from .engine import (
     EVALUATION_MODES,
     BasisDirection,
     Evaluator,
+    GroupDirection,
     VectorDirection,
     differences,
     representable_steps,
@@ -205,7 +206,8 @@ def _result(value: Any, status: Any, step: Any, nfev: int, full_output: bool) ->
     return value
 
 
-def _run(prob: _Problem, opts: _Options, directions: list[BasisDirection | VectorDirection],
+def _run(prob: _Problem, opts: _Options,
+         directions: Sequence[BasisDirection | VectorDirection | GroupDirection],
          entries: np.ndarray) -> tuple[Any, Any]:
     return differences(prob.xp, prob.evaluator, prob.x_flat, prob.f0, directions, entries,
                        chunk_points=opts.chunk_size, memory_budget=opts.memory_budget)
@@ -238,6 +240,8 @@ def jacobian(
     chunk_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     full_output: bool = False,
+    sparsity: object = None,
+    sparse_output: bool = True,
 ) -> Any:
     """Jacobian of ``f`` by finite differences, in the ``torch.func.jacrev`` layout.
 
@@ -269,11 +273,24 @@ def jacobian(
         Bytes of perturbed inputs plus outputs held at once (default 256 MiB).
     full_output : bool
         Return a :class:`DiffResult` (value, error, step, nfev, status).
+    sparsity : None, "detect", bool array, scipy.sparse matrix, (rows, cols) or SparsityPattern
+        The structurally nonzero entries of the Jacobian as an ``(out.size, in.size)``
+        matrix. Columns are coloured (greedy largest-first, Curtis-Powell-Reid) and all
+        columns of a colour are perturbed together: the cost is the number of colours,
+        not ``in.size``. ``"detect"`` probes f first (see ``nd.detect_sparsity``; detect
+        once and pass the returned pattern to later calls). One argnums int only.
+    sparse_output : bool
+        With ``sparsity``: return a sparse ``(out.size, in.size)`` matrix --
+        ``scipy.sparse.csr_array`` for numpy, a sparse COO tensor for torch, ``BCOO``
+        for jax, else ``nd.SparseJacobian`` -- or, if False, the dense jacrev layout.
+        With ``full_output`` the status is per stored nonzero, in row-major order.
 
     Returns
     -------
     array or tuple of arrays or DiffResult
         Shape ``f(x).shape + x.shape``, in the input's namespace, dtype and device.
+        A dense result that would need more than half the machine's memory is refused
+        with a ValueError stating its size (pass ``sparsity=``).
         Elements whose stencil met NaN/inf, or whose step vanished in ``x + h``, are NaN
         with a status code; nothing raises for one bad element.
 
@@ -286,16 +303,20 @@ def jacobian(
     True
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                     full_output, op="jacobian")
+                     full_output, op="jacobian", sparsity=sparsity, sparse_output=sparse_output)
 
 
 def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, method: object,
               step: object, evaluation: object, chunk_size: object, memory_budget: object,
-              full_output: bool, op: str) -> Any:
+              full_output: bool, op: str, sparsity: object = None,
+              sparse_output: bool = True) -> Any:
     _check_callable(f)
     opts = _options(method, step, evaluation, chunk_size, memory_budget)
     meth = _first_derivative_method(opts, op)
     nums, as_tuple = _normalise_argnums(argnums, len(args))
+    if sparsity is not None and as_tuple:
+        raise TypeError("sparsity= works with one argnums int; compute each argument's "
+                        "sparse Jacobian in its own call.")
     results = []
     first: _Problem | None = None
     nfev = 0
@@ -308,6 +329,9 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
                                  f"{prob.evaluator.out_shape}. Use nd.jacobian instead.")
         h = _steps(prob, opts, meth, 1)
         n = prob.x_flat.shape[0]
+        if sparsity is not None:
+            return _sparse_jacobian(prob, opts, meth, h, sparsity, sparse_output, full_output)
+        _check_dense_fits(prob.f0.shape[0], n, prob.x_flat.dtype)
         values, status = _run(prob, opts, [BasisDirection(meth, h, 0)],
                               np.arange(n).reshape(n, 1))
         nfev += prob.evaluator.nfev
@@ -316,6 +340,61 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         status = _columns_to_layout(xp, status, out_shape, prob.shapes)
         results.append(_result(value, status, xp.reshape(h, prob.shapes[0]), nfev, full_output))
     return tuple(results) if as_tuple else results[0]
+
+
+def _check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
+    """Refuse, with the size, a dense result that cannot fit in memory."""
+    from .sparse import dense_bytes_limit
+
+    limit = dense_bytes_limit()
+    needed = m_out * n * 8 * (2 if "complex" in str(dtype) else 1)
+    if limit is not None and needed > limit:
+        raise ValueError(
+            f"the dense Jacobian would be {m_out} x {n} = {m_out * n:.3g} entries "
+            f"({needed / 2**30:.1f} GiB), more than half of this machine's memory; pass "
+            "sparsity= (a pattern, or 'detect') for a sparse result, or use nd.jvp for "
+            "directional derivatives."
+        )
+
+
+def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: Any,
+                     sparsity: object, sparse_output: object, full_output: bool) -> Any:
+    """Coloured evaluation: one group direction per colour, then one division per nonzero."""
+    from .result import Status
+    from .sparse import SparsityPattern, _detect, scatter_dense
+
+    if not isinstance(sparse_output, bool):
+        raise TypeError(f"sparse_output must be True or False; got {sparse_output!r}.")
+    xp, dev = prob.xp, _device(prob.x_flat)
+    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+    if isinstance(sparsity, str):
+        if sparsity != "detect":
+            raise ValueError(f"sparsity={sparsity!r} is not known; use 'detect', a boolean "
+                             "mask, a scipy.sparse matrix, a (rows, cols) pair or a pattern.")
+        pattern = _detect(prob, opts, nan_probe=True, seed=0)
+    else:
+        pattern = SparsityPattern.from_any(sparsity, (m_out, n))
+    colours = pattern.colours
+    n_colours = pattern.n_colours
+    colour_dev = xp.asarray(colours, device=dev)
+    values, status = _run(prob, opts, [GroupDirection(meth, h, colour_dev, 0)],
+                          np.arange(n_colours).reshape(n_colours, 1))
+    pick = xp.asarray(colours[pattern.cols] * m_out + pattern.rows, device=dev)
+    cols = xp.asarray(pattern.cols, device=dev)
+    rows = xp.asarray(pattern.rows, device=dev)
+    h_cols = xp.take(h, cols, axis=0)
+    st = xp.take(xp.reshape(status, (-1,)), pick, axis=0)
+    st = xp.where(h_cols == 0, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8), st)
+    safe_h = xp.where(h_cols == 0, xp.asarray(1.0, dtype=h_cols.dtype), h_cols)
+    data = xp.take(xp.reshape(values, (-1,)), pick, axis=0) / safe_h
+    data = xp.where(st == 0, data, xp.asarray(xp.nan, dtype=data.dtype))
+    if sparse_output:
+        value = prob.evaluator.backend.to_sparse(rows, cols, data, (m_out, n), xp)
+    else:
+        _check_dense_fits(m_out, n, data.dtype)
+        dense = scatter_dense(xp, rows, cols, data, (m_out, n), dev)
+        value = xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
+    return _result(value, st, xp.reshape(h, prob.shapes[0]), prob.evaluator.nfev, full_output)
 
 
 def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] = 0,

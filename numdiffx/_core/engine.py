@@ -26,7 +26,8 @@ import numpy as np
 from .result import Status
 from .stencils import AbstractMethod, ComplexStep, Stencil
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "BasisDirection", "Evaluator", "VectorDirection",
+__all__ = ["DEFAULT_MEMORY_BUDGET", "BasisDirection", "Evaluator", "GroupDirection",
+           "VectorDirection",
            "differences", "method_points"]
 
 #: Bytes of perturbed inputs plus outputs held at once by default (256 MiB).
@@ -59,6 +60,22 @@ class VectorDirection:
     method: AbstractMethod
     t: Any  # 0-d step
     v: Any  # (n,) direction
+
+
+@dataclass(frozen=True)
+class GroupDirection:
+    """Perturb every element ``j`` of one colour at once, each by ``offset * h[j]``.
+
+    The entry's table column gives the colour; ``colour`` (n,) maps elements to colours.
+    No division happens in the engine: the caller divides each structurally nonzero
+    ``(row, column)`` by its own ``h[column]``, which is valid because no two columns of
+    a colour share a row (Curtis-Powell-Reid).
+    """
+
+    method: AbstractMethod
+    h: Any  # (n,) steps actually used
+    colour: Any  # (n,) int colour of each element, on the device
+    column: int
 
 
 class Evaluator:
@@ -198,7 +215,7 @@ def differences(
     evaluate: Evaluator,
     x_flat: Any,
     f0: Any,
-    directions: Sequence[BasisDirection | VectorDirection],
+    directions: Sequence[BasisDirection | VectorDirection | GroupDirection],
     entries: np.ndarray,
     *,
     chunk_points: int | None,
@@ -212,10 +229,13 @@ def differences(
     m_out = f0.shape[0]
     n_entries = entries.shape[0]
     point_lists = [method_points(d.method) for d in directions]
-    combos = list(itertools.product(*point_lists))
-    k = len(combos)
     is_complex = any(isinstance(d.method, ComplexStep) for d in directions)
     subtract_f0 = not is_complex  # real stencils: weights sum to zero
+    # With f0 subtracted, the unperturbed point contributes w * (f0 - f0) = 0: f(x) is
+    # evaluated once by the caller and never again here.
+    combos = [c for c in itertools.product(*point_lists)
+              if not (subtract_f0 and all(offset == 0 for offset, _ in c))]
+    k = len(combos)
     if n_entries == 0:
         return (xp.zeros((0, m_out), dtype=_result_dtype(xp, f0, x_flat)),
                 xp.zeros((0, m_out), dtype=xp.int8))
@@ -239,14 +259,22 @@ def differences(
         c = block.shape[0]
         # per direction: a (c, n) unit matrix (or the vector) and the (c,) step
         units, steps, step_bad, step_nan = [], [], [], []
-        col = 0
         for d in directions:
             if isinstance(d, BasisDirection):
                 idx = xp.asarray(block[:, d.column], device=device)
                 unit = xp.astype(xp.expand_dims(idx, 1) == xp.expand_dims(arange_n, 0),
                                  x_flat.dtype)
                 h_sel = xp.take(d.h, idx, axis=0)
-                col += 1
+            elif isinstance(d, GroupDirection):
+                idx = xp.asarray(block[:, d.column], device=device)
+                member = xp.expand_dims(idx, 1) == xp.expand_dims(d.colour, 0)
+                units.append(xp.where(member, xp.expand_dims(d.h, 0),
+                                      xp.zeros((), dtype=x_flat.dtype)))
+                h_sel = xp.ones((c,), dtype=x_flat.dtype)  # divided per column by the caller
+                steps.append(h_sel)
+                step_bad.append(h_sel == 0)
+                step_nan.append(~xp.isfinite(h_sel))
+                continue
             else:
                 unit = xp.broadcast_to(xp.expand_dims(d.v, 0), (c, n))
                 h_sel = xp.broadcast_to(xp.reshape(d.t, (1,)), (c,))

@@ -39,6 +39,13 @@ class Backend:
     def synchronize(self, x: Any) -> None:
         """Block until the device work producing ``x`` has finished (for timing)."""
 
+    def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
+                  xp: Any) -> Any:
+        """The library's sparse matrix of shape ``shape`` (COO input, row-major sorted)."""
+        from numdiffx._core.sparse import SparseJacobian
+
+        return SparseJacobian(rows, cols, data, shape)
+
 
 # root module name of the array type -> module of its adapter (imported on first use)
 _ADAPTERS: dict[str, str] = {"numpy": "numdiffx.backends._numpy"}

@@ -1,0 +1,238 @@
+"""Sparse Jacobians: colouring, patterns, detection, and the dense-size guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numdiffx as nd
+from numdiffx._core.sparse import colour_columns
+from tests.tolerances import rtol_for
+
+
+def _shift(xp, x, k):
+    """x shifted by k along the last axis with zero fill (works batched and unbatched)."""
+    n = x.shape[-1]
+    zeros = xp.zeros((*x.shape[:-1], abs(k)), dtype=x.dtype, device=_dev(x))
+    if k > 0:
+        return xp.concat([x[..., k:], zeros], axis=-1)
+    return xp.concat([zeros, x[..., : n + k]], axis=-1)
+
+
+def _dev(x):
+    from array_api_compat import device
+
+    return device(x)
+
+
+def banded(xp, x):  # tridiagonal: x_i^2 - x_{i-1} x_{i+1} + sin x_i
+    return x**2 - _shift(xp, x, -1) * _shift(xp, x, 1) + xp.sin(x)
+
+
+def block_diagonal(xp, x):  # blocks of 3
+    n = x.shape[-1]
+    b = xp.reshape(x, (*x.shape[:-1], n // 3, 3))
+    s = xp.sum(b * b, axis=-1, keepdims=True)
+    return xp.reshape(b * s, x.shape)
+
+
+def arrow(xp, x):  # every output depends on x_0; output 0 depends on everything
+    head = xp.sum(xp.exp(x), axis=-1, keepdims=True)
+    rest = x[..., 1:] * x[..., :1]
+    return xp.concat([head, rest], axis=-1)
+
+
+def random_sparse(xp, x):  # a fixed random pattern through a masked linear map + square
+    a = xp.asarray(_RANDOM_MASK * 0.5, dtype=x.dtype, device=_dev(x))
+    return (x @ a.T) ** 2
+
+
+_N = 12
+_RANDOM_MASK = (np.random.default_rng(3).random((_N, _N)) < 0.2) | np.eye(_N, dtype=bool)
+
+
+def _exact_patterns(n):
+    band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 1
+    band[0, 1] = band[n - 1, n - 2] = False  # zero fill: f_0 has no x_{-1} x_1 term
+    block = np.kron(np.eye(n // 3, dtype=bool), np.ones((3, 3), dtype=bool))
+    arr = np.eye(n, dtype=bool)
+    arr[0, :] = True
+    arr[:, 0] = True
+    return {"banded": band, "block_diagonal": block, "arrow": arr, "random": _RANDOM_MASK}
+
+
+FUNCTIONS = {"banded": banded, "block_diagonal": block_diagonal, "arrow": arrow,
+             "random": random_sparse}
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("density", [0.02, 0.1, 0.3])
+def test_colouring_is_valid_on_random_patterns(seed, density):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((40, 60)) < density
+    pattern = nd.SparsityPattern.from_any(mask, (40, 60))
+    colours = pattern.colours
+    for r in range(40):
+        cols = np.nonzero(mask[r])[0]
+        assert len(set(colours[cols].tolist())) == cols.size, "two columns of a colour share a row"
+    max_row = int(mask.sum(axis=1).max()) if mask.any() else 0
+    assert pattern.n_colours >= max_row  # a lower bound every valid colouring meets
+    assert pattern.n_colours <= 60
+
+
+def test_colouring_of_a_band_uses_its_width():
+    n = 50
+    band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 2
+    rows, cols = np.nonzero(band)
+    assert colour_columns(rows, cols, (n, n)).max() + 1 == 5
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_sparse_equals_dense(xb, name, method):
+    f = FUNCTIONS[name]
+    x = xb.asarray(np.linspace(0.2, 1.4, _N))
+    mask = _exact_patterns(_N)[name]
+    dense = xb.to_numpy(nd.jacobian(lambda v: f(xb.xp, v), x, method=method,
+                                    evaluation="batched"))
+    res = nd.jacobian(lambda v: f(xb.xp, v), x, method=method, evaluation="batched",
+                      sparsity=mask, sparse_output=False, full_output=True)
+    sparse = xb.to_numpy(res.value)
+    np.testing.assert_allclose(sparse, dense * mask, rtol=rtol_for(nd.forward(), "float64"),
+                               atol=1e-12)
+    points_per_colour = {"central": 2, "forward": 1, "backward": 1}[method]  # f(x) reused
+    n_colours = nd.SparsityPattern.from_any(mask, (_N, _N)).n_colours
+    assert res.nfev == 1 + points_per_colour * n_colours
+
+
+def test_sparse_output_types_on_numpy():
+    pytest.importorskip("scipy")
+    import scipy.sparse
+
+    x = np.linspace(0.2, 1.4, _N)
+    j = nd.jacobian(lambda v: banded(np, v), x, sparsity=_exact_patterns(_N)["banded"])
+    assert isinstance(j, scipy.sparse.csr_array)
+    assert j.shape == (_N, _N) and j.nnz == 3 * _N - 4  # the band without the two corners
+    dense = nd.jacobian(lambda v: banded(np, v), x)
+    np.testing.assert_allclose(j.toarray(), dense, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("form", ["mask", "scipy", "pairs", "pattern"])
+def test_every_pattern_form_is_accepted(form):
+    mask = _exact_patterns(_N)["banded"]
+    rows, cols = np.nonzero(mask)
+    if form == "scipy":
+        scipy_sparse = pytest.importorskip("scipy.sparse")
+        pattern = scipy_sparse.coo_array(mask.astype(float))
+    else:
+        pattern = {"mask": mask, "pairs": (rows, cols),
+                   "pattern": nd.SparsityPattern(rows, cols, (_N, _N))}[form]
+    x = np.linspace(0.2, 1.4, _N)
+    j = nd.jacobian(lambda v: banded(np, v), x, sparsity=pattern, sparse_output=False)
+    np.testing.assert_allclose(j, nd.jacobian(lambda v: banded(np, v), x), rtol=1e-12,
+                               atol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_detection_finds_the_exact_pattern(xb, name):
+    f = FUNCTIONS[name]
+    x = xb.asarray(np.linspace(0.2, 1.4, _N))
+    exact = _exact_patterns(_N)[name]
+    finite_only = nd.detect_sparsity(lambda v: f(xb.xp, v), x, evaluation="batched",
+                                     nan_probe=False)
+    np.testing.assert_array_equal(finite_only.to_dense(), exact)
+    both = nd.detect_sparsity(lambda v: f(xb.xp, v), x, evaluation="batched").to_dense()
+    assert (both >= exact).all()  # never misses what the finite probe finds
+    if name not in ("random", "banded"):  # no products with zeros: the NaN probe is exact
+        np.testing.assert_array_equal(both, exact)
+
+
+def test_nan_probe_over_reports_through_products_with_zeros_documented():
+    x = np.linspace(0.2, 1.4, _N)
+    both = nd.detect_sparsity(lambda v: random_sparse(np, v), x, evaluation="batched")
+    assert both.nnz == _N * _N  # NaN * 0 is NaN: the dense matmul marks every entry
+    j = nd.jacobian(lambda v: random_sparse(np, v), x, sparsity=both, sparse_output=False)
+    np.testing.assert_allclose(j, nd.jacobian(lambda v: random_sparse(np, v), x), atol=1e-9)
+
+
+def test_detection_documented_miss_masked_flat_branch():
+    # where(x > 0, x**2, 0) at x < 0: the output does not move under a finite step and
+    # the NaN is masked by the comparison -- the documented failure case.
+    def f(x):
+        return np.where(x > 0, x**2, 0.0) + x[..., ::-1] * 0.0
+
+    x = np.array([-1.0, 2.0, 3.0])
+    pattern = nd.detect_sparsity(f, x, evaluation="batched")
+    detected = pattern.to_dense()
+    assert not detected[0, 0], "the masked entry is missed, as documented"
+    assert detected[1, 1] and detected[2, 2]
+
+
+def test_detect_once_and_reuse_the_pattern():
+    x = np.linspace(0.2, 1.4, _N)
+    pattern = nd.detect_sparsity(lambda v: banded(np, v), x, evaluation="batched")
+    first = pattern.colours
+    assert pattern.colours is first  # coloured once, cached
+    for shift in (0.0, 0.3):
+        j = nd.jacobian(lambda v: banded(np, v), x + shift, sparsity=pattern,
+                        sparse_output=False, full_output=True)
+        assert j.nfev == 1 + 2 * 3
+        np.testing.assert_allclose(j.value, nd.jacobian(lambda v: banded(np, v), x + shift),
+                                   rtol=1e-12, atol=1e-14)
+    j = nd.jacobian(lambda v: banded(np, v), x, sparsity="detect", sparse_output=False)
+    np.testing.assert_allclose(j, nd.jacobian(lambda v: banded(np, v), x), rtol=1e-12,
+                               atol=1e-14)
+
+
+def test_per_sample_block_structure_of_the_report_network():
+    from numdiffx.studies import make_mlp
+
+    net = make_mlp("tanh")
+    x = np.random.default_rng(0).standard_normal((100, 5))
+    pattern = nd.SparsityPattern.per_sample((100, 5), (100, 5))
+    assert pattern.n_colours == 5
+    res = nd.jacobian(net, x, evaluation="batched", sparsity=pattern, sparse_output=False,
+                      full_output=True)
+    assert res.nfev == 1 + 2 * 5  # instead of 1 + 2 * 500
+    np.testing.assert_allclose(res.value, net.jacobian(x), atol=1e-9)
+    detected = nd.detect_sparsity(net, x, evaluation="batched")
+    np.testing.assert_array_equal(detected.to_dense(), pattern.to_dense())
+
+
+def test_large_banded_runs_within_the_default_budget():
+    n = 100_000
+    x = np.linspace(0.1, 1.0, n)
+    pattern = nd.SparsityPattern(np.concatenate([np.arange(n), np.arange(1, n), np.arange(n - 1)]),
+                                 np.concatenate([np.arange(n), np.arange(n - 1), np.arange(1, n)]),
+                                 (n, n))
+    j = nd.jacobian(lambda v: banded(np, v), x, sparsity=pattern, evaluation="batched")
+    assert j.shape == (n, n) and j.nnz == 3 * n - 2  # the given pattern, stored as given
+    np.testing.assert_allclose(j.diagonal(), 2 * x + np.cos(x), rtol=1e-8)
+
+
+def test_a_dense_result_that_cannot_fit_is_refused_with_its_size():
+    x = np.zeros(2_000_000)
+    with pytest.raises(ValueError, match=r"dense Jacobian would be 2000000 x 2000000 .* GiB"):
+        nd.jacobian(lambda v: v * 2.0, x, evaluation="batched")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"sparsity": np.ones((3, 4), dtype=bool)}, ValueError, r"mask has shape \(3, 4\)"),
+        ({"sparsity": np.ones((3, 3))}, TypeError, "boolean mask such as J != 0"),
+        ({"sparsity": "guess"}, ValueError, "sparsity='guess' is not known"),
+        ({"sparsity": (np.array([0]), np.array([7]))}, ValueError, "must lie in the Jacobian"),
+        ({"sparsity": np.eye(3, dtype=bool), "sparse_output": "yes"}, TypeError,
+         "sparse_output must be True or False"),
+    ],
+)
+def test_sparse_validation(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        nd.jacobian(lambda v: v**2, np.ones(3), **kwargs)
+
+
+def test_sparse_with_several_argnums_is_refused():
+    with pytest.raises(TypeError, match="sparsity= works with one argnums int"):
+        nd.jacobian(lambda a, b: a * b, np.ones(3), np.ones(3), argnums=(0, 1),
+                    sparsity=np.eye(3, dtype=bool))
