@@ -166,3 +166,31 @@ def test_unsupported_uses_raise():
         nd.derivative(np.exp, x, step=nd.steps.adaptive(typical=(1.0, 1.0, 1.0)))
     with pytest.raises(ValueError, match="real floating inputs"):
         nd.jacobian(np.exp, x + 0j, step=nd.steps.adaptive())
+
+
+@pytest.mark.parametrize("problem", SMOOTH, ids=lambda p: p.name)
+def test_bound_step_beats_auto_and_is_near_the_best_decade(xb, problem: Problem):
+    x = xb.asarray(problem.points)
+    exact = problem.df(np.asarray(problem.points))
+    rule = nd.steps.bound(typical=problem.typical)
+    r = nd.derivative(problem.fn(xb.xp), x, step=rule, full_output=True)
+    assert_array_like(r.value, xb, xb.xp.float64, x.shape)
+    err = np.abs(xb.to_numpy(r.value) - exact)
+    assert np.max(err / np.abs(exact)) <= 2e-10
+    assert np.all(err <= xb.to_numpy(r.error))
+    assert r.nfev == 7  # f(x), 4 points for f''' and 2 for the derivative
+
+
+def test_bound_jacobian_and_unsupported():
+    x = np.array([0.5, 1.0, 2.0])
+    r = nd.jacobian(lambda x: np.sin(x) * x[::-1], x, step=nd.steps.bound(), full_output=True)
+    exact = np.diag(np.cos(x) * x[::-1]) + np.fliplr(np.diag(np.sin(x)))
+    exact[1, 1] = np.cos(1.0) + np.sin(1.0)
+    assert np.max(np.abs(r.value - exact)) <= 1e-9
+    assert r.error.shape == r.step.shape == (3, 3)
+    with pytest.raises(ValueError, match="needs a real stencil"):
+        nd.derivative(np.exp, x, method="complex_step", step=nd.steps.bound())
+    with pytest.raises(ValueError, match="steps.bound\\(\\) is supported by"):
+        nd.jvp(np.exp, x, x, step=nd.steps.bound())
+    with pytest.raises(ValueError, match="noise=.*positive"):
+        nd.steps.bound(noise=0.0)

@@ -320,11 +320,11 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
                 raise ValueError(f"gradient needs a scalar-valued f; f returned shape "
                                  f"{prob.evaluator.out_shape}. Use nd.jacobian instead.")
         xp, out_shape = prob.xp, prob.evaluator.out_shape
-        if isinstance(opts.rule, adaptive.adaptive):  # per-element Ridders extrapolation
+        if adaptive.is_driven(opts.rule):  # steps.adaptive / steps.bound: f picks the step
             def run(d: list[Any], e: np.ndarray, p: _Problem = prob) -> tuple[Any, Any]:
                 return _run(p, opts, d, e)
 
-            parts = adaptive.basis_adaptive(prob, meth, opts.rule, run)
+            parts = adaptive.basis(prob, meth, opts.rule, run)
             nfev += prob.evaluator.nfev
             results.append(_adaptive_result(xp, parts, nfev, (*out_shape, *prob.shapes[0]),
                                             full_output, columns=True))
@@ -586,9 +586,9 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
         raise ValueError(f"derivative needs an elementwise f returning x's shape "
                          f"{prob.shapes[0]}; f returned {prob.evaluator.out_shape}. Use "
                          "nd.jacobian for general functions.")
-    if isinstance(opts.rule, adaptive.adaptive):
-        parts = adaptive.elementwise_adaptive(prob, meth, opts.rule,
-                                              lambda m, h: _elementwise(prob, m, h))
+    if adaptive.is_driven(opts.rule):
+        parts = adaptive.elementwise(prob, meth, opts.rule,
+                                     lambda m, h: _elementwise(prob, m, h))
         return _adaptive_result(xp, parts, prob.evaluator.nfev, prob.shapes[0], full_output,
                                 columns=False)
     h = _steps(prob, opts, meth, meth.deriv)
