@@ -32,7 +32,7 @@ def _rel(value: np.ndarray, exact: np.ndarray) -> float:
 def reference_set() -> None:
     print("1. reference set, float64, central (rel. error = max over the problem's points)")
     print(f"   {'problem':18s} {'adaptive':>9s} {'nfev':>5s} {'default':>9s} {'auto':>9s} "
-          f"{'best dec':>9s} {'(step)':>7s} {'auto/best':>9s}")
+          f"{'bound':>9s} {'best dec':>9s} {'(step)':>7s} {'auto/best':>9s} {'bnd/best':>9s}")
     for p in PROBLEMS:
         x = np.asarray(p.points)
         exact = p.df(x)
@@ -41,18 +41,22 @@ def reference_set() -> None:
         r = nd.derivative(f, x, step=rule, full_output=True)
         default = nd.derivative(f, x, step=nd.steps.adaptive())
         auto = _rel(nd.derivative(f, x), exact)
+        bnd = _rel(nd.derivative(f, x, step=nd.steps.bound(typical=p.typical)), exact)
         fixed = {}
         for d in DECADES:
             v = nd.derivative(f, x, step=d)
             fixed[d] = _rel(v, exact) if np.all(np.isfinite(v)) else np.inf
         best = min(fixed, key=fixed.__getitem__)
         flag = "" if p.smooth else "  (not smooth/well conditioned)"
-        ratio = f"{auto / fixed[best]:9.2f}" if fixed[best] > 0 else "  (exact)"
+        ratio = f"{auto / fixed[best]:9.2e}" if fixed[best] > 0 else "  (exact)"
+        b_ratio = f"{bnd / fixed[best]:9.2f}" if fixed[best] > 0 else "  (exact)"
         print(f"   {p.name:18s} {_rel(r.value, exact):9.2e} {r.nfev:5d} "
-              f"{_rel(default, exact):9.2e} {auto:9.2e} {fixed[best]:9.2e} {best:7.0e} "
-              f"{ratio}{flag}")
+              f"{_rel(default, exact):9.2e} {auto:9.2e} {bnd:9.2e} {fixed[best]:9.2e} "
+              f"{best:7.0e} {ratio} {b_ratio}{flag}")
     print("   adaptive: steps.adaptive(typical=problem.typical, scale_with_x=False); default: "
-          "steps.adaptive(); target adaptive <= 1e-12 on smooth problems, auto/best <= 2")
+          "steps.adaptive(); bound: steps.bound(typical=problem.typical) (7 evaluations); "
+          "auto: the core's step=None. Targets: adaptive <= 1e-12 on smooth problems, "
+          "auto (and bound) <= 2x the best decade")
 
 
 def honesty() -> None:
