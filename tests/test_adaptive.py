@@ -160,8 +160,10 @@ def test_rule_validation(kwargs, error, match):
 
 def test_unsupported_uses_raise():
     x = np.array([1.0, 2.0])
-    with pytest.raises(ValueError, match="hessian and hvp use step='auto'"):
-        nd.hessian(lambda x: np.sum(x**3), x, step=nd.steps.adaptive())
+    with pytest.raises(ValueError, match="for hvp use step='auto'"):
+        nd.hvp(lambda x: np.sum(x**3), x, x, step=nd.steps.adaptive())
+    with pytest.raises(ValueError, match="adaptive hessian needs a real stencil and no bounds"):
+        nd.hessian(lambda x: np.sum(x**3), x, step=nd.steps.adaptive(bounds=(0.0, 3.0)))
     with pytest.raises(ValueError, match="typical=.*has 3 values.*2 elements"):
         nd.derivative(np.exp, x, step=nd.steps.adaptive(typical=(1.0, 1.0, 1.0)))
     with pytest.raises(ValueError, match="real floating inputs"):
@@ -194,3 +196,24 @@ def test_bound_jacobian_and_unsupported():
         nd.jvp(np.exp, x, x, step=nd.steps.bound())
     with pytest.raises(ValueError, match="noise=.*positive"):
         nd.steps.bound(noise=0.0)
+
+
+def test_hessian_adaptive(xb):
+    xp = xb.xp
+    x = xb.asarray([0.5, 1.0, 2.0])
+
+    def f(x):
+        return xp.exp(x[0]) * xp.sin(x[1]) * x[2] ** 3
+
+    r = nd.hessian(f, x, step=nd.steps.adaptive(), full_output=True)
+    for a in (r.value, r.error, r.step):
+        assert_array_like(a, xb, xp.float64, (3, 3))
+    a, b, c = 0.5, 1.0, 2.0
+    e, s, co = np.exp(a), np.sin(b), np.cos(b)
+    exact = np.array([[e * s * c**3, e * co * c**3, 3 * e * s * c**2],
+                      [e * co * c**3, -e * s * c**3, 3 * e * co * c**2],
+                      [3 * e * s * c**2, 3 * e * co * c**2, 6 * e * s * c]])
+    err = np.abs(xb.to_numpy(r.value) - exact)
+    assert np.max(err / np.abs(exact)) <= 1e-11  # step='auto' gives ~5e-8 here
+    assert np.all(err <= xb.to_numpy(r.error))
+    assert np.all(xb.to_numpy(r.status) == nd.Status.SUCCESS)

@@ -38,14 +38,15 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     """Per-element adaptive step with Ridders extrapolation and an error estimate.
 
     Supported by :func:`numdiffx.derivative`, :func:`numdiffx.jacobian`,
-    :func:`numdiffx.gradient` and :func:`numdiffx.jvp`; with ``full_output=True``
-    they return ``DiffResult(value, error, step, nfev, status)`` where ``error`` is
-    the estimate (true error <= estimate on >= 95% of the reference problems),
-    ``step`` the step of the level the chosen estimate came from (value's shape) and
-    ``status`` SUCCESS (tolerance met, or the estimate is limited by the round-off or
-    noise of f, which smaller steps cannot improve), ERROR_INCREASED (the error grew before the
-    tolerance was met; best value kept), MAX_ITERATIONS (the steps ran out; best value
-    kept) or NON_FINITE (no finite estimate).
+    :func:`numdiffx.gradient`, :func:`numdiffx.hessian` and :func:`numdiffx.jvp`.
+    With ``full_output=True`` they return ``DiffResult(value, error, step, nfev,
+    status)``: ``error`` is the estimate (true error <= estimate on >= 95% of the
+    reference problems), ``step`` the step of the level the chosen estimate came from
+    (value's shape) and ``status`` SUCCESS (tolerance met, or the estimate is limited
+    by the round-off or noise of f, which smaller steps cannot improve),
+    ERROR_INCREASED (the error grew before the tolerance was met; best value kept),
+    MAX_ITERATIONS (the steps ran out; best value kept) or NON_FINITE (no finite
+    estimate).
 
     Parameters
     ----------
@@ -68,7 +69,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     bounds : (lo, hi), optional
         Domain of every input element: stencils never leave it. Elements whose central
         stencil would leave it switch to a one-sided stencil of the same order (or a
-        smaller first step). Basis directions only (derivative, jacobian, gradient).
+        smaller first step). Derivative, jacobian and gradient only.
     max_step : float, optional
         Upper limit of the first step.
     typical : float or sequence of float
@@ -157,8 +158,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     # -- the step rule interface ---------------------------------------------------------
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
-        raise ValueError("steps.adaptive() is supported by derivative, jacobian, gradient and "
-                         "jvp; for hessian and hvp use step='auto' or nd.steps.relative(...).")
+        raise ValueError("steps.adaptive() is supported by derivative, jacobian, gradient, "
+                         "hessian and jvp; for hvp use step='auto' or nd.steps.relative(...).")
 
     def scale(self, abs_x: Any, *, xp: Any) -> Any:
         """``max(|x_i|, typical_i)`` (or ``typical_i``), per element."""
@@ -678,3 +679,58 @@ def elementwise(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
         return elementwise_bound(prob, method, rule, run)
     assert isinstance(rule, adaptive)
     return elementwise_adaptive(prob, method, rule, run)
+
+
+def hessian_adaptive(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
+                     pairs: np.ndarray, run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                     ) -> tuple[Any, Any, Any, Any]:
+    """Adaptive Hessian entries: rows ``[diagonal (n); upper pairs (P)]``, each (n+P, M).
+
+    Diagonal entries use the second-derivative stencil of the method's family, pairs
+    the mixed (tensor-product) stencil; both are extrapolated over the same levels.
+    """
+    from .engine import BasisDirection, representable_steps
+
+    if not isinstance(rule, adaptive):
+        raise ValueError("steps.bound() is supported by derivative, jacobian and gradient; "
+                         "for hessian use nd.steps.adaptive() or step='auto'.")
+    if isinstance(method, ComplexStep) or rule.bounds is not None:
+        raise ValueError("an adaptive hessian needs a real stencil and no bounds=; use "
+                         "method='central' (or step='auto' with complex_step).")
+    _real_problem(prob)
+    xp, x = prob.xp, prob.x_flat
+    dtype, device = x.dtype, _device(x)
+    n, m_out = x.shape[0], prob.f0.shape[0]
+    diag_m = method.with_deriv(2)
+    h0 = rule.first_step(xp.abs(x), xp=xp)
+    _, _, h0, floor, level = _setup(prob, rule, method, x, h0)
+    n_pairs = pairs.shape[0]
+    is_pair = np.concatenate([np.zeros(n, dtype=np.int64), np.ones(n_pairs, dtype=np.int64)])
+    w = _weights([diag_m, method], is_pair, xp, dtype, device)
+    w = xp.where(xp.asarray(is_pair == 1, device=device), w * w, w)  # mixed: sum|w|**2
+    roundoff = level * xp.expand_dims(w, 1) * xp.expand_dims(xp.abs(prob.f0), 0)
+    first = np.concatenate([np.arange(n), pairs[:, 0]]) if n_pairs else np.arange(n)
+    second = np.concatenate([np.arange(n), pairs[:, 1]]) if n_pairs else np.arange(n)
+    floor_e = xp.take(floor, xp.asarray(first, device=device), axis=0)
+
+    def level_fn(k: int, rows: np.ndarray) -> Level:
+        hk = representable_steps(xp, x, h0 / rule.ratio ** k)
+        parts = []
+        diag = rows[rows < n]
+        if diag.size:
+            v, s = run([BasisDirection(diag_m, hk, 0)], diag.reshape(-1, 1))
+            parts.append((diag, v, s))
+        mixed = rows[rows >= n]
+        if mixed.size:
+            v, s = run([BasisDirection(method, hk, 0), BasisDirection(method, hk, 1)],
+                       pairs[mixed - n])
+            parts.append((mixed, v, s))
+        vals, stat = _scatter_rows(xp, parts, rows, device)
+        hi = xp.take(hk, xp.asarray(first[rows], device=device), axis=0)
+        hj = xp.take(hk, xp.asarray(second[rows], device=device), axis=0)
+        return Level(vals, stat == int(Status.SUCCESS), xp.sqrt(hi * hj))
+
+    return extrapolate(xp, level_fn, n_entries=n + n_pairs, n_out=m_out, dtype=dtype,
+                       device=device, rule=rule,
+                       factors=entry_factors([diag_m, method], is_pair, rule, xp, dtype, device),
+                       roundoff=roundoff, floor=floor_e, deriv=2)

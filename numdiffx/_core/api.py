@@ -400,7 +400,12 @@ def hessian(
     upper = np.triu_indices(n, k=1)
     pairs = np.stack(upper, axis=1).astype(np.int64) if n else np.zeros((0, 2), np.int64)
     diag_entries = np.arange(n).reshape(n, 1)
-    if isinstance(meth, ComplexStep):
+    driven = None
+    if adaptive.is_driven(opts.rule):  # Ridders extrapolation per Hessian entry
+        values, err, step_e, status = adaptive.hessian_adaptive(
+            prob, meth, opts.rule, pairs, lambda d, e: _run(prob, opts, d, e))
+        driven = (err, step_e)
+    elif isinstance(meth, ComplexStep):
         from .stencils import central
 
         real_dir = central(order=2)
@@ -430,6 +435,9 @@ def hessian(
         full = xp.take(v, take, axis=0)  # (n*n, M)
         return xp.reshape(xp.permute_dims(full, (1, 0)), (*out_shape, *in_shape, *in_shape))
 
+    if driven is not None:
+        return (DiffResult(layout(values), layout(driven[0]), layout(driven[1]),
+                           prob.evaluator.nfev, layout(status)) if full_output else layout(values))
     return _result(layout(values), layout(status), xp.reshape(step_used, in_shape),
                    prob.evaluator.nfev, full_output)
 
