@@ -251,78 +251,112 @@ def extrapolate(
     """Ridders' tableau over levels, per (entry, output). Returns value, error, step, status.
 
     ``factors`` (E, J) are ``ratio**power_j`` per entry (the entry's stencil decides the
-    powers); ``roundoff`` (E, M) is ``noise * sum|w| * |f|`` so that the round-off of
-    a level is ``roundoff / h**q`` (q folded in by ``level_fn``'s h being ``h**q``);
-    ``floor`` (E,) the smallest step tried (0 for none).
+    powers); ``roundoff`` (E, M) is ``noise * sum|w| * |f|``: the round-off of a level is
+    ``roundoff / h**deriv``; ``floor`` (E,) the smallest step tried (0 for none).
+
+    The state is kept only for the still-active (entry, output) elements, as flat
+    vectors: elements leave it as soon as they finish, so later levels cost in
+    proportion to what is left (zeros of a sparse Jacobian finish at the second level).
     """
     eps = float(xp.finfo(dtype).eps)
     atol, rtol = rule.tolerances(eps)
     sqrt_eps = math.sqrt(eps)
-    shape = (n_entries, n_out)
-    inf = xp.full(shape, math.inf, dtype=dtype, device=device)
-    best, best_err = xp.full(shape, math.nan, dtype=dtype, device=device), inf
-    best_h = xp.full(shape, math.nan, dtype=dtype, device=device)
-    nvalid = xp.zeros(shape, dtype=xp.int32, device=device)
-    best_limited = xp.zeros(shape, dtype=xp.bool, device=device)  # round-off dominates
-    done = xp.zeros(shape, dtype=xp.bool, device=device)
-    stop_code = xp.full(shape, int(Status.MAX_ITERATIONS), dtype=xp.int8, device=device)
-    prev: list[Any] = []
     n_cols = rule.max_order + 1
-    all_rows = np.arange(n_entries)
+    size = n_entries * n_out
+
+    def code(s: Status) -> Any:
+        return xp.asarray(int(s), dtype=xp.int8)
+
+    def full(value: float, kind: Any = None) -> Any:
+        return xp.full((idx.shape[0],), value, dtype=dtype if kind is None else kind,
+                       device=device)
+
+    def dev(a: np.ndarray) -> Any:
+        return xp.asarray(a, device=device)
+
+    roundoff_flat = xp.reshape(roundoff, (-1,))
+    idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
+    best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
+    nvalid = full(0, xp.int32)
+    limited = xp.zeros((size,), dtype=xp.bool, device=device)
+    stop = full(int(Status.MAX_ITERATIONS), xp.int8)
+    prev: list[Any] = []
+    finished: list[tuple[np.ndarray, Any, Any, Any, Any, Any]] = []
+
+    def retire(sel: np.ndarray, status: Any) -> None:
+        s = dev(sel)
+        finished.append((idx[sel], xp.take(best, s, axis=0), xp.take(best_err, s, axis=0),
+                         xp.take(best_h, s, axis=0), xp.take(limited, s, axis=0),
+                         xp.take(status, s, axis=0)))
+
     for k in range(rule.max_steps):
-        active_host = ~_host(xp.all(done, axis=1))
-        if not active_host.any():
+        if idx.shape[0] == 0:
             break
-        rows = all_rows[active_host]
+        ent = idx // n_out
+        rows = np.unique(ent)
         lev = level_fn(k, rows)
-        # scatter the active rows back to (E, M); inactive rows stay frozen via `act`
-        pos = np.zeros(n_entries, dtype=np.int64)
-        pos[rows] = np.arange(rows.shape[0])
-        take = xp.asarray(pos, device=device)
-        values = xp.take(lev.values, take, axis=0)
-        ok = xp.take(lev.ok, take, axis=0)
-        h = xp.take(lev.h, take, axis=0)
-        act = xp.expand_dims(xp.asarray(active_host, device=device), 1) & ~done
-        below = xp.expand_dims(h < floor, 1) & act
-        if k > 0:
-            stop_code = xp.where(below & ~done, xp.asarray(int(Status.MAX_ITERATIONS),
-                                                           dtype=xp.int8), stop_code)
-            done = done | below
-            act = act & ~below
-        ok = ok & act
-        h_q = xp.expand_dims(xp.abs(h) ** deriv, 1)
-        noise = roundoff / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
-        nvalid = xp.where(act, xp.where(ok, nvalid + 1, xp.zeros_like(nvalid)), nvalid)
+        rowpos = np.searchsorted(rows, ent)
+        flat = dev(rowpos * n_out + idx % n_out)
+        values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
+        ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
+        h = xp.take(lev.h, dev(rowpos), axis=0)
+        ent_d = dev(ent)
+        below = (h < xp.take(floor, ent_d, axis=0)) if k > 0 else xp.zeros_like(ok)
+        ok = ok & ~below
+        h_q = xp.abs(h) ** deriv
+        noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
+            h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+        nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
         amp: Any = 1.0
-        new_err = inf
+        new_err = full(math.inf)
+        fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
         for j in range(1, min(k + 1, n_cols)):
-            fac = xp.expand_dims(factors[:, j - 1], 1)
+            assert fac_rows is not None
+            fac = fac_rows[:, j - 1]
             a = row[j - 1] + (row[j - 1] - prev[j - 1]) / (fac - 1.0)
             err = xp.maximum(xp.abs(a - row[j - 1]), xp.abs(a - prev[j - 1]))
             amp = amp * (fac + 1.0) / (fac - 1.0)  # noise gain of one Richardson step
             est = rule.safety * err + amp * noise
-            valid = act & (nvalid > j) & xp.isfinite(est)
+            valid = (nvalid > j) & xp.isfinite(est)
             better = valid & (est < best_err)
             best = xp.where(better, a, best)
             best_err = xp.where(better, est, best_err)
-            best_limited = xp.where(better, rule.safety * err <= amp * noise, best_limited)
-            best_h = xp.where(better, xp.expand_dims(h, 1), best_h)
+            best_h = xp.where(better, h, best_h)
+            limited = xp.where(better, rule.safety * err <= amp * noise, limited)
             new_err = xp.where(valid, est, new_err)
             row.append(a)
-        prev = row  # entries that are done never become active again
+        prev = row
         # converged: tolerance met, or the extrapolation differences are already below
         # the round-off of f (smaller steps could only make the estimate worse)
-        converged = act & ((best_err <= atol + rtol * xp.abs(best)) | best_limited)
-        grew = act & ~converged & (new_err > 2.0 * best_err) & xp.isfinite(best_err) & (
+        converged = (best_err <= atol + rtol * xp.abs(best)) | limited
+        grew = ~converged & (new_err > 2.0 * best_err) & xp.isfinite(best_err) & (
             best_err <= sqrt_eps * xp.abs(best)) & (nvalid > 2)
-        stop_code = xp.where(converged, xp.asarray(int(Status.SUCCESS), dtype=xp.int8),
-                             xp.where(grew, xp.asarray(int(Status.ERROR_INCREASED),
-                                                       dtype=xp.int8), stop_code))
-        done = done | converged | grew
-    final = xp.where(~xp.isfinite(best_err), xp.asarray(int(Status.NON_FINITE), dtype=xp.int8),
-                     xp.where((best_err <= atol + rtol * xp.abs(best)) | best_limited,
-                              xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop_code))
+        stop = xp.where(converged, code(Status.SUCCESS),
+                        xp.where(grew, code(Status.ERROR_INCREASED),
+                                 xp.where(below, code(Status.MAX_ITERATIONS), stop)))
+        done = _host(converged | grew | below)
+        if done.any():
+            retire(np.flatnonzero(done), stop)
+            keep = np.flatnonzero(~done)
+            kd = dev(keep)
+            best, best_err, best_h, limited, stop, nvalid = (
+                xp.take(a, kd, axis=0) for a in (best, best_err, best_h, limited, stop, nvalid))
+            prev = [xp.take(a, kd, axis=0) for a in prev]
+            idx = idx[keep]
+    if idx.shape[0]:
+        retire(np.arange(idx.shape[0]), stop)
+    order = np.argsort(np.concatenate([f[0] for f in finished]), kind="stable")
+    take = dev(order)
+
+    def assemble(i: int) -> Any:
+        return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take, axis=0),
+                          (n_entries, n_out))
+
+    best, best_err, best_h, limited, stop = (assemble(i) for i in range(1, 6))
+    final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE),
+                     xp.where((best_err <= atol + rtol * xp.abs(best)) | limited,
+                              code(Status.SUCCESS), stop))
     best = xp.where(final == int(Status.NON_FINITE), xp.asarray(math.nan, dtype=dtype), best)
     return best, best_err, best_h, final
 
