@@ -292,10 +292,13 @@ def extrapolate(
     for k in range(rule.max_steps):
         if idx.shape[0] == 0:
             break
-        ent = idx // n_out
-        rows = np.unique(ent)
+        ent = idx // n_out  # sorted, since idx is
+        starts = np.empty(ent.shape[0], dtype=bool)
+        starts[:1] = True
+        np.not_equal(ent[1:], ent[:-1], out=starts[1:])
+        rows = ent[starts]
         lev = level_fn(k, rows)
-        rowpos = np.searchsorted(rows, ent)
+        rowpos = np.cumsum(starts) - 1
         flat = dev(rowpos * n_out + idx % n_out)
         values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
         ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
