@@ -217,3 +217,8 @@ def test_hessian_adaptive(xb):
     assert np.max(err / np.abs(exact)) <= 1e-11  # step='auto' gives ~5e-8 here
     assert np.all(err <= xb.to_numpy(r.error))
     assert np.all(xb.to_numpy(r.status) == nd.Status.SUCCESS)
+
+
+def test_empty_input():
+    r = nd.jacobian(lambda x: x * 2.0, np.zeros((0,)), step=nd.steps.adaptive(), full_output=True)
+    assert r.value.shape == r.error.shape == r.status.shape == (0, 0)

@@ -274,6 +274,9 @@ def extrapolate(
     def dev(a: np.ndarray) -> Any:
         return xp.asarray(a, device=device)
 
+    if size == 0:
+        empty = xp.zeros((n_entries, n_out), dtype=dtype, device=device)
+        return empty, empty, empty, xp.zeros((n_entries, n_out), dtype=xp.int8, device=device)
     roundoff_flat = xp.reshape(roundoff, (-1,))
     idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
     best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
