@@ -23,6 +23,7 @@ from numdiffx.studies import PROBLEMS, make_mlp
 
 DECADES = tuple(10.0 ** -k for k in range(1, 13))
 METHODS = (nd.central(), nd.forward(), nd.central(order=4))
+NAMES = ("central", "forward", "central(order=4)")
 
 
 def _rel(value: np.ndarray, exact: np.ndarray) -> float:
@@ -62,7 +63,7 @@ def reference_set() -> None:
 def honesty() -> None:
     print("2. honesty of the error estimate (problem x dtype x method x point)")
     for dtype in ("float64", "float32"):
-        for method in METHODS:
+        for method, name in zip(METHODS, NAMES):
             t, e = [], []
             for p in PROBLEMS:
                 x = np.asarray(p.points, dtype=dtype)
@@ -72,7 +73,7 @@ def honesty() -> None:
                 e.append(np.asarray(r.error, dtype=np.float64))
             tt, ee = np.concatenate(t), np.concatenate(e)
             ratio = ee[tt > 0] / tt[tt > 0]
-            print(f"   {dtype} {method!r:42.42s} honest {np.mean(ee >= tt):6.1%}  "
+            print(f"   {dtype} {name:17s} honest {np.mean(ee >= tt):6.1%}  "
                   f"est/true median {np.median(ratio):7.2f}  min {np.min(ratio):8.2e}  "
                   f"max {np.max(ratio):8.2e}")
 
