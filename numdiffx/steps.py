@@ -1,8 +1,12 @@
-"""Step rules: ``nd.steps.fixed(1e-6)``, ``nd.steps.relative(1e-6)``, ``nd.steps.auto()``."""
+"""Step rules: ``nd.steps.fixed(1e-6)``, ``nd.steps.relative(1e-6)``, ``nd.steps.auto()``,
+``nd.steps.adaptive()`` (Ridders extrapolation with an error estimate),
+``nd.steps.bound()`` (per-element step from an estimated error bound)."""
 
+from numdiffx._core.adaptive import adaptive as adaptive
+from numdiffx._core.adaptive import bound as bound
 from numdiffx._core.steps import AbstractStepRule as AbstractStepRule
 from numdiffx._core.steps import auto as auto
 from numdiffx._core.steps import fixed as fixed
 from numdiffx._core.steps import relative as relative
 
-__all__ = ["AbstractStepRule", "auto", "fixed", "relative"]
+__all__ = ["AbstractStepRule", "adaptive", "auto", "bound", "fixed", "relative"]

@@ -17,6 +17,7 @@ from array_api_compat import array_namespace
 
 from numdiffx.backends import backend_for
 
+from . import adaptive
 from .engine import (
     DEFAULT_MEMORY_BUDGET,
     EVALUATION_MODES,
@@ -206,6 +207,18 @@ def _result(value: Any, status: Any, step: Any, nfev: int, full_output: bool) ->
     return value
 
 
+def _adaptive_result(xp: Any, parts: tuple[Any, Any, Any, Any], nfev: int,
+                     shape: tuple[int, ...], full_output: bool, columns: bool) -> Any:
+    """(E, M) value/error/step/status of the adaptive driver -> the operation's layout."""
+    def lay(a: Any) -> Any:
+        return xp.reshape(xp.permute_dims(a, (1, 0)) if columns else a, shape)
+
+    value, error, step, status = (lay(a) for a in parts)
+    if full_output:
+        return DiffResult(value=value, error=error, step=step, nfev=nfev, status=status)
+    return value
+
+
 def _run(prob: _Problem, opts: _Options,
          directions: Sequence[BasisDirection | VectorDirection | GroupDirection],
          entries: np.ndarray) -> tuple[Any, Any]:
@@ -327,6 +340,16 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
             if op == "gradient" and prob.evaluator.out_shape != ():
                 raise ValueError(f"gradient needs a scalar-valued f; f returned shape "
                                  f"{prob.evaluator.out_shape}. Use nd.jacobian instead.")
+        xp, out_shape = prob.xp, prob.evaluator.out_shape
+        if adaptive.is_driven(opts.rule):  # steps.adaptive / steps.bound: f picks the step
+            def run(d: list[Any], e: np.ndarray, p: _Problem = prob) -> tuple[Any, Any]:
+                return _run(p, opts, d, e)
+
+            parts = adaptive.basis(prob, meth, opts.rule, run)
+            nfev += prob.evaluator.nfev
+            results.append(_adaptive_result(xp, parts, nfev, (*out_shape, *prob.shapes[0]),
+                                            full_output, columns=True))
+            continue
         h = _steps(prob, opts, meth, 1)
         n = prob.x_flat.shape[0]
         if sparsity is not None:
@@ -335,7 +358,6 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         values, status = _run(prob, opts, [BasisDirection(meth, h, 0)],
                               np.arange(n).reshape(n, 1))
         nfev += prob.evaluator.nfev
-        xp, out_shape = prob.xp, prob.evaluator.out_shape
         value = _columns_to_layout(xp, values, out_shape, prob.shapes)
         status = _columns_to_layout(xp, status, out_shape, prob.shapes)
         results.append(_result(value, status, xp.reshape(h, prob.shapes[0]), nfev, full_output))
@@ -457,7 +479,12 @@ def hessian(
     upper = np.triu_indices(n, k=1)
     pairs = np.stack(upper, axis=1).astype(np.int64) if n else np.zeros((0, 2), np.int64)
     diag_entries = np.arange(n).reshape(n, 1)
-    if isinstance(meth, ComplexStep):
+    driven = None
+    if adaptive.is_driven(opts.rule):  # Ridders extrapolation per Hessian entry
+        values, err, step_e, status = adaptive.hessian_adaptive(
+            prob, meth, opts.rule, pairs, lambda d, e: _run(prob, opts, d, e))
+        driven = (err, step_e)
+    elif isinstance(meth, ComplexStep):
         from .stencils import central
 
         real_dir = central(order=2)
@@ -487,6 +514,9 @@ def hessian(
         full = xp.take(v, take, axis=0)  # (n*n, M)
         return xp.reshape(xp.permute_dims(full, (1, 0)), (*out_shape, *in_shape, *in_shape))
 
+    if driven is not None:
+        return (DiffResult(layout(values), layout(driven[0]), layout(driven[1]),
+                           prob.evaluator.nfev, layout(status)) if full_output else layout(values))
     return _result(layout(values), layout(status), xp.reshape(step_used, in_shape),
                    prob.evaluator.nfev, full_output)
 
@@ -546,10 +576,15 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     prob = _problem(f, p, tuple(range(len(p))), opts, [f"primals[{i}]" for i in range(len(p))])
     xp = prob.xp
     v = _flat_tangent(prob, t)
-    step_t = _vector_step(prob, opts, meth, v, 1)
-    values, status = _run(prob, opts, [VectorDirection(meth, step_t, v)], np.zeros((1, 0), int))
     out_shape = prob.evaluator.out_shape
     f0 = xp.reshape(prob.f0, out_shape)
+    if isinstance(opts.rule, adaptive.adaptive):
+        parts = adaptive.vector_adaptive(prob, meth, opts.rule, v,
+                                         lambda d, e: _run(prob, opts, d, e))
+        return f0, _adaptive_result(xp, parts, prob.evaluator.nfev, out_shape, full_output,
+                                    columns=False)
+    step_t = _vector_step(prob, opts, meth, v, 1)
+    values, status = _run(prob, opts, [VectorDirection(meth, step_t, v)], np.zeros((1, 0), int))
     value = xp.reshape(values, out_shape)
     return f0, _result(value, xp.reshape(status, out_shape), step_t, prob.evaluator.nfev,
                        full_output)
@@ -638,6 +673,11 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
         raise ValueError(f"derivative needs an elementwise f returning x's shape "
                          f"{prob.shapes[0]}; f returned {prob.evaluator.out_shape}. Use "
                          "nd.jacobian for general functions.")
+    if adaptive.is_driven(opts.rule):
+        parts = adaptive.elementwise(prob, meth, opts.rule,
+                                     lambda m, h: _elementwise(prob, m, h))
+        return _adaptive_result(xp, parts, prob.evaluator.nfev, prob.shapes[0], full_output,
+                                columns=False)
     h = _steps(prob, opts, meth, meth.deriv)
     # A vector direction of ones with per-element steps: perturb all elements at once.
     values, status = _elementwise(prob, meth, h)

@@ -6,5 +6,9 @@ from numdiffx.studies.delta import DEFAULT_DELTAS as DEFAULT_DELTAS
 from numdiffx.studies.delta import DeltaRecord as DeltaRecord
 from numdiffx.studies.delta import delta_sweep as delta_sweep
 from numdiffx.studies.delta import format_table as format_table
+from numdiffx.studies.problems import PROBLEMS as PROBLEMS
+from numdiffx.studies.problems import Problem as Problem
+from numdiffx.studies.problems import problem as problem
 
-__all__ = ["DEFAULT_DELTAS", "MLP", "DeltaRecord", "delta_sweep", "format_table", "make_mlp"]
+__all__ = ["DEFAULT_DELTAS", "MLP", "PROBLEMS", "DeltaRecord", "Problem", "delta_sweep",
+           "format_table", "make_mlp", "problem"]

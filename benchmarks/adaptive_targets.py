@@ -1,0 +1,144 @@
+"""Targets of issue 4 (adaptive steps), measured in one run and printed.
+
+1. Reference set, float64 central: adaptive relative error and nfev per problem, and
+   ``auto`` vs the best fixed decade step (ratio, target <= 2).
+2. Honesty of the error estimate over problem x dtype x method (target: estimate >=
+   true error in >= 95% of the entries, median estimate/true <= 30).
+3. The report's tanh network: adaptive max error (targets 1e-13 f64, 2e-6 f32).
+4. A dense tridiagonal Jacobian at n = 3000 to <= 1e-12 (target < 1 s).
+
+numdifftools is not installed here, so the nfev comparison against it is not made.
+
+Run: python benchmarks/adaptive_targets.py  (OPENBLAS_NUM_THREADS=1 on a shared machine)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import numdiffx as nd
+from numdiffx.studies import PROBLEMS, make_mlp
+
+DECADES = tuple(10.0 ** -k for k in range(1, 13))
+METHODS = (nd.central(), nd.forward(), nd.central(order=4))
+NAMES = ("central", "forward", "central(order=4)")
+
+
+def _rel(value: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.max(np.abs(value - exact) / np.abs(exact)))
+
+
+def reference_set() -> None:
+    print("1. reference set, float64, central (rel. error = max over the problem's points)")
+    print(f"   {'problem':18s} {'adaptive':>9s} {'nfev':>5s} {'default':>9s} {'auto':>9s} "
+          f"{'bound':>9s} {'best dec':>9s} {'(step)':>7s} {'auto/best':>9s} {'bnd/best':>9s}")
+    for p in PROBLEMS:
+        x = np.asarray(p.points)
+        exact = p.df(x)
+        f = p.fn(np)
+        rule = nd.steps.adaptive(typical=p.typical, scale_with_x=False)
+        r = nd.derivative(f, x, step=rule, full_output=True)
+        default = nd.derivative(f, x, step=nd.steps.adaptive())
+        auto = _rel(nd.derivative(f, x), exact)
+        bnd = _rel(nd.derivative(f, x, step=nd.steps.bound(typical=p.typical)), exact)
+        fixed = {}
+        for d in DECADES:
+            v = nd.derivative(f, x, step=d)
+            fixed[d] = _rel(v, exact) if np.all(np.isfinite(v)) else np.inf
+        best = min(fixed, key=fixed.__getitem__)
+        flag = "" if p.smooth else "  (not smooth/well conditioned)"
+        ratio = f"{auto / fixed[best]:9.2e}" if fixed[best] > 0 else "  (exact)"
+        b_ratio = f"{bnd / fixed[best]:9.2f}" if fixed[best] > 0 else "  (exact)"
+        print(f"   {p.name:18s} {_rel(r.value, exact):9.2e} {r.nfev:5d} "
+              f"{_rel(default, exact):9.2e} {auto:9.2e} {bnd:9.2e} {fixed[best]:9.2e} "
+              f"{best:7.0e} {ratio} {b_ratio}{flag}")
+    print("   adaptive: steps.adaptive(typical=problem.typical, scale_with_x=False); default: "
+          "steps.adaptive(); bound: steps.bound(typical=problem.typical) (7 evaluations); "
+          "auto: the core's step=None. Targets: adaptive <= 1e-12 on smooth problems, "
+          "auto (and bound) <= 2x the best decade")
+
+
+def honesty() -> None:
+    print("2. honesty of the error estimate (problem x dtype x method x point)")
+    for dtype in ("float64", "float32"):
+        for method, name in zip(METHODS, NAMES):
+            t, e = [], []
+            for p in PROBLEMS:
+                x = np.asarray(p.points, dtype=dtype)
+                r = nd.derivative(p.fn(np), x, method=method, full_output=True,
+                                  step=nd.steps.adaptive(typical=p.typical, scale_with_x=False))
+                t.append(np.abs(r.value.astype(np.float64) - p.df(x.astype(np.float64))))
+                e.append(np.asarray(r.error, dtype=np.float64))
+            tt, ee = np.concatenate(t), np.concatenate(e)
+            ratio = ee[tt > 0] / tt[tt > 0]
+            print(f"   {dtype} {name:17s} honest {np.mean(ee >= tt):6.1%}  "
+                  f"est/true median {np.median(ratio):7.2f}  min {np.min(ratio):8.2e}  "
+                  f"max {np.max(ratio):8.2e}")
+
+
+def honesty_total() -> None:
+    t, e = [], []
+    for dtype in ("float64", "float32"):
+        for method in METHODS:
+            for p in PROBLEMS:
+                x = np.asarray(p.points, dtype=dtype)
+                r = nd.derivative(p.fn(np), x, method=method, full_output=True,
+                                  step=nd.steps.adaptive(typical=p.typical, scale_with_x=False))
+                t.append(np.abs(r.value.astype(np.float64) - p.df(x.astype(np.float64))))
+                e.append(np.asarray(r.error, dtype=np.float64))
+    tt, ee = np.concatenate(t), np.concatenate(e)
+    ratio = ee[tt > 0] / tt[tt > 0]
+    print(f"   all {tt.size} entries: honest {np.mean(ee >= tt):.1%} (target >= 95%), median "
+          f"est/true {np.median(ratio):.2f} (target <= 30)")
+
+
+def tanh_network() -> None:
+    print("3. tanh MLP (100, 5), evaluation='batched', steps.adaptive()")
+    x64 = np.random.default_rng(0).standard_normal((100, 5))
+    net64 = make_mlp("tanh")
+    exact = net64.jacobian(x64)
+    for dtype, target in (("float64", 1e-13), ("float32", 2e-6)):
+        net, x = net64.astype(dtype), x64.astype(dtype)
+        t0 = time.perf_counter()
+        r = nd.jacobian(net, x, step=nd.steps.adaptive(), evaluation="batched",
+                        full_output=True)
+        dt = time.perf_counter() - t0
+        err = np.abs(r.value.astype(np.float64) - exact)
+        counts = np.bincount(np.asarray(r.status).ravel(), minlength=5)
+        print(f"   {dtype}: max error {err.max():.3e} (target <= {target:.0e})  nfev {r.nfev}  "
+              f"time {dt:.2f} s  honest {np.mean(r.error >= err):.2%}  statuses "
+              f"{dict(zip([s.name for s in nd.Status], counts.tolist()))}")
+
+
+def tridiagonal(n: int = 3000) -> None:
+    print(f"4. dense tridiagonal Jacobian, n = {n}, f_i = x_(i-1) - 2 x_i + x_(i+1) + sin x_i")
+
+    def f(x: np.ndarray) -> np.ndarray:  # batched: x (m, n)
+        y = -2.0 * x + np.sin(x)
+        y[..., 1:] += x[..., :-1]
+        y[..., :-1] += x[..., 1:]
+        return y
+
+    x = np.random.default_rng(0).uniform(-1, 1, n)
+    exact = np.diag(-2.0 + np.cos(x)) + np.eye(n, k=1) + np.eye(n, k=-1)
+    t0 = time.perf_counter()
+    r = nd.jacobian(f, x, step=nd.steps.adaptive(), evaluation="batched", full_output=True)
+    dt = time.perf_counter() - t0
+    err = float(np.max(np.abs(r.value - exact)))
+    t0 = time.perf_counter()
+    nd.jacobian(f, x, evaluation="batched")
+    dt_auto = time.perf_counter() - t0
+    print(f"   adaptive: max error {err:.2e} (target <= 1e-12)  time {dt:.2f} s (target < 1 s)  "
+          f"nfev {r.nfev}  all SUCCESS: {r.success};  plain auto step: {dt_auto:.2f} s")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")  # large fixed steps leave some domains (log, 1/x): NaN is expected
+    reference_set()
+    honesty()
+    honesty_total()
+    tanh_network()
+    tridiagonal()
+    print("numdifftools is not installed here: no nfev comparison against it was made.")
