@@ -236,3 +236,20 @@ def test_sparse_with_several_argnums_is_refused():
     with pytest.raises(TypeError, match="sparsity= works with one argnums int"):
         nd.jacobian(lambda a, b: a * b, np.ones(3), np.ones(3), argnums=(0, 1),
                     sparsity=np.eye(3, dtype=bool))
+
+
+@pytest.mark.parametrize("rule", [nd.steps.adaptive(), nd.steps.bound()], ids=["adaptive", "bound"])
+def test_sparse_with_driven_steps_equals_dense(rule):
+    x = np.linspace(0.2, 1.4, _N)
+    mask = _exact_patterns(_N)["banded"]
+    dense = nd.jacobian(lambda v: banded(np, v), x, step=rule, evaluation="batched",
+                        full_output=True)
+    sparse = nd.jacobian(lambda v: banded(np, v), x, step=rule, evaluation="batched",
+                         sparsity=mask, sparse_output=False, full_output=True)
+    np.testing.assert_allclose(sparse.value, dense.value, rtol=1e-12, atol=1e-13)
+    assert sparse.nfev < dense.nfev / 2  # colours, not columns, per level
+    rows, cols = np.nonzero(mask)
+    assert sparse.error.shape == (rows.size,) and np.all(np.isfinite(sparse.error))
+    compact = nd.jacobian(lambda v: banded(np, v), x, step=rule, evaluation="batched",
+                          sparsity=mask)
+    np.testing.assert_allclose(compact.toarray(), dense.value, rtol=1e-12, atol=1e-13)

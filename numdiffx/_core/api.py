@@ -345,6 +345,10 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
             def run(d: list[Any], e: np.ndarray, p: _Problem = prob) -> tuple[Any, Any]:
                 return _run(p, opts, d, e)
 
+            if sparsity is not None:
+                pattern = _pattern(prob, opts, sparsity)
+                parts = adaptive.basis(prob, meth, opts.rule, _coloured_run(prob, opts, pattern))
+                return _sparse_adaptive_result(prob, pattern, parts, sparse_output, full_output)
             parts = adaptive.basis(prob, meth, opts.rule, run)
             nfev += prob.evaluator.nfev
             results.append(_adaptive_result(xp, parts, nfev, (*out_shape, *prob.shapes[0]),
@@ -379,23 +383,109 @@ def _check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
         )
 
 
-def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: Any,
-                     sparsity: object, sparse_output: object, full_output: bool) -> Any:
-    """Coloured evaluation: one group direction per colour, then one division per nonzero."""
-    from .result import Status
-    from .sparse import SparsityPattern, _detect, scatter_dense
-
+def _check_sparse_output(sparse_output: object) -> None:
     if not isinstance(sparse_output, bool):
         raise TypeError(f"sparse_output must be True or False; got {sparse_output!r}.")
-    xp, dev = prob.xp, _device(prob.x_flat)
-    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+
+
+def _pattern(prob: _Problem, opts: _Options, sparsity: object) -> Any:
+    """The SparsityPattern of this call: detected, or normalised from the user's."""
+    from .sparse import SparsityPattern, _detect
+
     if isinstance(sparsity, str):
         if sparsity != "detect":
             raise ValueError(f"sparsity={sparsity!r} is not known; use 'detect', a boolean "
                              "mask, a scipy.sparse matrix, a (rows, cols) pair or a pattern.")
-        pattern = _detect(prob, opts, nan_probe=True, seed=0)
+        return _detect(prob, opts, nan_probe=True, seed=0)
+    return SparsityPattern.from_any(sparsity, (prob.f0.shape[0], prob.x_flat.shape[0]))
+
+
+def _coloured_run(prob: _Problem, opts: _Options, pattern: Any) -> Callable[..., Any]:
+    """A ``run(directions, entries)`` for the adaptive driver that evaluates by colour.
+
+    The driver asks for Jacobian columns ``entries`` along one basis direction; this
+    perturbs only the colours of those columns (the other columns get step 0), then
+    reads each column's structural rows off its colour's difference and divides by the
+    column's own step. Cost per level: colours, not columns. Holds (columns, out.size).
+    """
+    from .result import Status
+
+    xp, dev = prob.xp, _device(prob.x_flat)
+    n, m_out = prob.x_flat.shape[0], prob.f0.shape[0]
+    colours = pattern.colours
+    colour_dev = xp.asarray(colours, device=dev)
+
+    def run(directions: list[Any], entries: np.ndarray) -> tuple[Any, Any]:
+        (direction,) = directions
+        sel = entries[:, 0]
+        chosen = np.zeros(n, dtype=bool)
+        chosen[sel] = True
+        used = np.unique(colours[sel])
+        h = xp.where(xp.asarray(chosen, device=dev), direction.h, xp.zeros_like(direction.h))
+        values, status = _run(prob, opts, [GroupDirection(direction.method, h, colour_dev, 0)],
+                              used.reshape(-1, 1))
+        position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
+        position[used] = np.arange(used.size)
+        rows_of = xp.asarray(position[colours[sel]], device=dev)
+        v, st = xp.take(values, rows_of, axis=0), xp.take(status, rows_of, axis=0)
+        local = np.full(n, -1, dtype=np.int64)
+        local[sel] = np.arange(sel.size)
+        keep = chosen[pattern.cols]
+        mask = np.zeros((sel.size, m_out), dtype=bool)
+        mask[local[pattern.cols[keep]], pattern.rows[keep]] = True
+        mask_dev = xp.asarray(mask, device=dev)
+        h_sel = xp.expand_dims(xp.take(direction.h, xp.asarray(sel, device=dev), axis=0), 1)
+        lost = mask_dev & (h_sel == 0)
+        safe = xp.where(h_sel == 0, xp.ones_like(h_sel), h_sel)
+        zero = xp.zeros((), dtype=v.dtype)
+        v = xp.where(mask_dev, v / safe ** direction.method.deriv, zero)  # h**q per column
+        st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
+                      xp.where(mask_dev, st, xp.zeros_like(st)))
+        return v, st  # NaN already where the engine's status is not SUCCESS
+
+    return run
+
+
+def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, Any, Any, Any],
+                            sparse_output: object, full_output: bool) -> Any:
+    """(n, M) adaptive columns -> the sparse result (value, error, status per nonzero)."""
+    from .sparse import scatter_dense
+
+    _check_sparse_output(sparse_output)
+    xp, dev = prob.xp, _device(prob.x_flat)
+    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+    values, error, step, status = parts
+    pick = xp.asarray(pattern.cols * m_out + pattern.rows, device=dev)
+
+    def at_nonzeros(a: Any) -> Any:
+        return xp.take(xp.reshape(a, (-1,)), pick, axis=0)
+
+    data, err, st = at_nonzeros(values), at_nonzeros(error), at_nonzeros(status)
+    rows = xp.asarray(pattern.rows, device=dev)
+    cols = xp.asarray(pattern.cols, device=dev)
+    if sparse_output:
+        value = prob.evaluator.backend.to_sparse(rows, cols, data, (m_out, n), xp)
     else:
-        pattern = SparsityPattern.from_any(sparsity, (m_out, n))
+        _check_dense_fits(m_out, n, data.dtype)
+        dense = scatter_dense(xp, rows, cols, data, (m_out, n), dev)
+        value = xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
+    if not full_output:
+        return value
+    # the adaptive step is chosen per entry: report it per stored nonzero, like the error
+    return DiffResult(value=value, error=err, step=at_nonzeros(step), nfev=prob.evaluator.nfev,
+                      status=st)
+
+
+def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: Any,
+                     sparsity: object, sparse_output: object, full_output: bool) -> Any:
+    """Coloured evaluation: one group direction per colour, then one division per nonzero."""
+    from .result import Status
+    from .sparse import scatter_dense
+
+    _check_sparse_output(sparse_output)
+    xp, dev = prob.xp, _device(prob.x_flat)
+    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+    pattern = _pattern(prob, opts, sparsity)
     colours = pattern.colours
     n_colours = pattern.n_colours
     colour_dev = xp.asarray(colours, device=dev)
@@ -408,7 +498,7 @@ def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: An
     st = xp.take(xp.reshape(status, (-1,)), pick, axis=0)
     st = xp.where(h_cols == 0, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8), st)
     safe_h = xp.where(h_cols == 0, xp.asarray(1.0, dtype=h_cols.dtype), h_cols)
-    data = xp.take(xp.reshape(values, (-1,)), pick, axis=0) / safe_h
+    data = xp.take(xp.reshape(values, (-1,)), pick, axis=0) / safe_h ** meth.deriv
     data = xp.where(st == 0, data, xp.asarray(xp.nan, dtype=data.dtype))
     if sparse_output:
         value = prob.evaluator.backend.to_sparse(rows, cols, data, (m_out, n), xp)
