@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="repeatable; default both")
     delta.add_argument("--method", action="append",
                        choices=["forward", "backward", "central", "complex_step"],
-                       help="repeatable; default forward, backward, central (complex_step: tanh only)")
+                       help="repeatable; default forward, backward, central "
+                       "(complex_step: tanh only)")
     delta.add_argument("--backend", default="numpy", choices=_BACKENDS,
                        help="where the network runs (same weights); default numpy")
     delta.add_argument("--rows", type=int, default=100, help="input rows (default 100)")

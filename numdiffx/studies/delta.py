@@ -197,7 +197,9 @@ def format_table(records: Sequence[DeltaRecord]) -> str:
         for d in deltas:
             cells = []
             for m in methods:
-                r = next((r for r in group if r.method == m and r.delta == d), None)
+                cell: DeltaRecord | None = next(
+                    (r for r in group if r.method == m and r.delta == d), None)
+                r = cell  # type: ignore[assignment]
                 if r is None:
                     cells.append("-")
                     continue

@@ -52,10 +52,12 @@ def plot_delta(records: Sequence[DeltaRecord], path: str, *, error: str = "block
                 if r.method == method and isinstance(r.delta, str):
                     ax.loglog([x_choice], [max(getattr(r, error), 1e-17)],
                               markers.get(r.delta, "s"), ms=10, color=color)
-        if key[0] == "relu":
-            ax.axhspan(1e-4, 1, color="0.9", zorder=0)
-            ax.text(0.02, 0.97, "grey: steps crossing ReLU kinks", transform=ax.transAxes,
-                    va="top", fontsize=8)
+        kinked = [float(r.delta) for r in group if isinstance(r.delta, float)
+                  and r.kinks_crossed > 0]
+        if kinked:
+            ax.axvspan(min(kinked) / 2, max(kinked) * 2, color="0.88", zorder=0)
+            ax.text(0.98, 0.03, "grey: steps cross ReLU kinks", transform=ax.transAxes,
+                    ha="right", fontsize=8)
         ax.axvline(x_choice * 3, color="0.6", lw=0.8, ls=":")
         ax.set_title(f"{key[0]} network, {key[1]}")
         ax.set_xlabel("delta (fixed step); left of dotted line: numdiffx's own choice")
@@ -63,14 +65,19 @@ def plot_delta(records: Sequence[DeltaRecord], path: str, *, error: str = "block
         ax.grid(True, which="major", alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
     handles += [plt.Line2D([], [], ls="", marker="*", ms=10, color="k"),
                 plt.Line2D([], [], ls="", marker="D", ms=7, color="k"),
                 plt.Line2D([], [], ls="", marker="o", ms=11, mfc="none", mec="k")]
     labels += ["numdiffx auto", "numdiffx adaptive", "best fixed delta"]
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=9)
-    fig.suptitle("Jacobian error vs step, 5-128-128-128-5 MLP (U shape: truncation error at large delta, "
-                 "round-off at small delta)", fontsize=10)
+    fig.suptitle("Jacobian error vs step, 5-128-128-128-5 MLP (U shape: truncation error at "
+                 "large delta, round-off at small delta)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -98,9 +98,8 @@ _ELEMENTWISE: dict[str, tuple[Callable[..., Any], int]] = {
 }
 
 
-def _problem(case: str, bnet_factory: Callable[[], BackendNetwork], n: int, seed: int,
-             dtype: str) -> tuple[Callable[..., Any], tuple[Any, ...], int | tuple[int, ...]]:
-    bnet = bnet_factory()
+def _problem(case: str, bnet: BackendNetwork, n: int, seed: int
+             ) -> tuple[Callable[..., Any], tuple[Any, ...], int | tuple[int, ...]]:
     rng = np.random.default_rng(seed)
     if case == "mlp":
         return bnet.f, (bnet.asarray(rng.standard_normal((n, 5))),), 0
@@ -201,7 +200,7 @@ def timing(
         methods = _methods(backend, bnet)
         for case in cases:
             for n in (mlp_rows if case == "mlp" else sizes):
-                f, args, argnums = _problem(case, lambda: bnet, n, seed, dtype)
+                f, args, argnums = _problem(case, bnet, n, seed)
                 size = n * 5 if case == "mlp" else n
                 for label, build in methods.items():
                     if label == "numdiffx[loop]" and size > max_loop_points:
@@ -250,7 +249,9 @@ def format_timing(records: Sequence[TimingRecord]) -> str:
         for m in methods:
             cells = []
             for s in sizes:
-                r = next((r for r in group if r.method == m and r.n == s), None)
+                cell: TimingRecord | None = next(
+                    (r for r in group if r.method == m and r.n == s), None)
+                r = cell  # type: ignore[assignment]
                 base = next((b for b in group if b.method == "jacrevfinite" and b.n == s), None)
                 if r is None or r.status != "ok":
                     if r is not None and r.status not in skipped:
