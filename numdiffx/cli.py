@@ -5,7 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
+from typing import TextIO
+
+_DELTA_PROBLEMS = {"mlp-relu": "relu", "mlp-tanh": "tanh"}
+_TIMING_PROBLEMS = ("two", "add", "mul", "mlp")
+_BACKENDS = ("numpy", "torch", "jax")
+
+
+class Progress:
+    """A one-line progress bar on a TTY stream; silent otherwise (pipes, CI, tests)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+        self.total, self.done, self.width = max(total, 1), 0, width
+        self.stream = sys.stderr if stream is None else stream
+        self.active = self.stream.isatty()
+        self.start = time.perf_counter()
+
+    def __call__(self, label: str) -> None:
+        self.done += 1
+        if not self.active:
+            return
+        frac = min(self.done / self.total, 1.0)
+        bar = "#" * int(frac * self.width)
+        elapsed = time.perf_counter() - self.start
+        self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} "
+                          f"{elapsed:5.0f}s {label[:40]:<40}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.active:
+            self.stream.write("\r" + " " * (self.width + 60) + "\r")
+            self.stream.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -13,44 +45,120 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     study = sub.add_parser("study", help="run a reproducible study")
     kinds = study.add_subparsers(dest="study", required=True)
+
     delta = kinds.add_parser("delta", help="Jacobian error vs step on the report's MLP")
-    delta.add_argument("--dtype", action="append", choices=["float64", "float32"],
+    delta.add_argument("--problem", action="append", choices=sorted(_DELTA_PROBLEMS),
                        help="repeatable; default both")
     delta.add_argument("--activation", action="append", choices=["relu", "tanh"],
+                       help="alias of --problem mlp-ACTIVATION")
+    delta.add_argument("--dtype", action="append", choices=["float64", "float32"],
                        help="repeatable; default both")
     delta.add_argument("--method", action="append",
                        choices=["forward", "backward", "central", "complex_step"],
-                       help="repeatable; default forward, backward, central")
+                       help="repeatable; default forward, backward, central "
+                       "(complex_step: tanh only)")
+    delta.add_argument("--backend", default="numpy", choices=_BACKENDS,
+                       help="where the network runs (same weights); default numpy")
     delta.add_argument("--rows", type=int, default=100, help="input rows (default 100)")
     delta.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    delta.add_argument("--plot", metavar="PATH", help="also write a PNG (needs matplotlib)")
+
+    timing = kinds.add_parser("timing", help="Jacobian wall time per backend x method x size")
+    timing.add_argument("--problem", action="append", choices=_TIMING_PROBLEMS,
+                        help="repeatable; default all")
+    timing.add_argument("--backend", action="append", choices=_BACKENDS,
+                        help="repeatable; default every installed one")
+    timing.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    timing.add_argument("--size", action="append", type=int,
+                        help="n of the elementwise cases, repeatable; default 10 100 1000")
+    timing.add_argument("--rows", action="append", type=int,
+                        help="input rows of the mlp case, repeatable; default 20")
+    timing.add_argument("--repeats", type=int, default=3, help="timed runs (median); default 3")
+    timing.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+    timing.add_argument("--plot", metavar="PATH", help="also write a PNG (needs matplotlib)")
     return parser
+
+
+def _write_json(path: str, records: Sequence[object]) -> None:
+    with open(path, "w") as fh:
+        json.dump([r.as_dict() for r in records], fh, indent=1)  # type: ignore[attr-defined]
+    print(f"records written to {path}")
+
+
+def _delta(args: argparse.Namespace) -> int:
+    from numdiffx.studies import DEFAULT_DELTAS, delta_sweep, format_table
+    from numdiffx.studies._networks import backend_available
+    from numdiffx.studies.delta import _extra_steps, complex_step_valid
+
+    if not backend_available(args.backend):
+        print(f"backend {args.backend!r} is not installed: skipped (pip install "
+              f"'numdiffx[{args.backend}]').", file=sys.stderr)
+        return 0
+    acts = [_DELTA_PROBLEMS[p] for p in args.problem or []] + list(args.activation or [])
+    activations = tuple(dict.fromkeys(acts)) or ("relu", "tanh")
+    dtypes = tuple(args.dtype or ("float64", "float32"))
+    # complex step is opt-in on the CLI: complex GEMMs would double the default run time
+    methods = tuple(args.method or ("forward", "backward", "central"))
+    per = len(DEFAULT_DELTAS) + len(_extra_steps(True))
+    total = len(dtypes) * per * sum(m != "complex_step" or complex_step_valid(a)
+                                    for a in activations for m in methods)
+    bar = Progress(total)
+    t0 = time.perf_counter()
+    records = delta_sweep(activations=activations, dtypes=dtypes, methods=methods,
+                          backend=args.backend, rows=args.rows, progress=bar)
+    bar.close()
+    print("numdiffx delta study: the report's 5-128-128-128-5 MLP, input "
+          f"({args.rows}, 5), batched Jacobian on {args.backend} vs the exact analytic one")
+    print(format_table(records))
+    print("\n'auto' is numdiffx's default step rule: c * eps**(1/(p+1)) * max(|x|, 1), "
+          "c the stencil's error-balancing constant.\n'x+h==x' marks steps below the "
+          "input's float resolution: numdiffx returns NaN with status STEP_TOO_SMALL there "
+          "instead of a silent zero.")
+    print(f"({len(records)} Jacobians in {time.perf_counter() - t0:.1f} s)")
+    if args.json:
+        _write_json(args.json, records)
+    if args.plot:
+        from numdiffx.studies.plot import plot_delta
+
+        plot_delta(records, args.plot)
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def _timing(args: argparse.Namespace) -> int:
+    from numdiffx.studies._networks import backend_available
+    from numdiffx.studies.timing import CASES, DEFAULT_SIZES, format_timing, timing
+
+    backends = args.backend or [b for b in _BACKENDS if backend_available(b)]
+    for b in [b for b in backends if not backend_available(b)]:
+        print(f"backend {b!r} is not installed: skipped.", file=sys.stderr)
+    backends = [b for b in backends if backend_available(b)]
+    cases = tuple(args.problem or CASES)
+    sizes = tuple(args.size or DEFAULT_SIZES)
+    rows = tuple(args.rows or (20,))
+    per_backend = sum(len(rows) if c == "mlp" else len(sizes) for c in cases)
+    bar = Progress(per_backend * len(backends) * 7)
+    records = timing(backends=backends, cases=cases, sizes=sizes, mlp_rows=rows,
+                     dtype=args.dtype, repeats=args.repeats, progress=bar)
+    bar.close()
+    print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up)")
+    print(format_timing(records))
+    if args.json:
+        _write_json(args.json, records)
+    if args.plot:
+        from numdiffx.studies.plot import plot_timing
+
+        plot_timing(records, args.plot)
+        print(f"figure written to {args.plot}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "study" and args.study == "delta":
-        from numdiffx.studies import delta_sweep, format_table
-
-        records = delta_sweep(
-            activations=args.activation or ("relu", "tanh"),
-            dtypes=args.dtype or ("float64", "float32"),
-            methods=args.method or ("forward", "backward", "central"),
-            rows=args.rows,
-            progress=lambda s: print(f"  computing {s}", file=sys.stderr, flush=True)
-            if sys.stderr.isatty() else None,
-        )
-        print("numdiffx delta study: the report's 5-128-128-128-5 MLP, input "
-              f"({args.rows}, 5), batched Jacobian vs the exact analytic one")
-        print(format_table(records))
-        print("\n'auto' is numdiffx's default step rule: c * eps**(1/(p+1)) * max(|x|, 1), "
-              "c the stencil's error-balancing constant.\n'x+h==x' marks steps below the "
-              "input's float resolution: numdiffx returns NaN with status STEP_TOO_SMALL there "
-              "instead of a silent zero.")
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump([r.as_dict() for r in records], fh, indent=1)
-            print(f"records written to {args.json}")
-        return 0
+        return _delta(args)
+    if args.command == "study" and args.study == "timing":
+        return _timing(args)
     return 2  # pragma: no cover - argparse enforces the choices
 
 

@@ -2,13 +2,19 @@
 
 from numdiffx.studies._mlp import MLP as MLP
 from numdiffx.studies._mlp import make_mlp as make_mlp
+from numdiffx.studies._networks import network_for as network_for
 from numdiffx.studies.delta import DEFAULT_DELTAS as DEFAULT_DELTAS
 from numdiffx.studies.delta import DeltaRecord as DeltaRecord
 from numdiffx.studies.delta import delta_sweep as delta_sweep
 from numdiffx.studies.delta import format_table as format_table
+from numdiffx.studies.delta import kink_counts as kink_counts
 from numdiffx.studies.problems import PROBLEMS as PROBLEMS
 from numdiffx.studies.problems import Problem as Problem
 from numdiffx.studies.problems import problem as problem
+from numdiffx.studies.timing import format_timing as format_timing
+from numdiffx.studies.timing import jacrev_finite as jacrev_finite
+from numdiffx.studies.timing import timing as timing
 
 __all__ = ["DEFAULT_DELTAS", "MLP", "PROBLEMS", "DeltaRecord", "Problem", "delta_sweep",
-           "format_table", "make_mlp", "problem"]
+           "format_table", "format_timing", "jacrev_finite", "kink_counts", "make_mlp",
+           "network_for", "problem", "timing"]
