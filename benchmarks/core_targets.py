@@ -65,7 +65,8 @@ def memory() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         dense = j.nbytes
-        print(f"   n={n:>6}: {elapsed:6.2f} s, peak {peak / 2**20:8.1f} MiB, result {dense / 2**20:7.1f}"
+        print(f"   n={n:>6}: {elapsed:6.2f} s, peak {peak / 2**20:8.1f} MiB, "
+              f"result {dense / 2**20:7.1f}"
               f" MiB, peak - 2 x result {(peak - 2 * dense) / 2**20:7.1f} MiB (the working set)")
         del j
 
