@@ -27,16 +27,23 @@ from numdiffx.studies import make_mlp  # noqa: E402
 REPEATS, WARMUP = 7, 2
 
 
-def timed(fun: Callable[[], Any], sync: Callable[[Any], None]) -> tuple[float, Any]:
-    for _ in range(WARMUP):
-        sync(fun())
-    times = []
+def timed_all(funs: dict[str, Callable[[], Any]], sync: Callable[[Any], None]) -> (
+        dict[str, tuple[float, Any]]):
+    """Median time and result of each candidate; repeats are interleaved (round robin)
+    so that load from other processes hits every candidate alike."""
+    outs = {}
+    for name, fun in funs.items():
+        for _ in range(WARMUP):
+            outs[name] = fun()
+            sync(outs[name])
+    times: dict[str, list[float]] = {name: [] for name in funs}
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        out = fun()
-        sync(out)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for name, fun in funs.items():
+            t0 = time.perf_counter()
+            out = fun()
+            sync(out)
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(times[name]), outs[name]) for name in funs}
 
 
 def forward_difference_baseline(f: Callable[[Any], Any], x: Any, delta: float = 1e-5) -> Any:
@@ -73,22 +80,27 @@ def torch_targets(x_np: np.ndarray) -> None:
     def sync(_: Any) -> None:
         nd.backends.backend_for(x).synchronize(x)
 
-    t_ref, ref = timed(lambda: torch.func.jacrev(net)(x), sync)
-    t_base, base = timed(lambda: forward_difference_baseline(net, x), sync)
+    variants = {"central (default), vmap": {}, "central, batched": {"evaluation": "batched"},
+                "forward (auto step), batched": {"evaluation": "batched", "method": "forward"}}
+    funs: dict[str, Callable[[], Any]] = {
+        "jacrev": lambda: torch.func.jacrev(net)(x),
+        "fd": lambda: forward_difference_baseline(net, x),
+        **{k: (lambda kw=kw: nd.jacobian(net, x, **kw)) for k, kw in variants.items()}}
+    res = timed_all(funs, sync)
+    (t_ref, ref), (t_base, base) = res["jacrev"], res["fd"]
     err_base = float((base - ref).abs().max())
     print(f"1. torch CPU float64, tanh network 5-128-128-128-5 at x (100, 5), "
-          f"{torch.get_num_threads()} threads, median of {REPEATS} (warm-up {WARMUP}):")
-    print(f"   torch.func.jacrev            {t_ref * 1e3:8.1f} ms")
-    print(f"   forward diff, delta 1e-5     {t_base * 1e3:8.1f} ms  max err {err_base:.2e}")
-    for label, kwargs in [("central (default), vmap", {}),
-                          ("central, batched", {"evaluation": "batched"}),
-                          ("forward (auto step), batched",
-                           {"evaluation": "batched", "method": "forward"})]:
-        t, jac = timed(lambda kw=kwargs: nd.jacobian(net, x, **kw), sync)
+          f"{torch.get_num_threads()} threads, median of {REPEATS} interleaved "
+          f"(warm-up {WARMUP} excluded):")
+    print(f"   torch.func.jacrev                     {t_ref * 1e3:8.1f} ms")
+    print(f"   forward diff, delta 1e-5 (n+1 pts)    {t_base * 1e3:8.1f} ms  "
+          f"max err {err_base:.2e}")
+    for label in variants:
+        t, jac = res[label]
         err = float((jac - ref).abs().max())
         print(f"   numdiffx {label:28s} {t * 1e3:8.1f} ms  max err {err:.2e}  "
               f"/ jacrev {t / t_ref:5.2f}  / forward-1e-5 {t / t_base:5.2f}  "
-              f"accuracy vs forward-1e-5 {err_base / err:8.1f}x better")
+              f"error {err_base / err:.0f}x smaller")
 
 
 def jax_targets(x_np: np.ndarray) -> None:
@@ -113,13 +125,17 @@ def jax_targets(x_np: np.ndarray) -> None:
     def sync(out: Any) -> None:
         out.block_until_ready()
 
-    t_fwd, ref = timed(lambda: jacfwd(x), sync) if (jacfwd := jax.jit(jax.jacfwd(net))) else (0, 0)
-    print(f"2. jax CPU float64, same network and x, under jax.jit, median of {REPEATS}:")
-    print(f"   jax.jit(jax.jacfwd)          {t_fwd * 1e3:8.1f} ms")
-    for label, kwargs in [("central (default), vmap", {}),
-                          ("central, batched", {"evaluation": "batched"})]:
-        fun = jax.jit(lambda x, kw=kwargs: nd.jacobian(net, x, **kw))
-        t, jac = timed(lambda f=fun: f(x), sync)
+    jacfwd = jax.jit(jax.jacfwd(net))
+    central = jax.jit(lambda x: nd.jacobian(net, x))
+    batched = jax.jit(lambda x: nd.jacobian(net, x, evaluation="batched"))
+    res = timed_all({"jacfwd": lambda: jacfwd(x), "central (default), vmap": lambda: central(x),
+                     "central, batched": lambda: batched(x)}, sync)
+    t_fwd, ref = res["jacfwd"]
+    print(f"2. jax CPU float64, same network and x, under jax.jit, median of {REPEATS} "
+          "interleaved (compilation in the warm-up):")
+    print(f"   jax.jit(jax.jacfwd)                   {t_fwd * 1e3:8.1f} ms")
+    for label in ("central (default), vmap", "central, batched"):
+        t, jac = res[label]
         err = float(jnp.max(jnp.abs(jac - ref)))
         print(f"   numdiffx {label:28s} {t * 1e3:8.1f} ms  max err {err:.2e}  "
               f"/ jacfwd {t / t_fwd:5.2f}")

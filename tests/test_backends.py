@@ -166,6 +166,13 @@ def test_torch_auto_falls_back_to_loop_when_vmap_cannot_trace():
         nd.jacobian(f, x, evaluation="vmap")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_torch_half_precision_is_refused_not_silently_zero(dtype):
+    x = torch.ones(3, dtype=dtype)
+    with pytest.raises(TypeError, match="16-bit float.*Cast to float32"):
+        nd.jacobian(torch.sin, x)
+
+
 def test_batch_axis_is_validated():
     x = torch.zeros(2, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="batch_axis=1 only applies to evaluation='batched'"):
