@@ -7,11 +7,16 @@ present) are skipped, never failed.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
+
+# Two host "devices" for jax, so device propagation is tested on a non-default device
+# (set before jax is first imported; jax is imported lazily by the factories below).
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,47 @@ def _strict() -> ArrayBackend:
     return ArrayBackend("array_api_strict", xp, xp.Device("CPU_DEVICE"))
 
 
-_FACTORIES = {"numpy": _numpy, "array_api_strict": _strict}
+def _torch(device: str = "cpu") -> ArrayBackend:
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device here")
+    import array_api_compat.torch as xp
+
+    return ArrayBackend(f"torch_{device}" if device != "cpu" else "torch", xp,
+                        torch.device(device))
+
+
+def _jax(platform: str = "cpu", index: int = 0) -> ArrayBackend:
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)  # float64 tests are real float64
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        pytest.skip(f"jax has no {platform} device here")
+    if len(devices) <= index:
+        pytest.skip(f"jax has only {len(devices)} {platform} device(s)")
+    import jax.numpy as xp
+
+    return ArrayBackend("jax" if platform == "cpu" else f"jax_{platform}", xp, devices[index])
+
+
+def _cupy() -> ArrayBackend:
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no device")
+        device = cp.cuda.Device(0)
+    except Exception:  # noqa: BLE001 - any CUDA failure means: no usable GPU
+        pytest.skip("cupy has no usable GPU here")
+    import array_api_compat.cupy as xp
+
+    return ArrayBackend("cupy", xp, device)
+
+
+_FACTORIES = {"numpy": _numpy, "array_api_strict": _strict, "torch": _torch,
+              "torch_cuda": lambda: _torch("cuda"), "jax": _jax,
+              "jax_gpu": lambda: _jax("gpu"),
+              "cupy": _cupy}
 
 
 def available_backends() -> list[str]:

@@ -45,10 +45,11 @@ class _Options:
     evaluation: str
     chunk_size: int | None
     memory_budget: int
+    batch_axis: int = 0
 
 
 def _options(method: object, step: object, evaluation: object, chunk_size: object,
-             memory_budget: object) -> _Options:
+             memory_budget: object, batch_axis: object = 0) -> _Options:
     m = resolve_method(method)
     rule = resolve_step(step)
     if not isinstance(evaluation, str) or evaluation not in EVALUATION_MODES:
@@ -61,7 +62,13 @@ def _options(method: object, step: object, evaluation: object, chunk_size: objec
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise ValueError(f"memory_budget must be a positive int number of bytes; got "
                          f"{memory_budget!r}. Example: memory_budget=2**28.")
-    return _Options(m, rule, evaluation, chunk_size, memory_budget)
+    if isinstance(batch_axis, bool) or not isinstance(batch_axis, int) or batch_axis < 0:
+        raise ValueError(f"batch_axis must be a non-negative int (the axis of f's arguments "
+                         f"holding the perturbed copies); got {batch_axis!r}.")
+    if batch_axis != 0 and evaluation != "batched":
+        raise ValueError(f"batch_axis={batch_axis} only applies to evaluation='batched'; got "
+                         f"evaluation={evaluation!r}. Pass evaluation='batched'.")
+    return _Options(m, rule, evaluation, chunk_size, memory_budget, batch_axis)
 
 
 def _check_callable(f: object) -> None:
@@ -162,7 +169,12 @@ def _problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int
                         "common dtype first.")
     assert xp is not None
     x_flat = flats[0] if len(flats) == 1 else xp.concat(flats, axis=0)
-    evaluator = Evaluator(f, args, variables, shapes, opts.evaluation, backend, xp)
+    for shape, name in zip(shapes, names):
+        if opts.batch_axis > len(shape):
+            raise ValueError(f"batch_axis={opts.batch_axis} is out of range for {name} of shape "
+                             f"{shape}; use 0..{len(shape)}.")
+    evaluator = Evaluator(f, args, variables, shapes, opts.evaluation, backend, xp,
+                          opts.batch_axis)
     if known is None:
         f0 = evaluator.first(x_flat)
     else:  # f(x) does not depend on which argument is perturbed: reuse it
@@ -255,6 +267,7 @@ def jacobian(
     full_output: bool = False,
     sparsity: object = None,
     sparse_output: bool = True,
+    batch_axis: int = 0,
 ) -> Any:
     """Jacobian of ``f`` by finite differences, in the ``torch.func.jacrev`` layout.
 
@@ -297,6 +310,14 @@ def jacobian(
         ``scipy.sparse.csr_array`` for numpy, a sparse COO tensor for torch, ``BCOO``
         for jax, else ``nd.SparseJacobian`` -- or, if False, the dense jacrev layout.
         With ``full_output`` the status is per stored nonzero, in row-major order.
+    batch_axis : int
+        With ``evaluation="batched"``, the axis of f's array arguments (and of its
+        output) that holds the perturbed copies (default 0: a new leading axis). If every
+        differentiated argument has size 1 on that axis, the copies are concatenated
+        along it (x of shape (64, 1, 64) with batch_axis=1 reaches f as (64, m, 64));
+        otherwise a new axis is inserted there ((20, 5) reaches f as (20, m, 5)). f's
+        output carries the batch on the same axis by the same rule. To turn the batched
+        arguments into a network's inputs, compose: ``f = lambda *a: net(wrapper(*a))``.
 
     Returns
     -------
@@ -316,15 +337,16 @@ def jacobian(
     True
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                     full_output, op="jacobian", sparsity=sparsity, sparse_output=sparse_output)
+                     full_output, op="jacobian", batch_axis=batch_axis, sparsity=sparsity,
+                     sparse_output=sparse_output)
 
 
 def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, method: object,
               step: object, evaluation: object, chunk_size: object, memory_budget: object,
-              full_output: bool, op: str, sparsity: object = None,
+              full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
               sparse_output: bool = True) -> Any:
     _check_callable(f)
-    opts = _options(method, step, evaluation, chunk_size, memory_budget)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
     meth = _first_derivative_method(opts, op)
     nums, as_tuple = _normalise_argnums(argnums, len(args))
     if sparsity is not None and as_tuple:
@@ -512,7 +534,7 @@ def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: An
 def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] = 0,
              method: object = "central", step: object = None, evaluation: str = "auto",
              chunk_size: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-             full_output: bool = False) -> Any:
+             full_output: bool = False, batch_axis: int = 0) -> Any:
     """Gradient of a scalar-valued ``f``; shape of the differentiated argument.
 
     Same parameters as :func:`jacobian`; ``f`` must return a scalar (shape ``()``).
@@ -525,7 +547,7 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
     True
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                     full_output, op="gradient")
+                     full_output, op="gradient", batch_axis=batch_axis)
 
 
 def hessian(
@@ -538,6 +560,7 @@ def hessian(
     chunk_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     full_output: bool = False,
+    batch_axis: int = 0,
 ) -> Any:
     """Hessian of ``f`` from second-derivative stencils, layout ``out + in + in``.
 
@@ -560,7 +583,7 @@ def hessian(
     if isinstance(argnums, (tuple, list)):
         raise TypeError("hessian takes one argnums int; for several arguments, differentiate a "
                         "function of their concatenation.")
-    opts = _options(method, step, evaluation, chunk_size, memory_budget)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
     meth = _first_derivative_method(opts, "hessian")
     (a,), _ = _normalise_argnums(argnums, len(args))
     prob = _problem(f, args, (a,), opts, (f"args[{a}]",))
@@ -639,7 +662,8 @@ def _flat_tangent(prob: _Problem, tangents: Sequence[Any]) -> Any:
 
 
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
-        step: object = None, evaluation: str = "auto", full_output: bool = False) -> Any:
+        step: object = None, evaluation: str = "auto", full_output: bool = False,
+        batch_axis: int = 0) -> Any:
     """Directional derivative ``J(x) @ v`` from one directional difference.
 
     ``primals`` and ``tangents`` are arrays or matching tuples (as ``jax.jvp``); every
@@ -660,7 +684,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     True
     """
     _check_callable(f)
-    opts = _options(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET)
+    opts = _options(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET, batch_axis)
     meth = _first_derivative_method(opts, "jvp")
     p, t = _primals_tangents(primals, tangents)
     prob = _problem(f, p, tuple(range(len(p))), opts, [f"primals[{i}]" for i in range(len(p))])
@@ -682,7 +706,8 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
 
 def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
         step: object = None, evaluation: str = "auto", chunk_size: int | None = None,
-        memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False) -> Any:
+        memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False,
+        batch_axis: int = 0) -> Any:
     """Hessian-vector product ``H(x) @ v`` without forming H.
 
     Each element ``(H v)_i = d/dx_i d/dv f`` comes from the mixed stencil between the
@@ -699,7 +724,7 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     True
     """
     _check_callable(f)
-    opts = _options(method, step, evaluation, chunk_size, memory_budget)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
     meth = _first_derivative_method(opts, "hvp")
     p, t = _primals_tangents(primals, tangents)
     prob = _problem(f, p, tuple(range(len(p))), opts, [f"primals[{i}]" for i in range(len(p))])

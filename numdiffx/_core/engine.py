@@ -91,7 +91,8 @@ class Evaluator:
     """
 
     def __init__(self, fun: Callable[..., Any], args: Sequence[Any], variables: Sequence[int],
-                 shapes: Sequence[tuple[int, ...]], mode: str, backend: Any, xp: Any) -> None:
+                 shapes: Sequence[tuple[int, ...]], mode: str, backend: Any, xp: Any,
+                 batch_axis: int = 0) -> None:
         self.fun = fun
         self.args = list(args)
         self.variables = tuple(variables)
@@ -100,8 +101,15 @@ class Evaluator:
         self.backend = backend
         self.xp = xp
         self.nfev = 0
+        # "batched" puts the copies on axis batch_axis: replacing it where every
+        # differentiated argument has size 1 there, else as a new axis inserted there
+        self.batch_axis = batch_axis
+        self._replace = batch_axis != 0 and all(
+            len(s) > batch_axis and s[batch_axis] == 1 for s in self.shapes)
         self.out_shape: tuple[int, ...] = ()
         self.out_dtype: Any = None
+        #: mode to retry with if "auto"'s default cannot trace f (backend's rule)
+        self._fallback = getattr(backend, "auto_fallback", None) if mode == "auto" else None
         if mode == "auto":
             mode = backend.default_evaluation
         self.mode = mode
@@ -122,9 +130,33 @@ class Evaluator:
         xp, out, start = self.xp, [], 0
         for shape, size in zip(self.shapes, self.sizes):
             piece = flat[..., start:start + size]
-            out.append(xp.reshape(piece, (batch, *shape) if batch is not None else shape))
+            out.append(self._place(xp.reshape(piece, (batch, *shape)) if batch is not None
+                                   else xp.reshape(piece, shape), batch))
             start += size
         return out
+
+    def _place(self, a: Any, batch: int | None) -> Any:
+        """Move the leading batch axis of ``a`` to ``batch_axis`` (batched mode only)."""
+        k = self.batch_axis
+        if batch is None or k == 0 or self.mode != "batched":
+            return a
+        if self._replace:  # drop the size-1 axis k of the element, then put the batch there
+            a = self.xp.reshape(a, (batch, *a.shape[1:k + 1], *a.shape[k + 2:]))
+        return self.xp.moveaxis(a, 0, k)
+
+    def _from_batched(self, out: Any) -> Any:
+        """f's batched output with its batch axis moved back to 0 (and shape (m, *out))."""
+        k = self.batch_axis
+        if k == 0 or self.mode != "batched":
+            return out
+        if out.ndim <= k:
+            raise ValueError(f"with batch_axis={k}, f must return an array with the batch on "
+                             f"axis {k}; it returned shape {tuple(out.shape)}.")
+        moved = self.xp.moveaxis(out, k, 0)
+        if self._replace:
+            return self.xp.reshape(moved, (moved.shape[0], *moved.shape[1:k + 1], 1,
+                                           *moved.shape[k + 1:]))
+        return moved
 
     def _arguments(self, values: list[Any], batch: int | None) -> list[Any]:
         args = list(self.args)
@@ -134,7 +166,8 @@ class Evaluator:
             xp = self.xp
             for i, a in enumerate(args):
                 if i not in self.variables and _is_array(a):
-                    args[i] = xp.broadcast_to(xp.expand_dims(a, axis=0), (batch, *a.shape))
+                    a = xp.broadcast_to(xp.expand_dims(a, axis=0), (batch, *a.shape))
+                    args[i] = self._place(a, batch)
         return args
 
     def _as_output(self, out: Any, where: str) -> Any:
@@ -147,12 +180,25 @@ class Evaluator:
 
     # -- calls -------------------------------------------------------------------------
     def first(self, x_flat: Any) -> Any:
-        """f at the unperturbed point; fixes the output shape and dtype. Returns (M,)."""
+        """f at the unperturbed point; fixes the output shape and dtype. Returns (M,).
+
+        With ``evaluation="auto"`` and a backend fallback (torch, jax: ``"loop"``), an f
+        that the backend's vmap cannot trace switches the whole computation to the
+        fallback here, before any perturbed point is evaluated.
+        """
+        if self._fallback is not None and self.mode == "vmap":
+            try:
+                return self._first(x_flat)
+            except Exception:  # noqa: BLE001 - vmap refused f; the fallback re-raises f's own
+                self.mode, self._call, self._fallback = self._fallback, self.fun, None
+        return self._first(x_flat)
+
+    def _first(self, x_flat: Any) -> Any:
         xp = self.xp
         with self.backend.no_grad():
             if self.mode in ("batched", "vmap"):
                 args = self._arguments(self._split(xp.expand_dims(x_flat, axis=0), 1), 1)
-                out = self._as_output(self._call(*args), "at x")
+                out = self._from_batched(self._as_output(self._call(*args), "at x"))
                 if out.ndim < 1 or out.shape[0] != 1:
                     raise ValueError(
                         f"with evaluation={self.mode!r}, f must return an array with a leading "
@@ -174,8 +220,8 @@ class Evaluator:
         m = points.shape[0]
         with self.backend.no_grad():
             if self.mode in ("batched", "vmap"):
-                out = self._as_output(self._call(*self._arguments(self._split(points, m), m)),
-                                      "for a batch")
+                out = self._from_batched(self._as_output(
+                    self._call(*self._arguments(self._split(points, m), m)), "for a batch"))
                 expected = (m, *self.out_shape)
                 if tuple(out.shape) != expected:
                     raise ValueError(

@@ -22,6 +22,8 @@ class Backend:
     name = "generic"
     #: Evaluation mode used for ``evaluation="auto"``.
     default_evaluation = "loop"
+    #: Mode "auto" falls back to when the default mode cannot trace f (None: no fallback).
+    auto_fallback: str | None = None
 
     def vmap(self, fun: Callable[..., Any], in_axes: tuple[int | None, ...]) -> (
             Callable[..., Any] | None):
@@ -48,7 +50,10 @@ class Backend:
 
 
 # root module name of the array type -> module of its adapter (imported on first use)
-_ADAPTERS: dict[str, str] = {"numpy": "numdiffx.backends._numpy"}
+_ADAPTERS: dict[str, str] = {"numpy": "numdiffx.backends._numpy",
+                             "torch": "numdiffx.backends._torch",
+                             "jax": "numdiffx.backends._jax",
+                             "cupy": "numdiffx.backends._cupy"}
 _LOADED: dict[str, Backend] = {}
 
 

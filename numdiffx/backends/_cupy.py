@@ -1,0 +1,25 @@
+"""cupy adapter: cupy arrays in, cupy arrays out, all work on the GPU.
+
+cupy has no vmap: ``evaluation="auto"`` loops (one call per point);
+``evaluation="batched"`` (f takes a leading batch axis) makes one call per chunk and is
+the fast path. cupy is imported only when a cupy array is met.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numdiffx.backends import Backend
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    default_evaluation = "loop"
+
+    def synchronize(self, x: Any) -> None:
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+
+
+BACKEND = CupyBackend()

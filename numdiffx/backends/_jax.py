@@ -1,0 +1,38 @@
+"""jax adapter: ``jax.vmap``; works on concrete arrays and under ``jax.jit``.
+
+``evaluation="auto"`` is ``"vmap"`` (one mapped call per chunk). jax arrays are
+immutable, so ``prepare`` returns the array itself (nothing can mutate it) and there
+is no graph to detach. dtypes follow ``jax_enable_x64``: float64 inputs stay float64
+when it is on; without it jax itself has no float64. Under ``jax.jit`` everything the
+engine does has shapes known at trace time, so ``jax.jit(lambda x: nd.jacobian(f, x))``
+traces to one fixed-shape program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from numdiffx.backends import Backend
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    default_evaluation = "vmap"
+    auto_fallback = "loop"
+
+    def vmap(self, fun: Callable[..., Any], in_axes: tuple[int | None, ...]) -> (
+            Callable[..., Any] | None):
+        return jax.vmap(fun, in_axes=in_axes)
+
+    def prepare(self, x: Any, xp: Any) -> Any:
+        return x  # immutable: a private copy already
+
+    def synchronize(self, x: Any) -> None:
+        if hasattr(x, "block_until_ready"):
+            x.block_until_ready()
+
+
+BACKEND = JaxBackend()

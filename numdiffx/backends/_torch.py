@@ -1,0 +1,48 @@
+"""torch adapter (CPU and CUDA): ``torch.func.vmap``, detached copies, no autograd graph.
+
+``evaluation="auto"`` is ``"vmap"``: the per-sample f is mapped with
+``torch.func.vmap`` over the perturbed copies, one call per chunk. If vmap cannot trace
+f (f calls ``.item()``, converts to numpy, branches on values, uses in-place ops vmap
+refuses), the first call fails with torch's error; "auto" then falls back to
+``"loop"`` (one call per point, any f) for the whole computation. The rule: "auto"
+means vmap when f is vmap-traceable, loop otherwise; an explicit ``evaluation="vmap"``
+never falls back and raises the original error.
+
+The input is ``x.detach().clone()`` (a ``requires_grad`` input works) and every call
+of f runs under ``torch.no_grad()``: no autograd graph is built over the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from numdiffx.backends import Backend
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    default_evaluation = "vmap"
+    auto_fallback = "loop"
+
+    def vmap(self, fun: Callable[..., Any], in_axes: tuple[int | None, ...]) -> (
+            Callable[..., Any] | None):
+        return torch.func.vmap(fun, in_dims=in_axes)
+
+    def prepare(self, x: Any, xp: Any) -> Any:
+        return x.detach().clone()
+
+    @contextlib.contextmanager
+    def no_grad(self) -> Iterator[None]:
+        with torch.no_grad():
+            yield
+
+    def synchronize(self, x: Any) -> None:
+        if getattr(x, "is_cuda", False):
+            torch.cuda.synchronize(x.device)
+
+
+BACKEND = TorchBackend()
