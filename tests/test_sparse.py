@@ -253,3 +253,27 @@ def test_sparse_with_driven_steps_equals_dense(rule):
     compact = nd.jacobian(lambda v: banded(np, v), x, step=rule, evaluation="batched",
                           sparsity=mask)
     np.testing.assert_allclose(compact.toarray(), dense.value, rtol=1e-12, atol=1e-13)
+
+
+def _densify(result):
+    """The dense matrix of any backend's sparse result (one entry per sparse type)."""
+    for attr in ("toarray", "to_dense", "todense"):
+        if hasattr(result, attr):
+            return getattr(result, attr)()
+    raise AssertionError(f"not a sparse result: {type(result)}")
+
+
+# The sparse type each backend returns (module of the type's class).
+SPARSE_TYPES = {"numpy": "scipy.sparse", "torch": "torch", "jax": "jax.experimental.sparse",
+                "array_api_strict": "numdiffx._core.sparse", "cupy": "cupyx.scipy.sparse"}
+
+
+def test_sparse_output_is_the_backends_own_sparse_type(xb):
+    x = xb.asarray(np.linspace(0.2, 1.4, _N))
+    mask = _exact_patterns(_N)["banded"]
+    result = nd.jacobian(lambda v: banded(xb.xp, v), x, evaluation="batched", sparsity=mask)
+    expected_module = SPARSE_TYPES[xb.name.split("_cuda")[0].split("_gpu")[0]]
+    assert type(result).__module__.startswith(expected_module), type(result)
+    dense = nd.jacobian(lambda v: banded(xb.xp, v), x, evaluation="batched")
+    np.testing.assert_allclose(xb.to_numpy(_densify(result)), xb.to_numpy(dense), rtol=1e-12,
+                               atol=1e-14)

@@ -21,5 +21,12 @@ class CupyBackend(Backend):
 
         cupy.cuda.get_current_stream().synchronize()
 
+    def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
+                  xp: Any) -> Any:
+        """A ``cupyx.scipy.sparse.csr_matrix`` on the GPU."""
+        import cupyx.scipy.sparse
+
+        return cupyx.scipy.sparse.coo_matrix((data, (rows, cols)), shape=shape).tocsr()
+
 
 BACKEND = CupyBackend()

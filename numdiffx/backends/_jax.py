@@ -34,5 +34,13 @@ class JaxBackend(Backend):
         if hasattr(x, "block_until_ready"):
             x.block_until_ready()
 
+    def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
+                  xp: Any) -> Any:
+        """A ``jax.experimental.sparse.BCOO`` matrix (works under jit)."""
+        import jax.numpy as jnp
+        from jax.experimental import sparse
+
+        return sparse.BCOO((data, jnp.stack([rows, cols], axis=1)), shape=shape)
+
 
 BACKEND = JaxBackend()

@@ -44,5 +44,12 @@ class TorchBackend(Backend):
         if getattr(x, "is_cuda", False):
             torch.cuda.synchronize(x.device)
 
+    def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
+                  xp: Any) -> Any:
+        """A coalesced sparse COO tensor on the data's device."""
+        indices = torch.stack([rows, cols])
+        return torch.sparse_coo_tensor(indices, data, size=shape,
+                                       check_invariants=True).coalesce()
+
 
 BACKEND = TorchBackend()
