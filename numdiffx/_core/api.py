@@ -468,14 +468,25 @@ def _coloured_run(prob: _Problem, opts: _Options, pattern: Any) -> Callable[...,
     return run
 
 
+def _sparse_value(prob: _Problem, rows: Any, cols: Any, data: Any, sparse_output: object) -> Any:
+    """The backend's sparse (out.size, in.size) matrix, or the dense jacrev layout."""
+    from .sparse import scatter_dense
+
+    xp = prob.xp
+    shape = (prob.f0.shape[0], prob.x_flat.shape[0])
+    if sparse_output:
+        return prob.evaluator.backend.to_sparse(rows, cols, data, shape, xp)
+    _check_dense_fits(*shape, data.dtype)
+    dense = scatter_dense(xp, rows, cols, data, shape, _device(prob.x_flat))
+    return xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
+
+
 def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, Any, Any, Any],
                             sparse_output: object, full_output: bool) -> Any:
     """(n, M) adaptive columns -> the sparse result (value, error, status per nonzero)."""
-    from .sparse import scatter_dense
-
     _check_sparse_output(sparse_output)
     xp, dev = prob.xp, _device(prob.x_flat)
-    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+    m_out = prob.f0.shape[0]
     values, error, step, status = parts
     pick = xp.asarray(pattern.cols * m_out + pattern.rows, device=dev)
 
@@ -485,12 +496,7 @@ def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, Any,
     data, err, st = at_nonzeros(values), at_nonzeros(error), at_nonzeros(status)
     rows = xp.asarray(pattern.rows, device=dev)
     cols = xp.asarray(pattern.cols, device=dev)
-    if sparse_output:
-        value = prob.evaluator.backend.to_sparse(rows, cols, data, (m_out, n), xp)
-    else:
-        _check_dense_fits(m_out, n, data.dtype)
-        dense = scatter_dense(xp, rows, cols, data, (m_out, n), dev)
-        value = xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
+    value = _sparse_value(prob, rows, cols, data, sparse_output)
     if not full_output:
         return value
     # the adaptive step is chosen per entry: report it per stored nonzero, like the error
@@ -502,11 +508,10 @@ def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: An
                      sparsity: object, sparse_output: object, full_output: bool) -> Any:
     """Coloured evaluation: one group direction per colour, then one division per nonzero."""
     from .result import Status
-    from .sparse import scatter_dense
 
     _check_sparse_output(sparse_output)
     xp, dev = prob.xp, _device(prob.x_flat)
-    m_out, n = prob.f0.shape[0], prob.x_flat.shape[0]
+    m_out = prob.f0.shape[0]
     pattern = _pattern(prob, opts, sparsity)
     colours = pattern.colours
     n_colours = pattern.n_colours
@@ -522,12 +527,7 @@ def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: An
     safe_h = xp.where(h_cols == 0, xp.asarray(1.0, dtype=h_cols.dtype), h_cols)
     data = xp.take(xp.reshape(values, (-1,)), pick, axis=0) / safe_h ** meth.deriv
     data = xp.where(st == 0, data, xp.asarray(xp.nan, dtype=data.dtype))
-    if sparse_output:
-        value = prob.evaluator.backend.to_sparse(rows, cols, data, (m_out, n), xp)
-    else:
-        _check_dense_fits(m_out, n, data.dtype)
-        dense = scatter_dense(xp, rows, cols, data, (m_out, n), dev)
-        value = xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
+    value = _sparse_value(prob, rows, cols, data, sparse_output)
     return _result(value, st, xp.reshape(h, prob.shapes[0]), prob.evaluator.nfev, full_output)
 
 
