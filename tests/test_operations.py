@@ -90,12 +90,30 @@ def test_f_at_x_is_evaluated_once(xb, method, points):
     x = xb.asarray([0.3, 0.6, 0.9, 1.2])
     res = nd.jacobian(lambda v: xb.xp.exp(v), x, method=method, evaluation="batched",
                       full_output=True)
-    assert res.nfev == 1 + points * 4  # one f(x), then only the perturbed points
-    hess = nd.hessian(lambda v: xb.xp.sum(xb.xp.exp(v)), x, method=method, full_output=True)
+    # one f(x), the perturbed points, and for stencils that use f(x) (offset 0) one
+    # unperturbed row in the (single) batched chunk, so f(x) and f(x + h) share a call
+    uses_f0 = 0 in resolve_method(method).offsets
+    assert res.nfev == 1 + points * 4 + uses_f0
+    hess = nd.hessian(lambda v: xb.xp.sum(xb.xp.exp(v), axis=-1), x, method=method,
+                      evaluation="batched", full_output=True)
     stencil = resolve_method(method)
     diag = sum(o != 0 for o in stencil.with_deriv(2).offsets)  # per diagonal entry
     mixed = len(stencil.offsets) ** 2 - (0 in stencil.offsets)  # per pair, without x itself
-    assert hess.nfev == 1 + 4 * diag + 6 * mixed
+    # one f(x); the diagonal run (its deriv-2 stencil holds 0) and, for stencils with 0,
+    # the mixed run each carry one unperturbed row in their batched chunk
+    assert hess.nfev == 1 + 4 * diag + 1 + 6 * mixed + (0 in stencil.offsets)
+
+
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_batched_forward_differences_keep_structural_zeros_exact(method):
+    from numdiffx.studies import make_mlp
+
+    net = make_mlp("tanh")  # one GEMM per layer: a batch of one may round differently
+    x = np.random.default_rng(0).standard_normal((20, 5))
+    jac = nd.jacobian(net, x, method=method, evaluation="batched")
+    off_block = np.ones(jac.shape, dtype=bool)
+    off_block[np.arange(20), :, np.arange(20), :] = False
+    assert np.all(jac[off_block] == 0.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
