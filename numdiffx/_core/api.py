@@ -686,10 +686,20 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     f : callable
         ``f(*primals)`` returns one array; called as in :func:`jacobian` for
         ``evaluation``.
-    primals, tangents : array or tuple of arrays
-        The point and the direction, matching shapes (and dtypes).
-    method, step, evaluation, full_output, batch_axis
-        As in :func:`jacobian` (``step=nd.steps.adaptive()`` adds an error estimate).
+    primals : array or tuple of arrays
+        The point.
+    tangents : array or tuple of arrays
+        The direction ``v``, matching ``primals`` in shapes.
+    method : str or method object
+        As in :func:`jacobian` (first derivatives).
+    step : None, float or step rule
+        As in :func:`jacobian`; ``nd.steps.adaptive()`` adds an error estimate.
+    evaluation : {"auto", "batched", "vmap", "loop"}
+        As in :func:`jacobian`.
+    full_output : bool
+        Return ``(f(x), DiffResult)``.
+    batch_axis : int
+        As in :func:`jacobian`.
 
     Returns
     -------
@@ -741,10 +751,24 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     f : callable
         ``f(*primals)`` returns one array (usually a scalar); called as in
         :func:`jacobian` for ``evaluation``.
-    primals, tangents : array or tuple of arrays
-        The point and the direction ``v``, matching shapes.
-    method, step, evaluation, chunk_size, memory_budget, full_output, batch_axis
+    primals : array or tuple of arrays
+        The point.
+    tangents : array or tuple of arrays
+        The direction ``v``, matching ``primals`` in shapes.
+    method : str or method object
+        As in :func:`jacobian`.
+    step : None, float or step rule
         As in :func:`jacobian`; the steps follow the rule for derivative order 2.
+    evaluation : {"auto", "batched", "vmap", "loop"}
+        As in :func:`jacobian`.
+    chunk_size : int, optional
+        As in :func:`jacobian`.
+    memory_budget : int
+        As in :func:`jacobian`.
+    full_output : bool
+        Return a :class:`DiffResult`.
+    batch_axis : int
+        As in :func:`jacobian`.
 
     Returns
     -------

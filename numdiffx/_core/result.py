@@ -12,16 +12,14 @@ __all__ = ["DiffResult", "Status"]
 class Status(enum.IntEnum):
     """Per-element outcome. ``Status(code).message`` is the text users should read.
 
-    ==================  ====  ========================================================
-    name                code  meaning (value returned)
-    ==================  ====  ========================================================
-    SUCCESS             0     the value is valid (adaptive: the tolerance was met)
-    NON_FINITE          1     f gave NaN/inf at x or a stencil point (value NaN)
-    STEP_TOO_SMALL      2     ``x + h == x`` in the dtype (value NaN, not a silent 0)
-    ERROR_INCREASED     3     adaptive: the estimate grew before the tolerance was met
-                              (best value kept)
-    MAX_ITERATIONS      4     adaptive: the steps ran out (best value kept)
-    ==================  ====  ========================================================
+    - ``SUCCESS`` (0): the value is valid (adaptive: the tolerance was met).
+    - ``NON_FINITE`` (1): f gave NaN/inf at x or at a stencil point; the value is NaN.
+    - ``STEP_TOO_SMALL`` (2): ``x + h == x`` in the dtype; the value is NaN, not a
+      silent 0.
+    - ``ERROR_INCREASED`` (3): adaptive steps only: the estimate grew before the
+      tolerance was met; the best value is kept.
+    - ``MAX_ITERATIONS`` (4): adaptive steps only: the steps ran out; the best value
+      is kept.
 
     Examples
     --------

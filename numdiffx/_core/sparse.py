@@ -273,8 +273,12 @@ def detect_sparsity(
         The point; ``args[argnums]`` is probed.
     argnums : int
         The one argument whose Jacobian pattern is detected.
-    evaluation, chunk_size, memory_budget
+    evaluation : {"auto", "batched", "vmap", "loop"}
         As in :func:`jacobian`.
+    chunk_size : int, optional
+        Most probes per call of f.
+    memory_budget : int, optional
+        Bytes of probes and outputs held at once (default: jacobian's).
     nan_probe : bool
         Also probe with NaN (default True).
     seed : int
