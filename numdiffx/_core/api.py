@@ -287,9 +287,12 @@ def jacobian(
         ``"central"`` (default, order 2), ``"forward"``, ``"backward"`` (alias
         ``"minus"``), ``"complex_step"``, or ``nd.central(order=4)``, ``nd.Stencil(...)``.
     step : None, "auto", float or step rule
-        ``None``/``"auto"``: ``eps**(1/(p+1)) * max(|x_i|, 1)`` per element; a number is
-        a fixed absolute step; or any rule from ``nd.steps``. The step actually used is
-        ``(x + h) - x``.
+        ``None``/``"auto"``: ``nd.steps.auto()``, per element
+        ``h_i = c * eps(dtype)**(1/(p+q)) * max(|x_i|, 1)`` (``p`` the stencil's order,
+        ``q = 1``, ``c`` its ``step_constant``); a number is a fixed absolute step; or
+        any rule from ``nd.steps`` (``adaptive()`` and ``bound()`` add an error
+        estimate). The step actually used is ``(x + h) - x``; where it vanishes the
+        element is NaN with status STEP_TOO_SMALL.
     evaluation : {"auto", "batched", "vmap", "loop"}
         How f is called. ``"auto"`` is the backend's default (``"vmap"`` on torch and
         jax, ``"loop"`` on numpy); f(x) is evaluated once and reused.
@@ -537,7 +540,14 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
              full_output: bool = False, batch_axis: int = 0) -> Any:
     """Gradient of a scalar-valued ``f``; shape of the differentiated argument.
 
-    Same parameters as :func:`jacobian`; ``f`` must return a scalar (shape ``()``).
+    Same parameters as :func:`jacobian`; ``f`` must return a scalar (shape ``()``; with
+    ``evaluation="batched"``, shape ``(m,)`` for m stacked points).
+
+    Returns
+    -------
+    array or tuple of arrays or DiffResult
+        ``x.shape`` (a tuple for tuple ``argnums``), in x's namespace, dtype and device;
+        NaN plus a status for elements whose stencil met NaN/inf or whose step vanished.
 
     Examples
     --------
@@ -671,9 +681,30 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     of the rule at ``max|x|`` divided by ``max|v|``. Costs ``len(stencil)`` evaluations
     (2 for central) besides f(x).
 
+    Parameters
+    ----------
+    f : callable
+        ``f(*primals)`` returns one array; called as in :func:`jacobian` for
+        ``evaluation``.
+    primals : array or tuple of arrays
+        The point.
+    tangents : array or tuple of arrays
+        The direction ``v``, matching ``primals`` in shapes.
+    method : str or method object
+        As in :func:`jacobian` (first derivatives).
+    step : None, float or step rule
+        As in :func:`jacobian`; ``nd.steps.adaptive()`` adds an error estimate.
+    evaluation : {"auto", "batched", "vmap", "loop"}
+        As in :func:`jacobian`.
+    full_output : bool
+        Return ``(f(x), DiffResult)``.
+    batch_axis : int
+        As in :func:`jacobian`.
+
     Returns
     -------
     (f(x), J v) or (f(x), DiffResult)
+        ``J v`` has f(x)'s shape, namespace, dtype and device.
 
     Examples
     --------
@@ -714,6 +745,35 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     basis direction ``e_i`` and the direction ``v`` (4 evaluations per element for
     central), so the cost is linear in the input size. Layout ``out + in``; a scalar f
     gives the shape of x. Tuples of primals return a tuple.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*primals)`` returns one array (usually a scalar); called as in
+        :func:`jacobian` for ``evaluation``.
+    primals : array or tuple of arrays
+        The point.
+    tangents : array or tuple of arrays
+        The direction ``v``, matching ``primals`` in shapes.
+    method : str or method object
+        As in :func:`jacobian`.
+    step : None, float or step rule
+        As in :func:`jacobian`; the steps follow the rule for derivative order 2.
+    evaluation : {"auto", "batched", "vmap", "loop"}
+        As in :func:`jacobian`.
+    chunk_size : int, optional
+        As in :func:`jacobian`.
+    memory_budget : int
+        As in :func:`jacobian`.
+    full_output : bool
+        Return a :class:`DiffResult`.
+    batch_axis : int
+        As in :func:`jacobian`.
+
+    Returns
+    -------
+    array or tuple of arrays or DiffResult
+        ``H v`` in the layout ``out.shape + in.shape``, in x's namespace, dtype, device.
 
     Examples
     --------
@@ -770,6 +830,27 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
     whose element i depends only on element i. All elements are perturbed at once, so
     the cost is ``len(stencil)`` calls regardless of x's size. ``method`` may be any
     stencil, including higher derivatives (``nd.central(order=4, deriv=2)``).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` -> array of x's shape, elementwise (a ValueError names the shape
+        otherwise; use :func:`jacobian` for general functions).
+    x : array
+        The points (any shape, real floating dtype), numpy, torch, jax, cupy or any
+        array-API array.
+    method : str or method object
+        As in :func:`jacobian`; its ``deriv`` is the derivative order.
+    step : None, float or step rule
+        As in :func:`jacobian` (``adaptive()`` and ``bound()`` give error estimates).
+    full_output : bool
+        Return a :class:`DiffResult`.
+
+    Returns
+    -------
+    array or DiffResult
+        x's shape, namespace, dtype and device; NaN plus a status (never an exception)
+        where f is not finite at a stencil point or the step vanished.
 
     Examples
     --------

@@ -10,7 +10,25 @@ __all__ = ["DiffResult", "Status"]
 
 
 class Status(enum.IntEnum):
-    """Per-element outcome. ``Status(code).message`` is the text users should read."""
+    """Per-element outcome. ``Status(code).message`` is the text users should read.
+
+    - ``SUCCESS`` (0): the value is valid (adaptive: the tolerance was met).
+    - ``NON_FINITE`` (1): f gave NaN/inf at x or at a stencil point; the value is NaN.
+    - ``STEP_TOO_SMALL`` (2): ``x + h == x`` in the dtype; the value is NaN, not a
+      silent 0.
+    - ``ERROR_INCREASED`` (3): adaptive steps only: the estimate grew before the
+      tolerance was met; the best value is kept.
+    - ``MAX_ITERATIONS`` (4): adaptive steps only: the steps ran out; the best value
+      is kept.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> r = nd.derivative(np.exp, np.array([1.0], dtype=np.float32), step=1e-9,
+    ...                   full_output=True)
+    >>> nd.Status(int(r.status[0])).name, bool(np.isnan(r.value[0]))
+    ('STEP_TOO_SMALL', True)
+    """
 
     SUCCESS = 0
     NON_FINITE = 1
@@ -57,11 +75,22 @@ class DiffResult:
         An error estimate of the same shape as ``value`` where the method provides one
         (adaptive steps), else ``None``.
     step : array
-        The step actually used per input element, ``(x + h) - x``.
+        The step actually used, ``(x + h) - x``: per input element (x's shape), or,
+        with ``steps.adaptive()``, per value element (the step of the level the chosen
+        estimate came from, value's shape).
     nfev : int
         Number of evaluations of f (points; a batched call of m points counts m).
     status : array of int8
         Per-element ``Status`` codes, same shape as ``value``.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> x = np.array([0.5, 2.0])
+    >>> r = nd.jacobian(np.sin, x, step=nd.steps.adaptive(), full_output=True)
+    >>> true_error = np.abs(r.value - np.diag(np.cos(x)))
+    >>> bool(np.all(true_error <= r.error)), r.status.tolist(), r.step.shape
+    (True, [[0, 0], [0, 0]], (2, 2))
     """
 
     value: Any

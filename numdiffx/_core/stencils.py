@@ -111,6 +111,16 @@ class Stencil(AbstractMethod):
         Exact weights, one per offset.
     order : int
         Truncation order ``p``: the error is ``O(h**p)``.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> s = nd.Stencil(offsets=(-2, -1, 1, 2), deriv=1)
+    >>> s.weights, s.order
+    ((Fraction(1, 12), Fraction(-2, 3), Fraction(2, 3), Fraction(-1, 12)), 4)
+    >>> x = np.array([0.5, 2.0])
+    >>> bool(np.max(np.abs(nd.derivative(np.sin, x, method=s) - np.cos(x))) < 1e-12)
+    True
     """
 
     offsets: tuple[Any, ...]  # numbers in, exact Fractions after __post_init__
@@ -209,20 +219,78 @@ def _check_order(order: object, *, even: bool, name: str) -> int:
 
 
 def forward(order: int = 1, deriv: int = 1) -> Stencil:
-    """One-sided forward stencil of truncation order ``order``: offsets 0, 1, ..."""
+    """One-sided forward stencil of truncation order ``order``: offsets 0, 1, ...
+
+    Parameters
+    ----------
+    order : int
+        Truncation order ``p`` (>= 1): the error is ``O(h**p)``.
+    deriv : int
+        Derivative order ``q`` (>= 1).
+
+    Returns
+    -------
+    Stencil
+        Offsets ``0, 1, ..., p + q - 1`` with exact weights. ``f(x)`` (offset 0) is
+        evaluated once per operation and reused, so first order costs one extra point.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> nd.forward(order=2).weights
+    (Fraction(-3, 2), Fraction(2, 1), Fraction(-1, 2))
+    >>> x = np.array([1.0])
+    >>> err = abs(nd.derivative(np.exp, x, method=nd.forward(order=2))[0] - np.e)
+    >>> bool(err < 1e-8)
+    True
+    """
     order = _check_order(order, even=False, name="forward")
     return Stencil(offsets=tuple(range(order + deriv)), deriv=deriv, family="forward")
 
 
 def backward(order: int = 1, deriv: int = 1) -> Stencil:
-    """One-sided backward stencil (the report's "minus"): offsets 0, -1, ..."""
+    """One-sided backward stencil (the report's "minus"): offsets 0, -1, ...
+
+    Use it where f is undefined right of x. Parameters as :func:`forward`.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> x = np.array([1.0])                       # sqrt(2 - x) is undefined for x > 2
+    >>> d = nd.derivative(lambda t: np.sqrt(2.0 - t), x, method=nd.backward(order=2))
+    >>> bool(abs(d[0] + 0.5) < 1e-8)              # exact: -1 / (2 sqrt(2 - x)) = -0.5
+    True
+    """
     order = _check_order(order, even=False, name="backward")
     return Stencil(offsets=tuple(-k for k in range(order + deriv)), deriv=deriv,
                    family="backward")
 
 
 def central(order: int = 2, deriv: int = 1) -> Stencil:
-    """Symmetric stencil of even truncation order ``order``."""
+    """Symmetric stencil of even truncation order ``order``.
+
+    Parameters
+    ----------
+    order : int
+        Even truncation order ``p`` (2, 4, 6, ...): the error is ``O(h**p)``.
+    deriv : int
+        Derivative order ``q``. ``central(2, 2)`` is ``[1, -2, 1] / h**2``.
+
+    Returns
+    -------
+    Stencil
+        Offsets ``-k..k`` (0 omitted where its weight is 0) with exact weights.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> nd.central(order=2, deriv=2).weights
+    (Fraction(1, 1), Fraction(-2, 1), Fraction(1, 1))
+    >>> x = np.array([0.5, 2.0])
+    >>> d4 = nd.derivative(np.sin, x, method=nd.central(order=4))
+    >>> bool(np.max(np.abs(d4 - np.cos(x))) < 1e-12)
+    True
+    """
     order = _check_order(order, even=True, name="central")
     half = order // 2 + (deriv - 1) // 2
     return Stencil(offsets=tuple(range(-half, half + 1)), deriv=deriv, family="central")
@@ -254,7 +322,19 @@ class ComplexStep(AbstractMethod):
 
 
 def complex_step() -> ComplexStep:
-    """The complex-step method (first derivatives; Hessians via the mixed formula)."""
+    """The complex-step method (first derivatives; Hessians via the mixed formula).
+
+    ``f`` receives complex inputs ``x + i h`` and must be real-analytic and written with
+    complex-safe operations; the result is accurate to machine precision.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> x = np.array([0.5, 1.0, 2.0])
+    >>> d = nd.derivative(np.exp, x, method=nd.complex_step())
+    >>> bool(np.max(np.abs(d - np.exp(x)) / np.exp(x)) <= 4 * np.finfo(float).eps)
+    True
+    """
     return ComplexStep()
 
 

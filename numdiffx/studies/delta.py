@@ -133,7 +133,7 @@ def delta_sweep(
     >>> recs = delta_sweep(activations=("tanh",), dtypes=("float64",),
     ...                    methods=("central",), deltas=(1e-5,), rows=3)
     >>> [(r.delta, r.max_error < 1e-8) for r in recs]
-    [(1e-05, True), ('auto', True)]
+    [(1e-05, True), ('auto', True), ('adaptive', True)]
     """
     if not backend_available(backend):
         raise ModuleNotFoundError(f"backend {backend!r} is not installed; install it or use "
