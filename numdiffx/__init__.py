@@ -9,6 +9,7 @@ from numdiffx._core.api import hessian as hessian
 from numdiffx._core.api import hvp as hvp
 from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
+from numdiffx._core.distributed import EvaluationError as EvaluationError
 from numdiffx._core.result import DiffResult as DiffResult
 from numdiffx._core.result import Status as Status
 from numdiffx._core.sparse import SparseJacobian as SparseJacobian
@@ -36,6 +37,7 @@ __all__ = [
     "AbstractMethod",
     "ComplexStep",
     "DiffResult",
+    "EvaluationError",
     "GradcheckError",
     "SparseJacobian",
     "SparsityPattern",
