@@ -28,6 +28,18 @@ from numdiffx.checks import explain_perturbation as explain_perturbation
 from numdiffx.checks import gradcheck as gradcheck
 from numdiffx.checks import gradgradcheck as gradgradcheck
 
+
+def __getattr__(name: str) -> object:
+    """``nd.torch`` / ``nd.jax``: the interop modules, imported (with their library) on use."""
+    if name in ("torch", "jax"):
+        from importlib import import_module
+
+        module = import_module(f"numdiffx.interop.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'numdiffx' has no attribute {name!r}")
+
+
 try:
     __version__ = version("numdiffx")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
