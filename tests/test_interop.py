@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,11 @@ import numpy as np
 import pytest
 
 import numdiffx as nd
+
+# torch's first forward-mode AD use imports its jvp decompositions, which call
+# torch.jit.script and warn (torch's own DeprecationWarning, not ours)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 A = np.array([[0.9, -0.4, 0.3, 0.1], [0.2, 0.7, -0.6, 0.5], [-0.3, 0.1, 0.8, -0.9]])
 X = np.array([0.3, -0.2, 0.7, 0.1])
@@ -44,8 +50,6 @@ def torch():
     return pytest.importorskip("torch")
 
 
-# torch's own gradcheck imports a module that calls torch.jit.script (torch's warning)
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torch_gradcheck_backward_and_forward_ad(torch):
     fn = nd.torch.fd_function(box)
     x = torch.tensor(X, requires_grad=True)
@@ -173,3 +177,16 @@ def test_jax_result_shape_and_options(jax):
         nd.jax.fd_function(box, jvp_rule="reverse")
     with pytest.raises(TypeError, match="result_shape must be a jax.ShapeDtypeStruct"):
         nd.jax.fd_function(box, result_shape=(3,))
+
+
+# -- the docs pages run ------------------------------------------------------------------
+@pytest.mark.parametrize("page", ["interop.md",
+                                  pytest.param("distributed.md", marks=pytest.mark.slow)])
+def test_docs_code_blocks_run(page, torch, jax):
+    pytest.importorskip("distributed")
+    text = (pathlib.Path(__file__).parents[1] / "docs" / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, page, "exec"), namespace)  # noqa: S102 - our own docs
