@@ -9,6 +9,7 @@ from numdiffx._core.api import hessian as hessian
 from numdiffx._core.api import hvp as hvp
 from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
+from numdiffx._core.distributed import EvaluationError as EvaluationError
 from numdiffx._core.result import DiffResult as DiffResult
 from numdiffx._core.result import Status as Status
 from numdiffx._core.sparse import SparseJacobian as SparseJacobian
@@ -27,6 +28,18 @@ from numdiffx.checks import explain_perturbation as explain_perturbation
 from numdiffx.checks import gradcheck as gradcheck
 from numdiffx.checks import gradgradcheck as gradgradcheck
 
+
+def __getattr__(name: str) -> object:
+    """``nd.torch`` / ``nd.jax``: the interop modules, imported (with their library) on use."""
+    if name in ("torch", "jax"):
+        from importlib import import_module
+
+        module = import_module(f"numdiffx.interop.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'numdiffx' has no attribute {name!r}")
+
+
 try:
     __version__ = version("numdiffx")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -36,6 +49,7 @@ __all__ = [
     "AbstractMethod",
     "ComplexStep",
     "DiffResult",
+    "EvaluationError",
     "GradcheckError",
     "SparseJacobian",
     "SparsityPattern",

@@ -18,6 +18,7 @@ from array_api_compat import array_namespace
 from numdiffx.backends import backend_for
 
 from . import adaptive
+from .distributed import check_executor
 from .engine import (
     DEFAULT_MEMORY_BUDGET,
     EVALUATION_MODES,
@@ -46,10 +47,14 @@ class _Options:
     chunk_size: int | None
     memory_budget: int
     batch_axis: int = 0
+    executor: Any = None  # with an executor, chunk_size is the points per task
+    task_size: int | None = None
+    retries: int = 0
 
 
 def _options(method: object, step: object, evaluation: object, chunk_size: object,
-             memory_budget: object, batch_axis: object = 0) -> _Options:
+             memory_budget: object, batch_axis: object = 0, executor: object = None,
+             retries: object = 0) -> _Options:
     m = resolve_method(method)
     rule = resolve_step(step)
     if not isinstance(evaluation, str) or evaluation not in EVALUATION_MODES:
@@ -68,6 +73,10 @@ def _options(method: object, step: object, evaluation: object, chunk_size: objec
     if batch_axis != 0 and evaluation != "batched":
         raise ValueError(f"batch_axis={batch_axis} only applies to evaluation='batched'; got "
                          f"evaluation={evaluation!r}. Pass evaluation='batched'.")
+    check_executor(executor, retries)
+    if executor is not None:  # chunk_size sizes the tasks; the chunks follow memory_budget
+        return _Options(m, rule, evaluation, None, memory_budget, batch_axis, executor,
+                        chunk_size, retries)  # type: ignore[arg-type]
     return _Options(m, rule, evaluation, chunk_size, memory_budget, batch_axis)
 
 
@@ -174,7 +183,8 @@ def _problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int
             raise ValueError(f"batch_axis={opts.batch_axis} is out of range for {name} of shape "
                              f"{shape}; use 0..{len(shape)}.")
     evaluator = Evaluator(f, args, variables, shapes, opts.evaluation, backend, xp,
-                          opts.batch_axis)
+                          opts.batch_axis, executor=opts.executor, task_size=opts.task_size,
+                          retries=opts.retries)
     if known is None:
         f0 = evaluator.first(x_flat)
     else:  # f(x) does not depend on which argument is perturbed: reuse it
@@ -268,6 +278,8 @@ def jacobian(
     sparsity: object = None,
     sparse_output: bool = True,
     batch_axis: int = 0,
+    executor: object = None,
+    retries: int = 0,
 ) -> Any:
     """Jacobian of ``f`` by finite differences, in the ``torch.func.jacrev`` layout.
 
@@ -321,6 +333,16 @@ def jacobian(
         otherwise a new axis is inserted there ((20, 5) reaches f as (20, m, 5)). f's
         output carries the batch on the same axis by the same rule. To turn the batched
         arguments into a network's inputs, compose: ``f = lambda *a: net(wrapper(*a))``.
+    executor : concurrent.futures.Executor-like, optional
+        Anything with ``submit(fn, *args)`` returning futures -- a thread or process
+        pool, or a ``dask.distributed.Client``. The perturbed points are split into
+        tasks of ``chunk_size`` points (default: about 4 tasks per worker), evaluated
+        there and gathered in order; the result is identical to local evaluation. f
+        must be picklable for process-based executors (dask's cloudpickle accepts
+        lambdas; ``ProcessPoolExecutor`` needs a module-level function). A failing task
+        raises ``nd.EvaluationError`` naming its points (the cause chained).
+    retries : int
+        With ``executor``, resubmit a failed task up to this many times (default 0).
 
     Returns
     -------
@@ -341,15 +363,16 @@ def jacobian(
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
                      full_output, op="jacobian", batch_axis=batch_axis, sparsity=sparsity,
-                     sparse_output=sparse_output)
+                     sparse_output=sparse_output, executor=executor, retries=retries)
 
 
 def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, method: object,
               step: object, evaluation: object, chunk_size: object, memory_budget: object,
               full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
-              sparse_output: bool = True) -> Any:
+              sparse_output: bool = True, executor: object = None, retries: object = 0) -> Any:
     _check_callable(f)
-    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
+                    retries)
     meth = _first_derivative_method(opts, op)
     nums, as_tuple = _normalise_argnums(argnums, len(args))
     if sparsity is not None and as_tuple:
@@ -537,7 +560,8 @@ def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: An
 def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] = 0,
              method: object = "central", step: object = None, evaluation: str = "auto",
              chunk_size: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-             full_output: bool = False, batch_axis: int = 0) -> Any:
+             full_output: bool = False, batch_axis: int = 0, executor: object = None,
+             retries: int = 0) -> Any:
     """Gradient of a scalar-valued ``f``; shape of the differentiated argument.
 
     Same parameters as :func:`jacobian`; ``f`` must return a scalar (shape ``()``; with
@@ -557,7 +581,8 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
     True
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                     full_output, op="gradient", batch_axis=batch_axis)
+                     full_output, op="gradient", batch_axis=batch_axis, executor=executor,
+                     retries=retries)
 
 
 def hessian(
@@ -571,6 +596,8 @@ def hessian(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     full_output: bool = False,
     batch_axis: int = 0,
+    executor: object = None,
+    retries: int = 0,
 ) -> Any:
     """Hessian of ``f`` from second-derivative stencils, layout ``out + in + in``.
 
@@ -593,7 +620,8 @@ def hessian(
     if isinstance(argnums, (tuple, list)):
         raise TypeError("hessian takes one argnums int; for several arguments, differentiate a "
                         "function of their concatenation.")
-    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
+                    retries)
     meth = _first_derivative_method(opts, "hessian")
     (a,), _ = _normalise_argnums(argnums, len(args))
     prob = _problem(f, args, (a,), opts, (f"args[{a}]",))
@@ -673,7 +701,7 @@ def _flat_tangent(prob: _Problem, tangents: Sequence[Any]) -> Any:
 
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
         step: object = None, evaluation: str = "auto", full_output: bool = False,
-        batch_axis: int = 0) -> Any:
+        batch_axis: int = 0, executor: object = None, retries: int = 0) -> Any:
     """Directional derivative ``J(x) @ v`` from one directional difference.
 
     ``primals`` and ``tangents`` are arrays or matching tuples (as ``jax.jvp``); every
@@ -715,7 +743,8 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     True
     """
     _check_callable(f)
-    opts = _options(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET, batch_axis)
+    opts = _options(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET, batch_axis, executor,
+                    retries)
     meth = _first_derivative_method(opts, "jvp")
     p, t = _primals_tangents(primals, tangents)
     prob = _problem(f, p, tuple(range(len(p))), opts, [f"primals[{i}]" for i in range(len(p))])
@@ -738,7 +767,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
 def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
         step: object = None, evaluation: str = "auto", chunk_size: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False,
-        batch_axis: int = 0) -> Any:
+        batch_axis: int = 0, executor: object = None, retries: int = 0) -> Any:
     """Hessian-vector product ``H(x) @ v`` without forming H.
 
     Each element ``(H v)_i = d/dx_i d/dv f`` comes from the mixed stencil between the
@@ -784,7 +813,8 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     True
     """
     _check_callable(f)
-    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis)
+    opts = _options(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
+                    retries)
     meth = _first_derivative_method(opts, "hvp")
     p, t = _primals_tangents(primals, tangents)
     prob = _problem(f, p, tuple(range(len(p))), opts, [f"primals[{i}]" for i in range(len(p))])

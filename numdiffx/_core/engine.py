@@ -92,8 +92,13 @@ class Evaluator:
 
     def __init__(self, fun: Callable[..., Any], args: Sequence[Any], variables: Sequence[int],
                  shapes: Sequence[tuple[int, ...]], mode: str, backend: Any, xp: Any,
-                 batch_axis: int = 0) -> None:
+                 batch_axis: int = 0, *, executor: Any = None, task_size: int | None = None,
+                 retries: int = 0) -> None:
         self.fun = fun
+        #: with an executor, each call's points are split into sub-batches of task_size
+        #: and evaluated as tasks there (see distributed.py); None evaluates here
+        self.executor, self.task_size, self.retries = executor, task_size, retries
+        self._x0: Any = None
         self.args = list(args)
         self.variables = tuple(variables)
         self.shapes = tuple(shapes)
@@ -211,6 +216,7 @@ class Evaluator:
                                       "at x")
                 self.out_shape = tuple(out.shape)
         self.out_dtype = out.dtype
+        self._x0 = x_flat
         self.nfev += 1
         return xp.reshape(out, (-1,))
 
@@ -218,6 +224,15 @@ class Evaluator:
         """Evaluate f at each row of ``points`` (m, n); returns (m, M)."""
         xp = self.xp
         m = points.shape[0]
+        if self.executor is not None:
+            from .distributed import PointTask, map_points
+
+            task = PointTask(self.fun, tuple(self.args), self.variables, self.shapes, self.mode,
+                             self.batch_axis, self.out_shape)
+            out = map_points(self.executor, task, xp, points, chunk_size=self.task_size,
+                             retries=self.retries, x0=self._x0)
+            self.nfev += m
+            return xp.reshape(out, (m, -1))
         with self.backend.no_grad():
             if self.mode in ("batched", "vmap"):
                 out = self._from_batched(self._as_output(
