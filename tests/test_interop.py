@@ -13,11 +13,6 @@ import pytest
 
 import numdiffx as nd
 
-# torch's first forward-mode AD use imports its jvp decompositions, which call
-# torch.jit.script and warn (torch's own DeprecationWarning, not ours)
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
 A = np.array([[0.9, -0.4, 0.3, 0.1], [0.2, 0.7, -0.6, 0.5], [-0.3, 0.1, 0.8, -0.9]])
 X = np.array([0.3, -0.2, 0.7, 0.1])
 
