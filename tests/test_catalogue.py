@@ -508,3 +508,60 @@ def test_jax_tracer_under_jit_works_or_is_refused_clearly():
     x = jnp.asarray([0.5, 1.0])
     jitted = jax.jit(lambda v: nd.jacobian(jnp.sin, v))
     np.testing.assert_allclose(np.asarray(jitted(x)), np.diag(np.cos([0.5, 1.0])), rtol=1e-8)
+
+
+# --- more layouts and operations ----------------------------------------------------------
+def test_torch_expanded_stride_zero_tensor_is_not_written_through():
+    """torch expand (stride 0): J = 4 I and the base tensor is unchanged."""
+    torch = pytest.importorskip("torch")
+    base = torch.tensor([2.0], dtype=torch.float64)
+    x = base.expand(3)
+    jac = nd.jacobian(lambda v: v**2, x)
+    np.testing.assert_allclose(jac.numpy(), 4.0 * np.eye(3), rtol=1e-8)
+    assert base.item() == 2.0
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")  # torch vmap(conj)
+def test_complex_step_on_conj_is_refused_on_every_backend(xb):
+    """conj on any backend with complex_step: ValueError 'holomorphic' (never -1 silently)."""
+    with pytest.raises(ValueError, match="holomorphic"):
+        nd.jacobian(lambda v: xb.xp.conj(v) * 2.0, xb.asarray([0.5, 1.0]), method="complex_step")
+
+
+def test_jvp_with_nan_beyond_x_is_non_finite():
+    """jvp along v crossing a NaN region: NaN with NON_FINITE (no one-sided switch along v)."""
+    _, res = nd.jvp(lambda v: _nan_above(v, 1.0 + 1e-9), np.array([1.0]), np.array([1.0]),
+                    full_output=True)
+    assert res.status[0] == Status.NON_FINITE and np.isnan(res.value[0])
+
+
+def test_hessian_with_nan_beyond_x_is_non_finite_per_entry():
+    """Hessian entries whose stencil meets NaN are NaN with NON_FINITE; the others exact."""
+    def f(v):
+        return np.where(v[0] > 1.0 + 1e-9, np.nan, v[0] ** 2 + v[1] ** 2)
+
+    res = nd.hessian(f, np.array([1.0, 0.0]), full_output=True)
+    assert res.status[0, 0] == Status.NON_FINITE and np.isnan(res.value[0, 0])
+    assert res.status[1, 1] == Status.SUCCESS and abs(res.value[1, 1] - 2.0) < 1e-6
+
+
+def test_one_bad_argument_of_several_does_not_raise():
+    """argnums=(0, 1) with f NaN in its first output: NaN + NON_FINITE there, no exception."""
+    def f(a, b):
+        return np.stack([np.log(a[0] - 5.0 + 0 * b[0]) if a[0] > 5 else np.nan, a[1] * b[1]])
+
+    ja, jb = nd.jacobian(f, np.array([1.0, 2.0]), np.array([3.0, 4.0]), argnums=(0, 1),
+                         full_output=True)
+    assert np.all(ja.status[0] == Status.NON_FINITE) and np.all(np.isnan(ja.value[0]))
+    assert abs(jb.value[1, 1] - 2.0) < 1e-8 and ja.status[1, 1] == Status.SUCCESS
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan], ids=["inf", "-inf", "nan"])
+def test_non_finite_x_is_non_finite_without_warnings(bad):
+    """x containing inf/NaN: that element NaN with NON_FINITE, no RuntimeWarning, the
+    other element exact (exp' = exp within 1e-8)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        res = nd.jacobian(lambda v: np.exp(np.minimum(v, 1.0)), np.array([bad, 0.5]),
+                          full_output=True)
+    assert res.status[0, 0] == Status.NON_FINITE and np.isnan(res.value[0, 0])
+    assert res.status[1, 1] == Status.SUCCESS and abs(res.value[1, 1] - np.exp(0.5)) < 1e-8

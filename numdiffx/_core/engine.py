@@ -269,8 +269,12 @@ def _is_array(a: Any) -> bool:
 
 
 def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
-    """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost)."""
-    return (x_flat + h) - x_flat
+    """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost).
+
+    At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE.
+    """
+    with np.errstate(invalid="ignore"):
+        return (x_flat + h) - x_flat
 
 
 def differences(

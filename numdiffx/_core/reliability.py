@@ -39,7 +39,7 @@ def check_holomorphic(xp: Any, evaluate: Callable[[Any], Any], x_flat: Any, f0: 
     direction = np.mod(np.arange(1, n + 1) * 0.6180339887498949, 1.0) + 0.5  # no zeros
     v = xp.asarray(direction, dtype=x_flat.dtype, device=_device(x_flat))
     scale = max(float(xp.max(xp.abs(x_flat))), 1.0) if _concrete(x_flat) else 1.0
-    t = eps ** (1.0 / 3.0) * scale / 1.5
+    t = eps ** 0.5 * scale  # small: f may vary faster than x's scale (sin at large x)
     work = xp.astype(x_flat, _complex_of(xp, x_flat.dtype))
     tv = xp.astype(v * t, work.dtype)
     points = xp.stack([work + tv * 1j, work + tv, work - tv], axis=0)
@@ -59,7 +59,7 @@ def check_holomorphic(xp: Any, evaluate: Callable[[Any], Any], x_flat: Any, f0: 
     ok = np.isfinite(cs) & np.isfinite(re)
     if not ok.any():
         return
-    tol = max(1e-6, 100.0 * eps ** 0.5)
+    tol = 0.05  # conj, abs, real disagree by O(1): a loose bound avoids false alarms
     atol = 1e3 * eps * (float(np.max(f_abs[np.isfinite(f_abs)], initial=0.0)) + 1.0) / t
     bad = ok & (np.abs(cs - re) > tol * (np.abs(cs) + np.abs(re)) + atol)
     if bad.any():
