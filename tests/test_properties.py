@@ -105,13 +105,15 @@ DTYPES = st.sampled_from([np.float16, np.float32, np.float64, np.complex128, np.
 @settings(max_examples=60, deadline=None)
 @given(x=hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3)),
        method=st.sampled_from(["central", "forward", "backward", "complex_step", "bogus"]),
-       step=st.sampled_from([None, 1e-3, 0.0, -1.0, float("nan"), 1e-300]),
+       step=st.sampled_from([None, 1e-3, 0.0, -1.0, float("nan"), 1e-300, nd.steps.adaptive()]),
        op=st.sampled_from(["jacobian", "derivative", "hessian", "gradient"]))
 @example(x=np.zeros(0), method="central", step=None, op="jacobian")  # empty input
 @example(x=np.array([1e-9]), method="central", step=None, op="derivative")  # edge: one-sided
 @example(x=np.array([0.0]), method="complex_step", step=None, op="jacobian")  # abs: refused
 @example(x=np.array([1.0, 2.0]), method="central", step=np.float32(1e-3), op="jacobian")
 @example(x=np.array([np.inf, 0.0]), method="central", step=None, op="derivative")  # inf - inf
+@example(x=np.array(-1.79767743e308), method="central", step=None, op="jacobian")  # x+h overflow
+@example(x=np.array(1.79767743e308), method="central", step=None, op="derivative")
 @example(x=np.array([0.0, 1.0], dtype=np.float16), method="central", step=None, op="jacobian")
 def test_never_crashes_with_an_unexpected_exception(x, method, step, op):
     """Any generated dtype/shape/value/method/step: the call returns, or raises TypeError

@@ -400,9 +400,9 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         _check_dense_fits(prob.f0.shape[0], n, prob.x_flat.dtype)
         values, status = _run(prob, opts, [BasisDirection(meth, h, 0)],
                               np.arange(n).reshape(n, 1))
-        def retry(m: AbstractMethod, rows: np.ndarray, p: _Problem = prob,
+        def retry(m: AbstractMethod, rows: np.ndarray, factor: float, p: _Problem = prob,
                   h: Any = h) -> tuple[Any, Any]:
-            return _run(p, opts, [BasisDirection(m, h, 0)], rows.reshape(-1, 1))
+            return _run(p, opts, [BasisDirection(m, h * factor, 0)], rows.reshape(-1, 1))
 
         # a domain edge between x - h and x + h: the one-sided stencil on the finite side
         values, status = reliability.one_sided_retry(xp, meth, prob.f0, values, status, retry)
@@ -819,8 +819,14 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
     h = _steps(prob, opts, meth, meth.deriv)
     # A vector direction of ones with per-element steps: perturb all elements at once.
     values, status = _elementwise(prob, meth, h)
-    values, status = reliability.one_sided_retry(  # a domain edge between x - h and x + h
-        xp, meth, prob.f0, values, status, lambda m, rows: _elementwise(prob, m, h))
+
+    def retry(m: AbstractMethod, rows: np.ndarray, factor: float) -> tuple[Any, Any]:
+        pick = xp.asarray(rows, device=_device(h))
+        return tuple(xp.take(a, pick, axis=0)  # type: ignore[return-value]
+                     for a in _elementwise(prob, m, h * factor))
+
+    # a domain edge between x - h and x + h: the one-sided stencil on the finite side
+    values, status = reliability.one_sided_retry(xp, meth, prob.f0, values, status, retry)
     shape = prob.shapes[0]
     return _result(xp.reshape(values, shape), xp.reshape(status, shape), xp.reshape(h, shape),
                    prob.evaluator.nfev, full_output)
@@ -838,7 +844,9 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
     finite = xp.isfinite(prob.f0)
     for offset, weight in method_points(meth):
         shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else h * offset
-        y = prob.evaluator(xp.expand_dims(work + shift, 0))[0, :]
+        with np.errstate(over="ignore"):  # beyond the largest float: inf, NON_FINITE
+            point = work + shift
+        y = prob.evaluator(xp.expand_dims(point, 0))[0, :]
         finite = finite & xp.isfinite(y)
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
             term = (y if is_complex else y - prob.f0) * weight

@@ -273,7 +273,7 @@ def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
 
     At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE.
     """
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # x + h beyond the largest float: inf
         return (x_flat + h) - x_flat
 
 
@@ -357,7 +357,8 @@ def differences(
                     shift = xp.astype(shift, work.dtype) * offset
                 elif offset != 1.0:
                     shift = shift * offset
-                point = point + shift
+                with np.errstate(over="ignore"):  # beyond the largest float: inf, NON_FINITE
+                    point = point + shift
             rows.append(point)
         batch = xp.reshape(xp.stack(rows, axis=1), (c * k, n))
         y = xp.reshape(evaluate(batch), (c, k, m_out))

@@ -80,13 +80,17 @@ def _two_sided(meth: AbstractMethod) -> bool:
 
 
 def one_sided_retry(xp: Any, meth: AbstractMethod, f0: Any, values: Any, status: Any,
-                    run: Callable[[AbstractMethod, np.ndarray], tuple[Any, Any]]) -> tuple[Any,
-                                                                                         Any]:
+                    run: Callable[[AbstractMethod, np.ndarray, float], tuple[Any, Any]]) -> tuple[
+                        Any, Any]:
     """Replace NON_FINITE entries of a two-sided stencil by a finite one-sided estimate.
 
-    ``values``/``status`` are (E, M) (or (E,) for elementwise); ``run(method, rows)``
-    evaluates ``method`` for the entry rows ``rows`` and returns (len(rows), M) arrays.
-    Only entries where f(x) itself is finite are retried: forward first, then backward.
+    ``values``/``status`` are (E, M) (or (E,) for elementwise); ``run(method, rows,
+    factor)`` evaluates ``method`` with the steps times ``factor`` for the entry rows
+    ``rows`` and returns (len(rows), M) arrays. Only entries where f(x) is finite are
+    retried, forward first, then backward. A one-sided estimate is accepted only if the
+    same stencil at half the step agrees with it to ``1e3 * eps**(p/(p+q))`` relative:
+    at a singular edge (sqrt or log with the edge inside the step) the two disagree and
+    the entry stays NON_FINITE instead of taking a meaningless value.
     """
     if not _two_sided(meth) or not _concrete(status):
         return values, status
@@ -109,12 +113,19 @@ def one_sided_retry(xp: Any, meth: AbstractMethod, f0: Any, values: Any, status:
     if values.ndim == 2:
         mask = xp.expand_dims(mask, 1)
     code = xp.asarray(int(Status.ONE_SIDED), dtype=status.dtype)
+    eps = float(xp.finfo(values.dtype).eps) if xp.isdtype(values.dtype, "real floating") else (
+        float(np.finfo(np.float64).eps))
+    tol = 1e3 * eps ** (meth.order / (meth.order + meth.deriv))
     for stencil in (forward, backward):
         side = stencil(order=meth.order, deriv=meth.deriv)
-        v2, s2 = run(side, rows)
-        v2, s2 = xp.take(v2, take, axis=0), xp.take(s2, take, axis=0)
-        use = bad & mask & (s2 == int(Status.SUCCESS))
-        values = xp.where(use, v2, values)
+        v1, s1 = run(side, rows, 1.0)
+        v2, s2 = run(side, rows, 0.5)
+        with np.errstate(all="ignore"):
+            agree = xp.abs(v1 - v2) <= tol * xp.maximum(xp.abs(v1), xp.abs(v2)) + tol * eps
+        ok = (s1 == int(Status.SUCCESS)) & (s2 == int(Status.SUCCESS)) & agree
+        v1, ok = xp.take(v1, take, axis=0), xp.take(ok, take, axis=0)
+        use = bad & mask & ok
+        values = xp.where(use, v1, values)
         status = xp.where(use, code, status)
         bad = bad & ~use
     return values, status
