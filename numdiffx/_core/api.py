@@ -843,9 +843,10 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
     acc = None
     finite = xp.isfinite(prob.f0)
     for offset, weight in method_points(meth):
-        shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else h * offset
-        with np.errstate(over="ignore"):  # beyond the largest float: inf, NON_FINITE
-            point = work + shift
+        with np.errstate(all="ignore"):  # inf steps or x + h beyond the largest float:
+            shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else (
+                h * offset)
+            point = work + shift  # NON_FINITE below
         y = prob.evaluator(xp.expand_dims(point, 0))[0, :]
         finite = finite & xp.isfinite(y)
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so

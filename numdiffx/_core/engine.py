@@ -345,7 +345,8 @@ def differences(
             else:
                 unit = xp.broadcast_to(xp.expand_dims(d.v, 0), (c, n))
                 h_sel = xp.broadcast_to(xp.reshape(d.t, (1,)), (c,))
-            units.append(unit * xp.expand_dims(h_sel, 1))
+            with np.errstate(invalid="ignore"):  # 0 * inf for an inf step: NON_FINITE
+                units.append(unit * xp.expand_dims(h_sel, 1))
             steps.append(h_sel)
             step_bad.append(h_sel == 0)
             step_nan.append(~xp.isfinite(h_sel))
@@ -353,12 +354,12 @@ def differences(
         for combo in combos:
             point = work
             for (offset, _), shift in zip(combo, units):
-                if isinstance(offset, complex):
-                    shift = xp.astype(shift, work.dtype) * offset
-                elif offset != 1.0:
-                    shift = shift * offset
-                with np.errstate(over="ignore"):  # beyond the largest float: inf, NON_FINITE
-                    point = point + shift
+                with np.errstate(all="ignore"):  # inf steps, x + h beyond the largest float
+                    if isinstance(offset, complex):
+                        shift = xp.astype(shift, work.dtype) * offset
+                    elif offset != 1.0:
+                        shift = shift * offset
+                    point = point + shift  # non-finite points: NON_FINITE below
             rows.append(point)
         batch = xp.reshape(xp.stack(rows, axis=1), (c * k, n))
         y = xp.reshape(evaluate(batch), (c, k, m_out))

@@ -38,11 +38,16 @@ def check_holomorphic(xp: Any, evaluate: Callable[[Any], Any], x_flat: Any, f0: 
     eps = float(xp.finfo(x_flat.dtype).eps)
     direction = np.mod(np.arange(1, n + 1) * 0.6180339887498949, 1.0) + 0.5  # no zeros
     v = xp.asarray(direction, dtype=x_flat.dtype, device=_device(x_flat))
-    scale = max(float(xp.max(xp.abs(x_flat))), 1.0) if _concrete(x_flat) else 1.0
+    scale = 1.0
+    if _concrete(x_flat):
+        with np.errstate(all="ignore"):
+            absx = np.abs(np.asarray(_host(x_flat)))
+        scale = max(float(np.max(absx[np.isfinite(absx)], initial=0.0)), 1.0)
     t = eps ** 0.5 * scale  # small: f may vary faster than x's scale (sin at large x)
     work = xp.astype(x_flat, _complex_of(xp, x_flat.dtype))
     tv = xp.astype(v * t, work.dtype)
-    points = xp.stack([work + tv * 1j, work + tv, work - tv], axis=0)
+    with np.errstate(all="ignore"):  # non-finite x: non-finite points, skipped below
+        points = xp.stack([work + tv * 1j, work + tv, work - tv], axis=0)
     y = evaluate(points)
     if not xp.isdtype(y.dtype, "complex floating"):
         raise TypeError(
