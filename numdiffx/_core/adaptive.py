@@ -768,7 +768,7 @@ def hessian_adaptive(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
         vals, stat = _scatter_rows(xp, parts, rows, device)
         hi = xp.take(hk, xp.asarray(first[rows], device=device), axis=0)
         hj = xp.take(hk, xp.asarray(second[rows], device=device), axis=0)
-        return Level(vals, stat == int(Status.SUCCESS), xp.sqrt(hi * hj))
+        return Level(vals, stat == int(Status.SUCCESS), xp.sqrt(hi) * xp.sqrt(hj))  # no overflow
 
     return extrapolate(xp, level_fn, n_entries=n + n_pairs, n_out=m_out, dtype=dtype,
                        device=device, rule=rule,

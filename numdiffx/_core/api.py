@@ -17,7 +17,7 @@ from array_api_compat import array_namespace
 
 from numdiffx.backends import backend_for
 
-from . import adaptive
+from . import adaptive, reliability
 from .distributed import check_executor
 from .engine import (
     DEFAULT_MEMORY_BUDGET,
@@ -111,12 +111,22 @@ def _normalise_argnums(argnums: object, nargs: int) -> tuple[tuple[int, ...], bo
 def _as_input(x: Any, name: str, method: AbstractMethod) -> tuple[Any, Any]:
     """(xp, floating array) for one differentiated argument; refuses what cannot work."""
     if isinstance(x, (bool, int, float, complex, list, tuple)) or isinstance(x, np.generic):
-        x = np.asarray(x)
+        try:
+            x = np.asarray(x)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a rectangular list of numbers; numpy could not "
+                             f"convert it ({exc}).") from None
+        if x.dtype == object:
+            raise TypeError(f"{name} must hold numbers; a list of {type(x.flat[0]).__name__} "
+                            "is not an array. Pass a numeric array.")
     try:
         xp = array_namespace(x)
     except TypeError:
         raise TypeError(f"{name} must be an array (numpy, torch, jax, cupy, ...), a Python number "
                         f"or a list of numbers; got {type(x).__name__}.") from None
+    if str(_device(x)) == "meta":
+        raise ValueError(f"{name} is on the 'meta' device, which holds no values to "
+                         "difference; move it to a real device first (x.to('cpu')).")
     dtype = x.dtype
     if xp.isdtype(dtype, "bool") or xp.isdtype(dtype, "integral"):
         default = xp.__array_namespace_info__().default_dtypes(device=_device(x))["real floating"]
@@ -193,6 +203,8 @@ def _problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int
     if isinstance(opts.method, ComplexStep) and xp.isdtype(f0.dtype, "complex floating"):
         raise TypeError("method='complex_step' needs a real-valued f; f returned complex values "
                         "at real x. Use method='central'.")
+    if isinstance(opts.method, ComplexStep) and known is None:
+        reliability.check_holomorphic(xp, evaluator, x_flat, f0)
     return _Problem(xp, x_flat, tuple(shapes), evaluator, f0)
 
 
@@ -378,6 +390,11 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
     if sparsity is not None and as_tuple:
         raise TypeError("sparsity= works with one argnums int; compute each argument's "
                         "sparse Jacobian in its own call.")
+    if as_tuple:  # each argument is prepared on its own below: compare libraries first
+        kinds = {a: array_namespace(_as_input(args[a], f"args[{a}]", meth)[1]) for a in nums}
+        if len(set(map(id, kinds.values()))) > 1:
+            raise TypeError("all differentiated arguments must come from one array library; "
+                            f"got {[type(args[a]).__name__ for a in nums]}. Convert them first.")
     results = []
     first: _Problem | None = None
     nfev = 0
@@ -409,6 +426,12 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         _check_dense_fits(prob.f0.shape[0], n, prob.x_flat.dtype)
         values, status = _run(prob, opts, [BasisDirection(meth, h, 0)],
                               np.arange(n).reshape(n, 1))
+        def retry(m: AbstractMethod, rows: np.ndarray, factor: float, p: _Problem = prob,
+                  h: Any = h) -> tuple[Any, Any]:
+            return _run(p, opts, [BasisDirection(m, h * factor, 0)], rows.reshape(-1, 1))
+
+        # a domain edge between x - h and x + h: the one-sided stencil on the finite side
+        values, status = reliability.one_sided_retry(xp, meth, prob.f0, values, status, retry)
         nfev += prob.evaluator.nfev
         value = _columns_to_layout(xp, values, out_shape, prob.shapes)
         status = _columns_to_layout(xp, status, out_shape, prob.shapes)
@@ -907,6 +930,14 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
     h = _steps(prob, opts, meth, meth.deriv)
     # A vector direction of ones with per-element steps: perturb all elements at once.
     values, status = _elementwise(prob, meth, h)
+
+    def retry(m: AbstractMethod, rows: np.ndarray, factor: float) -> tuple[Any, Any]:
+        pick = xp.asarray(rows, device=_device(h))
+        return tuple(xp.take(a, pick, axis=0)  # type: ignore[return-value]
+                     for a in _elementwise(prob, m, h * factor))
+
+    # a domain edge between x - h and x + h: the one-sided stencil on the finite side
+    values, status = reliability.one_sided_retry(xp, meth, prob.f0, values, status, retry)
     shape = prob.shapes[0]
     return _result(xp.reshape(values, shape), xp.reshape(status, shape), xp.reshape(h, shape),
                    prob.evaluator.nfev, full_output)
@@ -923,15 +954,20 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
     acc = None
     finite = xp.isfinite(prob.f0)
     for offset, weight in method_points(meth):
-        shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else h * offset
-        y = prob.evaluator(xp.expand_dims(work + shift, 0))[0, :]
+        with np.errstate(all="ignore"):  # inf steps or x + h beyond the largest float:
+            shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else (
+                h * offset)
+            point = work + shift  # NON_FINITE below
+        y = prob.evaluator(xp.expand_dims(point, 0))[0, :]
         finite = finite & xp.isfinite(y)
-        term = (y if is_complex else y - prob.f0) * weight
-        acc = term if acc is None else acc + term
+        with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
+            term = (y if is_complex else y - prob.f0) * weight
+            acc = term if acc is None else acc + term
     assert acc is not None
     if is_complex:
         acc = xp.real(acc)
-    acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
+    with np.errstate(all="ignore"):
+        acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
     def code(s: Status) -> Any:
         return xp.asarray(int(s), dtype=xp.int8)
 

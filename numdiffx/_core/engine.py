@@ -176,12 +176,26 @@ class Evaluator:
         return args
 
     def _as_output(self, out: Any, where: str) -> Any:
-        if isinstance(out, (tuple, list, dict)):
+        if out is None or isinstance(out, (tuple, list, dict)):
             raise TypeError(
                 f"f must return a single array; it returned a {type(out).__name__} {where}. "
                 "Wrap it so it returns one array, e.g. lambda x: xp.stack(f(x))."
             )
         return self.xp.asarray(out)
+
+    def _apply(self, fun: Callable[..., Any], args: list[Any], where: str) -> Any:
+        """``fun(*args)``; an exception from f keeps its type and gains a note naming where."""
+        try:
+            return fun(*args)
+        except Exception as exc:
+            hint = ""
+            if self.mode == "batched" and where == "at x":
+                hint = (" (with evaluation='batched' every array argument has a leading batch "
+                        "axis; if f is not vectorised, use evaluation='loop')")
+            note = f"numdiffx: raised by f {where} (evaluation={self.mode!r}){hint}."
+            if hasattr(exc, "add_note"):  # Python >= 3.11 (PEP 678); 3.10 keeps f's message
+                exc.add_note(note)
+            raise
 
     # -- calls -------------------------------------------------------------------------
     def first(self, x_flat: Any) -> Any:
@@ -200,10 +214,12 @@ class Evaluator:
 
     def _first(self, x_flat: Any) -> Any:
         xp = self.xp
+        x_flat = xp.asarray(x_flat, copy=True)  # an f writing into its argument must not move x
         with self.backend.no_grad():
             if self.mode in ("batched", "vmap"):
                 args = self._arguments(self._split(xp.expand_dims(x_flat, axis=0), 1), 1)
-                out = self._from_batched(self._as_output(self._call(*args), "at x"))
+                out = self._from_batched(self._as_output(self._apply(self._call, args, "at x"),
+                                                         "at x"))
                 if out.ndim < 1 or out.shape[0] != 1:
                     raise ValueError(
                         f"with evaluation={self.mode!r}, f must return an array with a leading "
@@ -212,8 +228,8 @@ class Evaluator:
                     )
                 self.out_shape = tuple(out.shape[1:])
             else:
-                out = self._as_output(self.fun(*self._arguments(self._split(x_flat, None), None)),
-                                      "at x")
+                out = self._as_output(self._apply(
+                    self.fun, self._arguments(self._split(x_flat, None), None), "at x"), "at x")
                 self.out_shape = tuple(out.shape)
         self.out_dtype = out.dtype
         self._x0 = x_flat
@@ -235,8 +251,9 @@ class Evaluator:
             return xp.reshape(out, (m, -1))
         with self.backend.no_grad():
             if self.mode in ("batched", "vmap"):
-                out = self._from_batched(self._as_output(
-                    self._call(*self._arguments(self._split(points, m), m)), "for a batch"))
+                out = self._from_batched(self._as_output(self._apply(
+                    self._call, self._arguments(self._split(points, m), m),
+                    f"at a batch of {m} perturbed points"), "for a batch"))
                 expected = (m, *self.out_shape)
                 if tuple(out.shape) != expected:
                     raise ValueError(
@@ -247,9 +264,9 @@ class Evaluator:
             else:
                 rows = []
                 for r in range(m):
-                    y = self._as_output(
-                        self.fun(*self._arguments(self._split(points[r, ...], None), None)),
-                        "at a perturbed point")
+                    y = self._as_output(self._apply(
+                        self.fun, self._arguments(self._split(points[r, ...], None), None),
+                        "at a perturbed point"), "at a perturbed point")
                     if tuple(y.shape) != self.out_shape:
                         raise ValueError(
                             f"f returned shape {tuple(y.shape)} at a perturbed point but "
@@ -267,8 +284,12 @@ def _is_array(a: Any) -> bool:
 
 
 def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
-    """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost)."""
-    return (x_flat + h) - x_flat
+    """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost).
+
+    At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # x + h beyond the largest float: inf
+        return (x_flat + h) - x_flat
 
 
 def differences(
@@ -345,7 +366,8 @@ def differences(
             else:
                 unit = xp.broadcast_to(xp.expand_dims(d.v, 0), (c, n))
                 h_sel = xp.broadcast_to(xp.reshape(d.t, (1,)), (c,))
-            units.append(unit * xp.expand_dims(h_sel, 1))
+            with np.errstate(invalid="ignore"):  # 0 * inf for an inf step: NON_FINITE
+                units.append(unit * xp.expand_dims(h_sel, 1))
             steps.append(h_sel)
             step_bad.append(h_sel == 0)
             step_nan.append(~xp.isfinite(h_sel))
@@ -353,11 +375,12 @@ def differences(
         for combo in combos:
             point = work
             for (offset, _), shift in zip(combo, units):
-                if isinstance(offset, complex):
-                    shift = xp.astype(shift, work.dtype) * offset
-                elif offset != 1.0:
-                    shift = shift * offset
-                point = point + shift
+                with np.errstate(all="ignore"):  # inf steps, x + h beyond the largest float
+                    if isinstance(offset, complex):
+                        shift = xp.astype(shift, work.dtype) * offset
+                    elif offset != 1.0:
+                        shift = shift * offset
+                    point = point + shift  # non-finite points: NON_FINITE below
             rows.append(point)
         batch = xp.reshape(xp.stack(rows, axis=1), (c * k, n))
         if baseline_row:
@@ -366,31 +389,32 @@ def differences(
             y = xp.reshape(y_all[:-1, :], (c, k, m_out))
         else:
             y = xp.reshape(evaluate(batch), (c, k, m_out))
-        acc = None
-        for j, combo in enumerate(combos):
-            weight = math.prod(w for _, w in combo)
-            term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
-            term = term * weight
-            acc = term if acc is None else acc + term
-        assert acc is not None
-        if is_complex:
-            acc = xp.real(acc)
-        denom = None
-        for d, h_sel in zip(directions, steps):
-            p = h_sel ** d.method.deriv
-            denom = p if denom is None else denom * p
-        # where a step vanished the status says so; divide by 1 there, not by zero
-        assert denom is not None
-        denom = xp.where(denom == 0, xp.asarray(1.0, dtype=denom.dtype), denom)
-        acc = acc / xp.expand_dims(denom, 1)
-        nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
-        bad_step = _any_list(xp, step_bad)
-        nan_step = _any_list(xp, step_nan)
-        status = xp.where(
-            xp.expand_dims(bad_step, 1), xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
-            xp.where(nonfinite | xp.expand_dims(nan_step, 1),
-                     xp.asarray(int(Status.NON_FINITE), dtype=xp.int8),
-                     xp.asarray(int(Status.SUCCESS), dtype=xp.int8)))
+        with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
+            acc = None
+            for j, combo in enumerate(combos):
+                weight = math.prod(w for _, w in combo)
+                term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
+                term = term * weight
+                acc = term if acc is None else acc + term
+            assert acc is not None
+            if is_complex:
+                acc = xp.real(acc)
+            denom = None
+            for d, h_sel in zip(directions, steps):
+                p = h_sel ** d.method.deriv
+                denom = p if denom is None else denom * p
+            # where a step vanished the status says so; divide by 1 there, not by zero
+            assert denom is not None
+            denom = xp.where(denom == 0, xp.asarray(1.0, dtype=denom.dtype), denom)
+            acc = acc / xp.expand_dims(denom, 1)
+            nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
+            bad_step = _any_list(xp, step_bad)
+            nan_step = _any_list(xp, step_nan)
+            status = xp.where(
+                xp.expand_dims(bad_step, 1), xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
+                xp.where(nonfinite | xp.expand_dims(nan_step, 1),
+                         xp.asarray(int(Status.NON_FINITE), dtype=xp.int8),
+                         xp.asarray(int(Status.SUCCESS), dtype=xp.int8)))
         acc = xp.where(status == int(Status.SUCCESS), acc, xp.asarray(xp.nan, dtype=acc.dtype))
         values.append(acc)
         statuses.append(status)

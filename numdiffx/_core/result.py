@@ -35,6 +35,7 @@ class Status(enum.IntEnum):
     STEP_TOO_SMALL = 2
     ERROR_INCREASED = 3
     MAX_ITERATIONS = 4
+    ONE_SIDED = 5
 
     @property
     def message(self) -> str:
@@ -58,6 +59,11 @@ _MESSAGES = {
     Status.MAX_ITERATIONS: (
         "the step sequence ended before reaching the tolerance; the best estimate so far "
         "is returned. Raise max_steps or loosen atol/rtol."
+    ),
+    Status.ONE_SIDED: (
+        "f was not finite on one side of x (a domain edge within the stencil); the one-sided "
+        "stencil of the same order on the finite side gave this value. Near the edge it can "
+        "be inaccurate: pass step=nd.steps.adaptive(bounds=(lo, hi)) for controlled steps."
     ),
 }
 

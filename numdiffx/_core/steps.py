@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .stencils import AbstractMethod, ComplexStep
 
 __all__ = ["AbstractStepRule", "auto", "fixed", "relative", "resolve_step"]
@@ -153,7 +155,8 @@ def resolve_step(step: object) -> AbstractStepRule:
     if isinstance(step, str):
         raise ValueError(f"step={step!r} is not known; use 'auto', a positive number (a fixed "
                          "step) or a rule such as nd.steps.relative(1e-6).")
-    if isinstance(step, (int, float)) and not isinstance(step, bool):
-        return fixed(step)
+    if isinstance(step, (int, float, np.floating, np.integer)) and not isinstance(
+            step, (bool, np.bool_)):
+        return fixed(float(step))
     raise TypeError("step must be None, 'auto', a positive number or a step rule such as "
                     f"nd.steps.fixed(1e-6); got {type(step).__name__}.")
