@@ -101,6 +101,8 @@ def one_sided_retry(xp: Any, meth: AbstractMethod, f0: Any, values: Any, status:
         return values, status
     f0_ok = xp.isfinite(f0) if values.ndim == 1 else xp.expand_dims(xp.isfinite(f0), 0)
     bad = (status == int(Status.NON_FINITE)) & f0_ok
+    if not bool(xp.any(bad)):  # the usual case: one scalar, not the (E, M) mask, to host
+        return values, status
     bad_host = np.asarray(_host(bad))
     if bad_host.size == 0:
         return values, status
