@@ -22,7 +22,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 import numpy as np  # noqa: E402
 
 import numdiffx as nd  # noqa: E402
-from numdiffx.studies import make_mlp  # noqa: E402
+from numdiffx.studies import make_mlp, network_for  # noqa: E402
 
 REPEATS, WARMUP = 7, 2
 
@@ -71,17 +71,7 @@ def torch_targets(x_np: np.ndarray) -> None:
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    mlp = make_mlp("tanh")
-    ws = [torch.tensor(w) for w in mlp.weights]
-    bs = [torch.tensor(b) for b in mlp.biases]
-
-    def net(x: Any) -> Any:
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < len(ws) - 1:
-                h = torch.tanh(h)
-        return h
+    net = network_for(make_mlp("tanh"), "torch").f  # the studies' same-weights network
 
     x = torch.tensor(x_np)
 
@@ -120,17 +110,7 @@ def jax_targets(x_np: np.ndarray) -> None:
 
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
-    mlp = make_mlp("tanh")
-    ws = [jnp.asarray(w) for w in mlp.weights]
-    bs = [jnp.asarray(b) for b in mlp.biases]
-
-    def net(x: Any) -> Any:
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < len(ws) - 1:
-                h = jnp.tanh(h)
-        return h
+    net = network_for(make_mlp("tanh"), "jax").f  # the studies' same-weights network
 
     x = jnp.asarray(x_np)
 

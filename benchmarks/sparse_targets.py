@@ -114,19 +114,9 @@ def network_torch() -> None:
     except ImportError:
         print("3. torch not installed: network benchmark skipped")
         return
-    from numdiffx.studies import make_mlp
+    from numdiffx.studies import make_mlp, network_for
 
-    net_np = make_mlp("tanh")
-    ws = [torch.tensor(w) for w in net_np.weights]
-    bs = [torch.tensor(b) for b in net_np.biases]
-
-    def net(x):
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < len(ws) - 1:
-                h = torch.tanh(h)
-        return h
+    net = network_for(make_mlp("tanh"), "torch").f  # the studies' same-weights network
 
     x = torch.tensor(np.random.default_rng(0).standard_normal((100, 5)))
     exact = torch.func.jacrev(net)(x)
