@@ -256,6 +256,63 @@ def test_sparse_with_driven_steps_equals_dense(rule):
     np.testing.assert_allclose(compact.toarray(), dense.value, rtol=1e-12, atol=1e-13)
 
 
+def _banded_exact(x):
+    n = x.size
+    j = np.diag(2 * x + np.cos(x))
+    j[np.arange(1, n), np.arange(n - 1)] = -np.append(x[2:], 0.0)  # d f_i / d x_(i-1)
+    j[np.arange(n - 1), np.arange(1, n)] = -np.append(0.0, x[:-2])  # d f_i / d x_(i+1)
+    return j
+
+
+def test_sparse_adaptive_per_nonzero_on_every_backend(xb):
+    # the tableau runs over the stored nonzeros: value, honest error, step and status
+    # per nonzero in the pattern's order, on every backend
+    x64 = np.linspace(0.2, 1.4, _N)
+    mask = _exact_patterns(_N)["banded"]
+    r = nd.jacobian(lambda v: banded(xb.xp, v), xb.asarray(x64), evaluation="batched",
+                    step=nd.steps.adaptive(), sparsity=mask, sparse_output=False,
+                    full_output=True)
+    exact = _banded_exact(x64)
+    value = xb.to_numpy(r.value)
+    np.testing.assert_allclose(value, exact, rtol=1e-12, atol=1e-13)
+    rows, cols = np.nonzero(mask)
+    pattern = nd.SparsityPattern.from_any(mask, mask.shape)
+    true = np.abs(value - exact)[pattern.rows, pattern.cols]
+    error, step = xb.to_numpy(r.error), xb.to_numpy(r.step)
+    assert error.shape == step.shape == (rows.size,)
+    assert np.all(error >= true) and np.all(error <= 1e-9)
+    assert np.all(xb.to_numpy(r.status) == 0)
+    assert np.all((step > 0) & (step <= 0.1 * np.maximum(np.abs(x64), 1.0)[pattern.cols]))
+    assert r.nfev < 40  # 3 colours x 2 points per level, not 2 x 12 columns
+
+
+def test_sparse_adaptive_with_bounds_mixes_one_sided_columns_in_a_colour():
+    # x_0 and x_3 sit next to the lower bound 0 of log: their columns go one-sided while
+    # the other columns of the same colours stay central, and no point leaves the domain
+    x = np.array([1e-4, 0.5, 0.7, 2e-4, 1.1, 1.3, 0.9, 0.6, 2.0])
+
+    def f(v):
+        if np.any(v <= 0):
+            raise AssertionError("stepped outside the domain")
+        return np.log(v) + 0.5 * _shift(np, v, 1) ** 2
+
+    exact = np.diag(1 / x) + np.diag(x[1:], 1)
+    mask = exact != 0
+    rule = nd.steps.adaptive(bounds=(0.0, np.inf))
+    sparse = nd.jacobian(f, x, step=rule, evaluation="batched", sparsity=mask,
+                         sparse_output=False, full_output=True)
+    dense = nd.jacobian(f, x, step=rule, evaluation="batched", full_output=True)
+    # absolute: d f_2 / d x_3 = 2e-4 comes from the short one-sided steps of x_3, where
+    # the round-off of f_2 = log(0.7) + ... (about 1e-12 here) dominates
+    np.testing.assert_allclose(sparse.value, exact, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(sparse.value, dense.value, rtol=1e-10, atol=1e-10)
+    assert sparse.success and sparse.nfev < dense.nfev
+    pattern = nd.SparsityPattern.from_any(mask, mask.shape)
+    assert np.all(sparse.error >= np.abs(sparse.value - exact)[pattern.rows, pattern.cols])
+    one_sided = np.isin(pattern.cols, [0, 3])
+    assert np.all(sparse.step[one_sided] <= 0.1 * x[pattern.cols[one_sided]])
+
+
 def _densify(result):
     """The dense matrix of any backend's sparse result (one entry per sparse type)."""
     for attr in ("toarray", "to_dense", "todense"):

@@ -488,6 +488,86 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
                        roundoff=roundoff, floor=floor, deriv=method.deriv)
 
 
+def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: Any,
+                    run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                    ) -> tuple[Any, Any, Any, Any]:
+    """Adaptive sparse Jacobian: (values, error, step, status), each (nnz, 1), pattern order.
+
+    The tableau holds one element per stored nonzero, not per (column, output): a level
+    perturbs, per colour still in play, only the columns that still have an unfinished
+    nonzero (one group direction per colour, Curtis-Powell-Reid), and reads each nonzero
+    off its colour's difference divided by its column's step. Cost per level: colours x
+    stencil points evaluations of f and O(nnz) work.
+    """
+    from .engine import GroupDirection, representable_steps
+
+    _real_problem(prob)
+    xp, x = prob.xp, prob.x_flat
+    dtype, device = x.dtype, _device(x)
+    n, m_out = x.shape[0], prob.f0.shape[0]
+    cols, rows_nz = pattern.cols, pattern.rows
+    colours = pattern.colours
+    colour_dev = xp.asarray(colours, device=device)
+    h0 = rule.first_step(xp.abs(x), xp=xp)
+    methods, group, h0, floor, level = _setup(prob, rule, method, x, h0)
+    group_nz = group[cols]
+    w = _weights(methods, group_nz, xp, dtype, device)
+    f_nz = xp.take(xp.abs(prob.f0), xp.asarray(rows_nz, device=device), axis=0)
+    roundoff = level * xp.expand_dims(w * f_nz, 1)
+    cols_dev = xp.asarray(cols, device=device)
+    position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
+
+    def level_fn(k: int, active: np.ndarray) -> Level:
+        hk = representable_steps(xp, x, h0 / rule.ratio ** k)
+        vals = xp.full((active.shape[0],), math.nan, dtype=dtype, device=device)
+        stat = xp.full((active.shape[0],), int(Status.NON_FINITE), dtype=xp.int8,
+                       device=device)
+        for g, m in enumerate(methods):
+            mine = np.flatnonzero(group_nz[active] == g)
+            if not mine.size:
+                continue
+            nz = active[mine]
+            moving = np.zeros(n, dtype=bool)
+            moving[cols[nz]] = True
+            used = np.unique(colours[cols[nz]])
+            h = xp.where(xp.asarray(moving, device=device), hk, xp.zeros_like(hk))
+            v, s = run([GroupDirection(m, h, colour_dev, 0)], used.reshape(-1, 1))
+            position[used] = np.arange(used.size)
+            pick = xp.asarray(position[colours[cols[nz]]] * m_out + rows_nz[nz], device=device)
+            h_nz = xp.take(hk, xp.asarray(cols[nz], device=device), axis=0)
+            lost = h_nz == 0
+            safe = xp.where(lost, xp.ones_like(h_nz), h_nz)
+            d = xp.take(xp.reshape(v, (-1,)), pick, axis=0) / safe ** m.deriv
+            st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
+                          xp.take(xp.reshape(s, (-1,)), pick, axis=0))
+            vals = _put(xp, vals, mine, d)
+            stat = _put(xp, stat, mine, st)
+        h_act = xp.take(hk, xp.take(cols_dev, xp.asarray(active, device=device), axis=0),
+                        axis=0)
+        return Level(xp.expand_dims(vals, 1), xp.expand_dims(stat == int(Status.SUCCESS), 1),
+                     h_act)
+
+    return extrapolate(xp, level_fn, n_entries=cols.shape[0], n_out=1, dtype=dtype,
+                       device=device, rule=rule,
+                       factors=entry_factors(methods, group_nz, rule, xp, dtype, device),
+                       roundoff=roundoff, floor=xp.take(floor, cols_dev, axis=0),
+                       deriv=method.deriv)
+
+
+def _put(xp: Any, target: Any, at: np.ndarray, values: Any) -> Any:
+    """``target`` with ``target[at] = values``, built from take/where (jax arrays are
+    immutable; array-api-strict has no scatter)."""
+    if at.shape[0] == target.shape[0]:
+        return values
+    inv = np.zeros(target.shape[0], dtype=np.int64)
+    inv[at] = np.arange(at.shape[0])
+    mask = np.zeros(target.shape[0], dtype=bool)
+    mask[at] = True
+    dev = _device(target)
+    spread = xp.take(values, xp.asarray(inv, device=dev), axis=0)
+    return xp.where(xp.asarray(mask, device=dev), spread, target)
+
+
 def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
                          run: Callable[[AbstractMethod, Any], tuple[Any, Any]]
                          ) -> tuple[Any, Any, Any, Any]:

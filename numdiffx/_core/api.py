@@ -412,7 +412,12 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
 
             if sparsity is not None:
                 pattern = _pattern(prob, opts, sparsity)
-                parts = adaptive.basis(prob, meth, opts.rule, _coloured_run(prob, opts, pattern))
+                if isinstance(opts.rule, adaptive.adaptive):  # tableau over the nonzeros
+                    parts = adaptive.sparse_adaptive(prob, meth, opts.rule, pattern, run)
+                    parts = tuple(xp.reshape(a, (-1,)) for a in parts)
+                else:
+                    parts = _at_nonzeros(prob, pattern, adaptive.basis(
+                        prob, meth, opts.rule, _coloured_run(prob, opts, pattern)))
                 return _sparse_adaptive_result(prob, pattern, parts, sparse_output, full_output)
             parts = adaptive.basis(prob, meth, opts.rule, run)
             nfev += prob.evaluator.nfev
@@ -472,7 +477,7 @@ def _pattern(prob: _Problem, opts: _Options, sparsity: object) -> Any:
 
 
 def _coloured_run(prob: _Problem, opts: _Options, pattern: Any) -> Callable[..., Any]:
-    """A ``run(directions, entries)`` for the adaptive driver that evaluates by colour.
+    """A ``run(directions, entries)`` for the bound driver that evaluates by colour.
 
     The driver asks for Jacobian columns ``entries`` along one basis direction; this
     perturbs only the colours of those columns (the other columns get step 0), then
@@ -530,27 +535,27 @@ def _sparse_value(prob: _Problem, rows: Any, cols: Any, data: Any, sparse_output
     return xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
 
 
-def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, Any, Any, Any],
+def _at_nonzeros(prob: _Problem, pattern: Any, parts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """(n, M) columns of a driver -> one vector per part, at the pattern's nonzeros."""
+    xp = prob.xp
+    pick = xp.asarray(pattern.cols * prob.f0.shape[0] + pattern.rows,
+                      device=_device(prob.x_flat))
+    return tuple(xp.take(xp.reshape(a, (-1,)), pick, axis=0) for a in parts)
+
+
+def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, ...],
                             sparse_output: object, full_output: bool) -> Any:
-    """(n, M) adaptive columns -> the sparse result (value, error, status per nonzero)."""
+    """Per-nonzero value/error/step/status of a driver -> the sparse (or dense) result."""
     _check_sparse_output(sparse_output)
     xp, dev = prob.xp, _device(prob.x_flat)
-    m_out = prob.f0.shape[0]
-    values, error, step, status = parts
-    pick = xp.asarray(pattern.cols * m_out + pattern.rows, device=dev)
-
-    def at_nonzeros(a: Any) -> Any:
-        return xp.take(xp.reshape(a, (-1,)), pick, axis=0)
-
-    data, err, st = at_nonzeros(values), at_nonzeros(error), at_nonzeros(status)
+    data, err, step, st = parts
     rows = xp.asarray(pattern.rows, device=dev)
     cols = xp.asarray(pattern.cols, device=dev)
     value = _sparse_value(prob, rows, cols, data, sparse_output)
     if not full_output:
         return value
     # the adaptive step is chosen per entry: report it per stored nonzero, like the error
-    return DiffResult(value=value, error=err, step=at_nonzeros(step), nfev=prob.evaluator.nfev,
-                      status=st)
+    return DiffResult(value=value, error=err, step=step, nfev=prob.evaluator.nfev, status=st)
 
 
 def _sparse_jacobian(prob: _Problem, opts: _Options, meth: AbstractMethod, h: Any,
