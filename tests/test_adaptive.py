@@ -83,6 +83,25 @@ def test_dtype_is_kept_and_jacobian_is_accurate(xb, dtype):
     assert r.nfev > 1
 
 
+def test_roundoff_of_a_cancelling_output_is_not_underestimated():
+    # float32 tanh network: outputs near 1e-3 come from hidden values near 0.3 and
+    # carry their round-off. Scored by |f_i| alone, steps near 5e-4 looked converged
+    # (estimate 5e-7, true error 1.5e-5)
+    from numdiffx.studies import make_mlp
+
+    x64 = np.random.default_rng(0).standard_normal((100, 5))
+    net64 = make_mlp("tanh")
+    exact = net64.jacobian(x64)
+    r = nd.jacobian(net64.astype("float32"), x64.astype("float32"), evaluation="batched",
+                    step=nd.steps.adaptive(), full_output=True)
+    err = np.abs(r.value.astype(np.float64) - exact)
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    assert err[worst] < 8e-6
+    assert r.error[worst] >= err[worst]
+    nonzero = exact != 0
+    assert np.mean(r.error[nonzero] >= err[nonzero]) > 0.995
+
+
 def test_gradient_and_jvp_adaptive(xb):
     xp = xb.xp
     x, v = xb.asarray([0.5, 1.5]), xb.asarray([1.0, -2.0])
