@@ -286,6 +286,47 @@ def test_sparse_adaptive_per_nonzero_on_every_backend(xb):
     assert r.nfev < 40  # 3 colours x 2 points per level, not 2 x 12 columns
 
 
+def test_sparse_bound_per_nonzero_on_every_backend(xb):
+    x64 = np.linspace(0.2, 1.4, _N)
+    mask = _exact_patterns(_N)["banded"]
+    r = nd.jacobian(lambda v: banded(xb.xp, v), xb.asarray(x64), evaluation="batched",
+                    step=nd.steps.bound(), sparsity=mask, sparse_output=False, full_output=True)
+    exact = _banded_exact(x64)
+    value = xb.to_numpy(r.value)
+    np.testing.assert_allclose(value, exact, rtol=1e-9, atol=1e-10)
+    pattern = nd.SparsityPattern.from_any(mask, mask.shape)
+    true = np.abs(value - exact)[pattern.rows, pattern.cols]
+    error, step = xb.to_numpy(r.error), xb.to_numpy(r.step)
+    assert error.shape == step.shape == (pattern.rows.size,)
+    assert np.all(error >= true)
+    assert np.all(step > 0)
+    assert r.nfev <= 1 + 3 * (4 + 2)  # f(x), then 3 colours x (M stencil + central)
+
+
+@pytest.mark.parametrize("rule", [nd.steps.adaptive(), nd.steps.bound()], ids=["adaptive", "bound"])
+def test_driven_sparse_jacobian_memory_follows_the_nonzeros(rule):
+    # n = 1e5: (columns x outputs) state would be 1e10 entries; per-nonzero state is 3e5
+    n = 100_000
+    x = np.random.default_rng(1).uniform(-1, 1, n)
+
+    def f(v):
+        y = -2.0 * v + np.sin(v)
+        y[..., 1:] += v[..., :-1]
+        y[..., :-1] += v[..., 1:]
+        return y
+
+    idx = np.arange(n)
+    rows = np.concatenate([idx, idx[1:], idx[:-1]])
+    cols = np.concatenate([idx, idx[:-1], idx[1:]])
+    r = nd.jacobian(f, x, step=rule, evaluation="batched", sparsity=(rows, cols),
+                    full_output=True)
+    j = r.value.tocsr()
+    np.testing.assert_allclose(j.diagonal(), -2.0 + np.cos(x), rtol=1e-9)
+    np.testing.assert_allclose(j.diagonal(1), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(j.diagonal(-1), 1.0, rtol=1e-9)
+    assert r.error.shape == (3 * n - 2,) and r.success
+
+
 def test_sparse_adaptive_with_bounds_mixes_one_sided_columns_in_a_colour():
     # x_0 and x_3 sit next to the lower bound 0 of log: their columns go one-sided while
     # the other columns of the same colours stay central, and no point leaves the domain

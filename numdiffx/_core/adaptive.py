@@ -508,6 +508,41 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
                        roundoff=roundoff, floor=floor, deriv=method.deriv)
 
 
+def read_nonzeros(prob: Any, run: Callable[[list[Any], np.ndarray], tuple[Any, Any]],
+                  method: AbstractMethod, h: Any, pattern: Any, nz: np.ndarray
+                  ) -> tuple[Any, Any]:
+    """Differences of the nonzeros ``nz`` (indices into the pattern), divided by their
+    column's step: (values, status), each (nz.size,).
+
+    Only the columns of ``nz`` move (the others get step 0), by colour: one group
+    direction per colour they use (Curtis-Powell-Reid: no two columns of a colour share
+    a row, so each nonzero reads its colour's difference at its row).
+    """
+    from .engine import GroupDirection
+
+    xp, x = prob.xp, prob.x_flat
+    device = _device(x)
+    n, m_out = x.shape[0], prob.f0.shape[0]
+    colours = pattern.colours
+    cols = pattern.cols[nz]
+    moving = np.zeros(n, dtype=bool)
+    moving[cols] = True
+    used = np.unique(colours[cols])
+    h_move = xp.where(xp.asarray(moving, device=device), h, xp.zeros_like(h))
+    v, s = run([GroupDirection(method, h_move, xp.asarray(colours, device=device), 0)],
+               used.reshape(-1, 1))
+    position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
+    position[used] = np.arange(used.size)
+    pick = xp.asarray(position[colours[cols]] * m_out + pattern.rows[nz], device=device)
+    h_nz = xp.take(h, xp.asarray(cols, device=device), axis=0)
+    lost = h_nz == 0
+    safe = xp.where(lost, xp.ones_like(h_nz), h_nz)
+    d = xp.take(xp.reshape(v, (-1,)), pick, axis=0) / safe ** method.deriv
+    st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
+                  xp.take(xp.reshape(s, (-1,)), pick, axis=0))
+    return d, st
+
+
 def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: Any,
                     run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
                     ) -> tuple[Any, Any, Any, Any]:
@@ -519,15 +554,12 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
     off its colour's difference divided by its column's step. Cost per level: colours x
     stencil points evaluations of f and O(nnz) work.
     """
-    from .engine import GroupDirection, representable_steps
+    from .engine import representable_steps
 
     _real_problem(prob)
     xp, x = prob.xp, prob.x_flat
     dtype, device = x.dtype, _device(x)
-    n, m_out = x.shape[0], prob.f0.shape[0]
     cols, rows_nz = pattern.cols, pattern.rows
-    colours = pattern.colours
-    colour_dev = xp.asarray(colours, device=device)
     h0 = rule.first_step(xp.abs(x), xp=xp)
     methods, group, h0, floor, level = _setup(prob, rule, method, x, h0)
     group_nz = group[cols]
@@ -535,7 +567,6 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
     f_nz = xp.take(_f_scale(xp, prob.f0), xp.asarray(rows_nz, device=device), axis=0)
     roundoff = level * xp.expand_dims(w * f_nz, 1)
     cols_dev = xp.asarray(cols, device=device)
-    position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
 
     def level_fn(k: int, active: np.ndarray) -> Level:
         hk = representable_steps(xp, x, h0 / rule.ratio ** k)
@@ -546,20 +577,7 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
             mine = np.flatnonzero(group_nz[active] == g)
             if not mine.size:
                 continue
-            nz = active[mine]
-            moving = np.zeros(n, dtype=bool)
-            moving[cols[nz]] = True
-            used = np.unique(colours[cols[nz]])
-            h = xp.where(xp.asarray(moving, device=device), hk, xp.zeros_like(hk))
-            v, s = run([GroupDirection(m, h, colour_dev, 0)], used.reshape(-1, 1))
-            position[used] = np.arange(used.size)
-            pick = xp.asarray(position[colours[cols[nz]]] * m_out + rows_nz[nz], device=device)
-            h_nz = xp.take(hk, xp.asarray(cols[nz], device=device), axis=0)
-            lost = h_nz == 0
-            safe = xp.where(lost, xp.ones_like(h_nz), h_nz)
-            d = xp.take(xp.reshape(v, (-1,)), pick, axis=0) / safe ** m.deriv
-            st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
-                          xp.take(xp.reshape(s, (-1,)), pick, axis=0))
+            d, st = read_nonzeros(prob, run, m, hk, pattern, active[mine])
             vals = _put(xp, vals, mine, d)
             stat = _put(xp, stat, mine, st)
         h_act = xp.take(hk, xp.take(cols_dev, xp.asarray(active, device=device), axis=0),
@@ -774,6 +792,42 @@ def basis_bound(prob: Any, method: AbstractMethod, rule: bound,
                          xp.where(h2 == 0, xp.ones_like(h2), h2))
     error = xp.where(status == 0, error, xp.asarray(math.nan, dtype=error.dtype))
     return values, error, xp.broadcast_to(h2, values.shape), status
+
+
+def sparse_bound(prob: Any, method: AbstractMethod, rule: bound, pattern: Any,
+                 run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                 ) -> tuple[Any, Any, Any, Any]:
+    """Sparse Jacobian with the error-bound step: 4-tuple of (nnz,) arrays, pattern order.
+
+    As :func:`basis_bound` (one step per column from its largest ``M`` and ``max |f|``),
+    evaluated by colour: two group directions per colour, O(nnz) memory.
+    """
+    from .engine import representable_steps
+
+    _real_problem(prob)
+    xp, x = prob.xp, prob.x_flat
+    device = _device(x)
+    p, q, _, _, high = _bound_constants(method)
+    eps = float(xp.finfo(x.dtype).eps)
+    nz = np.arange(pattern.cols.shape[0])
+    big = representable_steps(xp, x, _pow2(xp, eps ** (1.0 / (p + q + 2))
+                                           * rule.scale(xp.abs(x), xp=xp)))
+    m_vals, _ = read_nonzeros(prob, run, high, big, pattern, nz)
+    m_abs = xp.abs(m_vals)
+    m_safe = xp.where(xp.isfinite(m_abs), m_abs, xp.zeros_like(m_abs))
+    m_col = np.zeros(x.shape[0], dtype=np.float64)  # largest M of each column, on the host
+    np.maximum.at(m_col, pattern.cols, _host(m_safe).astype(np.float64))
+    f_abs = xp.abs(prob.f0)
+    f_max = xp.max(f_abs) if f_abs.shape[0] else xp.asarray(0.0, dtype=x.dtype)
+    m_col_dev = xp.asarray(m_col, dtype=x.dtype, device=device)
+    h = representable_steps(xp, x, _bound_steps(xp, x, rule, method, m_col_dev, f_max))
+    values, status = read_nonzeros(prob, run, method, h, pattern, nz)
+    h_nz = xp.take(h, xp.asarray(pattern.cols, device=device), axis=0)
+    f_nz = xp.take(f_abs, xp.asarray(pattern.rows, device=device), axis=0)
+    error = _bound_error(xp, method, rule, m_safe, f_nz,
+                         xp.where(h_nz == 0, xp.ones_like(h_nz), h_nz))
+    error = xp.where(status == 0, error, xp.asarray(math.nan, dtype=error.dtype))
+    return values, error, h_nz, status
 
 
 def elementwise_bound(prob: Any, method: AbstractMethod, rule: bound,

@@ -416,8 +416,8 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
                     parts = adaptive.sparse_adaptive(prob, meth, opts.rule, pattern, run)
                     parts = tuple(xp.reshape(a, (-1,)) for a in parts)
                 else:
-                    parts = _at_nonzeros(prob, pattern, adaptive.basis(
-                        prob, meth, opts.rule, _coloured_run(prob, opts, pattern)))
+                    assert isinstance(opts.rule, adaptive.bound)
+                    parts = adaptive.sparse_bound(prob, meth, opts.rule, pattern, run)
                 return _sparse_adaptive_result(prob, pattern, parts, sparse_output, full_output)
             parts = adaptive.basis(prob, meth, opts.rule, run)
             nfev += prob.evaluator.nfev
@@ -476,52 +476,6 @@ def _pattern(prob: _Problem, opts: _Options, sparsity: object) -> Any:
     return SparsityPattern.from_any(sparsity, (prob.f0.shape[0], prob.x_flat.shape[0]))
 
 
-def _coloured_run(prob: _Problem, opts: _Options, pattern: Any) -> Callable[..., Any]:
-    """A ``run(directions, entries)`` for the bound driver that evaluates by colour.
-
-    The driver asks for Jacobian columns ``entries`` along one basis direction; this
-    perturbs only the colours of those columns (the other columns get step 0), then
-    reads each column's structural rows off its colour's difference and divides by the
-    column's own step. Cost per level: colours, not columns. Holds (columns, out.size).
-    """
-    from .result import Status
-
-    xp, dev = prob.xp, _device(prob.x_flat)
-    n, m_out = prob.x_flat.shape[0], prob.f0.shape[0]
-    colours = pattern.colours
-    colour_dev = xp.asarray(colours, device=dev)
-
-    def run(directions: list[Any], entries: np.ndarray) -> tuple[Any, Any]:
-        (direction,) = directions
-        sel = entries[:, 0]
-        chosen = np.zeros(n, dtype=bool)
-        chosen[sel] = True
-        used = np.unique(colours[sel])
-        h = xp.where(xp.asarray(chosen, device=dev), direction.h, xp.zeros_like(direction.h))
-        values, status = _run(prob, opts, [GroupDirection(direction.method, h, colour_dev, 0)],
-                              used.reshape(-1, 1))
-        position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
-        position[used] = np.arange(used.size)
-        rows_of = xp.asarray(position[colours[sel]], device=dev)
-        v, st = xp.take(values, rows_of, axis=0), xp.take(status, rows_of, axis=0)
-        local = np.full(n, -1, dtype=np.int64)
-        local[sel] = np.arange(sel.size)
-        keep = chosen[pattern.cols]
-        mask = np.zeros((sel.size, m_out), dtype=bool)
-        mask[local[pattern.cols[keep]], pattern.rows[keep]] = True
-        mask_dev = xp.asarray(mask, device=dev)
-        h_sel = xp.expand_dims(xp.take(direction.h, xp.asarray(sel, device=dev), axis=0), 1)
-        lost = mask_dev & (h_sel == 0)
-        safe = xp.where(h_sel == 0, xp.ones_like(h_sel), h_sel)
-        zero = xp.zeros((), dtype=v.dtype)
-        v = xp.where(mask_dev, v / safe ** direction.method.deriv, zero)  # h**q per column
-        st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
-                      xp.where(mask_dev, st, xp.zeros_like(st)))
-        return v, st  # NaN already where the engine's status is not SUCCESS
-
-    return run
-
-
 def _sparse_value(prob: _Problem, rows: Any, cols: Any, data: Any, sparse_output: object) -> Any:
     """The backend's sparse (out.size, in.size) matrix, or the dense jacrev layout."""
     from .sparse import scatter_dense
@@ -533,14 +487,6 @@ def _sparse_value(prob: _Problem, rows: Any, cols: Any, data: Any, sparse_output
     _check_dense_fits(*shape, data.dtype)
     dense = scatter_dense(xp, rows, cols, data, shape, _device(prob.x_flat))
     return xp.reshape(dense, (*prob.evaluator.out_shape, *prob.shapes[0]))
-
-
-def _at_nonzeros(prob: _Problem, pattern: Any, parts: tuple[Any, ...]) -> tuple[Any, ...]:
-    """(n, M) columns of a driver -> one vector per part, at the pattern's nonzeros."""
-    xp = prob.xp
-    pick = xp.asarray(pattern.cols * prob.f0.shape[0] + pattern.rows,
-                      device=_device(prob.x_flat))
-    return tuple(xp.take(xp.reshape(a, (-1,)), pick, axis=0) for a in parts)
 
 
 def _sparse_adaptive_result(prob: _Problem, pattern: Any, parts: tuple[Any, ...],
