@@ -509,14 +509,15 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
 
 
 def read_nonzeros(prob: Any, run: Callable[[list[Any], np.ndarray], tuple[Any, Any]],
-                  method: AbstractMethod, h: Any, pattern: Any, nz: np.ndarray
-                  ) -> tuple[Any, Any]:
+                  method: AbstractMethod, h: Any, pattern: Any, nz: np.ndarray,
+                  colour_dev: Any) -> tuple[Any, Any]:
     """Differences of the nonzeros ``nz`` (indices into the pattern), divided by their
     column's step: (values, status), each (nz.size,).
 
     Only the columns of ``nz`` move (the others get step 0), by colour: one group
     direction per colour they use (Curtis-Powell-Reid: no two columns of a colour share
-    a row, so each nonzero reads its colour's difference at its row).
+    a row, so each nonzero reads its colour's difference at its row). ``colour_dev`` is
+    ``pattern.colours`` on the device, copied once by the caller.
     """
     from .engine import GroupDirection
 
@@ -529,8 +530,7 @@ def read_nonzeros(prob: Any, run: Callable[[list[Any], np.ndarray], tuple[Any, A
     moving[cols] = True
     used = np.unique(colours[cols])
     h_move = xp.where(xp.asarray(moving, device=device), h, xp.zeros_like(h))
-    v, s = run([GroupDirection(method, h_move, xp.asarray(colours, device=device), 0)],
-               used.reshape(-1, 1))
+    v, s = run([GroupDirection(method, h_move, colour_dev, 0)], used.reshape(-1, 1))
     position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
     position[used] = np.arange(used.size)
     pick = xp.asarray(position[colours[cols]] * m_out + pattern.rows[nz], device=device)
@@ -567,6 +567,7 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
     f_nz = xp.take(_f_scale(xp, prob.f0), xp.asarray(rows_nz, device=device), axis=0)
     roundoff = level * xp.expand_dims(w * f_nz, 1)
     cols_dev = xp.asarray(cols, device=device)
+    colour_dev = xp.asarray(pattern.colours, device=device)
 
     def level_fn(k: int, active: np.ndarray) -> Level:
         hk = representable_steps(xp, x, h0 / rule.ratio ** k)
@@ -577,7 +578,7 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
             mine = np.flatnonzero(group_nz[active] == g)
             if not mine.size:
                 continue
-            d, st = read_nonzeros(prob, run, m, hk, pattern, active[mine])
+            d, st = read_nonzeros(prob, run, m, hk, pattern, active[mine], colour_dev)
             vals = _put(xp, vals, mine, d)
             stat = _put(xp, stat, mine, st)
         h_act = xp.take(hk, xp.take(cols_dev, xp.asarray(active, device=device), axis=0),
@@ -812,7 +813,8 @@ def sparse_bound(prob: Any, method: AbstractMethod, rule: bound, pattern: Any,
     nz = np.arange(pattern.cols.shape[0])
     big = representable_steps(xp, x, _pow2(xp, eps ** (1.0 / (p + q + 2))
                                            * rule.scale(xp.abs(x), xp=xp)))
-    m_vals, _ = read_nonzeros(prob, run, high, big, pattern, nz)
+    colour_dev = xp.asarray(pattern.colours, device=device)
+    m_vals, _ = read_nonzeros(prob, run, high, big, pattern, nz, colour_dev)
     m_abs = xp.abs(m_vals)
     m_safe = xp.where(xp.isfinite(m_abs), m_abs, xp.zeros_like(m_abs))
     m_col = np.zeros(x.shape[0], dtype=np.float64)  # largest M of each column, on the host
@@ -821,7 +823,7 @@ def sparse_bound(prob: Any, method: AbstractMethod, rule: bound, pattern: Any,
     f_max = xp.max(f_abs) if f_abs.shape[0] else xp.asarray(0.0, dtype=x.dtype)
     m_col_dev = xp.asarray(m_col, dtype=x.dtype, device=device)
     h = representable_steps(xp, x, _bound_steps(xp, x, rule, method, m_col_dev, f_max))
-    values, status = read_nonzeros(prob, run, method, h, pattern, nz)
+    values, status = read_nonzeros(prob, run, method, h, pattern, nz, colour_dev)
     h_nz = xp.take(h, xp.asarray(pattern.cols, device=device), axis=0)
     f_nz = xp.take(f_abs, xp.asarray(pattern.rows, device=device), axis=0)
     error = _bound_error(xp, method, rule, m_safe, f_nz,
