@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import numdiffx as nd
-from numdiffx.studies import make_mlp
+from numdiffx.studies import make_mlp, network_for
 from tests.tolerances import rtol_for
 
 torch = pytest.importorskip("torch")
@@ -18,41 +18,13 @@ def _rel_err(actual, expected) -> float:
     return float(np.max(np.abs(a - e)) / np.max(np.abs(e)))
 
 
-def torch_net(activation: str, dtype=torch.float64, sizes=(5, 128, 128, 128, 5)):
-    mlp = make_mlp(activation, sizes)
-    ws = [torch.tensor(w, dtype=dtype) for w in mlp.weights]
-    bs = [torch.tensor(b, dtype=dtype) for b in mlp.biases]
-    act = torch.tanh if activation == "tanh" else torch.relu
-
-    def net(x):
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < len(ws) - 1:
-                h = act(h)
-        return h
-
-    return net
+def torch_net(activation: str, dtype: str = "float64"):
+    return network_for(make_mlp(activation), "torch", dtype).f
 
 
-def jax_net(activation: str, dtype="float64"):
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
-    mlp = make_mlp(activation)
-    ws = [jnp.asarray(w, dtype=dtype) for w in mlp.weights]
-    bs = [jnp.asarray(b, dtype=dtype) for b in mlp.biases]
-    act = jnp.tanh if activation == "tanh" else jax.nn.relu
-
-    def net(x):
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w.T + b
-            if i < len(ws) - 1:
-                h = act(h)
-        return h
-
-    return net
+def jax_net(activation: str, dtype: str = "float64"):
+    pytest.importorskip("jax")
+    return network_for(make_mlp(activation), "jax", dtype).f
 
 
 def _x(shape, seed=1):
@@ -72,7 +44,7 @@ def test_torch_network_matches_jacrev(activation, evaluation):
 
 
 def test_torch_network_float32_stays_float32():
-    net = torch_net("tanh", torch.float32)
+    net = torch_net("tanh", "float32")
     x = torch.tensor(_x((4, 5)), dtype=torch.float32)
     jac = nd.jacobian(net, x)
     assert jac.dtype == torch.float32 and jac.device == x.device
