@@ -35,7 +35,11 @@ def test_error_estimates_are_honest():
         for method in METHODS:
             for p in PROBLEMS:
                 x = np.asarray(p.points, dtype=dtype)
-                r = nd.derivative(p.fn(np), x, method=method, step=_rule(p), full_output=True)
+                # float32 starts near one typical scale out: its first levels cross the
+                # domain of sqrt, 1/x and squire_trapp, and those NaN levels are skipped
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = nd.derivative(p.fn(np), x, method=method, step=_rule(p),
+                                      full_output=True)
                 true.append(np.abs(r.value.astype(np.float64) - p.df(x.astype(np.float64))))
                 est.append(np.asarray(r.error, dtype=np.float64))
     t, e = np.concatenate(true), np.concatenate(est)
@@ -83,10 +87,14 @@ def test_dtype_is_kept_and_jacobian_is_accurate(xb, dtype):
     assert r.nfev > 1
 
 
-def test_roundoff_of_a_cancelling_output_is_not_underestimated():
-    # float32 tanh network: outputs near 1e-3 come from hidden values near 0.3 and
-    # carry their round-off. Scored by |f_i| alone, steps near 5e-4 looked converged
-    # (estimate 5e-7, true error 1.5e-5)
+def test_float32_tanh_network_is_accurate_and_honest():
+    # The issue's target, 2e-6 in float32: met by the float32 first step (0.93 x scale;
+    # with float64's 0.1 the worst error was 3.5e-6) and by stopping on error growth only
+    # after two levels (one level stops in the pre-asymptotic region: 3.3e-5).
+    # Round-off: outputs near 1e-3 come from hidden values near 0.3 and carry their
+    # round-off. Scored by |f_i| alone, steps near 5e-4 looked converged (estimate 5e-7,
+    # true error 1.5e-5). Honesty of the worst element: two large-step values agreed by
+    # coincidence (estimate 3.4e-7, true error 9.6e-7) until a third had to agree too.
     from numdiffx.studies import make_mlp
 
     x64 = np.random.default_rng(0).standard_normal((100, 5))
@@ -96,7 +104,7 @@ def test_roundoff_of_a_cancelling_output_is_not_underestimated():
                     step=nd.steps.adaptive(), full_output=True)
     err = np.abs(r.value.astype(np.float64) - exact)
     worst = np.unravel_index(np.argmax(err), err.shape)
-    assert err[worst] < 8e-6
+    assert err[worst] <= 2e-6
     assert r.error[worst] >= err[worst]
     nonzero = exact != 0
     assert np.mean(r.error[nonzero] >= err[nonzero]) > 0.995
@@ -159,6 +167,25 @@ def test_typical_per_input_element():
     exact = np.exp(1.0) * np.array([1e3, 1.0])
     assert np.max(np.abs(r.value - exact) / exact) <= 1e-12
     assert r.step[0] < 1e-3 < r.step[1]
+
+
+@pytest.mark.parametrize(("dtype", "method", "initial", "reach"), [
+    ("float64", nd.central(), None, 0.125),  # 0.1 -> 2**-3
+    ("float32", nd.central(), None, 1.0),  # 0.93 -> 1
+    ("float64", nd.central(order=4), None, 0.125),  # offsets +-2 at 0.05 -> 2**-4
+    ("float32", nd.central(order=4), None, 1.0),  # offsets +-2 at 0.47 -> 0.5
+    ("float32", nd.central(), 0.25, 0.25),  # an explicit initial is kept
+])
+def test_first_step_follows_dtype_and_stencil(dtype, method, initial, reach):
+    x0 = np.asarray([0.5], dtype=dtype)
+    seen = []
+
+    def f(x):
+        seen.append(float(np.max(np.abs(x.astype(np.float64) - 0.5))))
+        return np.exp(x)
+
+    nd.derivative(f, x0, method=method, step=nd.steps.adaptive(initial=initial))
+    assert max(seen) == reach
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [

@@ -50,9 +50,15 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     Parameters
     ----------
-    initial : float
+    initial : float, optional
         First step ``h_0 = initial * max(|x_i|, typical_i)`` (``initial * typical_i``
-        when ``scale_with_x=False``).
+        when ``scale_with_x=False``), rounded to a power of two. ``None`` picks it from
+        the dtype and stencil: ``min(1, 0.1 * (eps / eps_float64)**(1/9)) / reach``,
+        where ``reach`` is the stencil's largest offset (at least 1): 0.1 for central
+        in float64, 0.93 in float32, half that for ``central(order=4)``. The step where
+        round-off meets the truncation of a high-order extrapolation grows with
+        ``eps``, so a low-precision tableau must start further out to reach its best
+        accuracy.
     ratio : float
         Step ratio between levels (> 1). 2 is exact in binary arithmetic.
     max_steps : int
@@ -92,7 +98,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     (True, True)
     """
 
-    initial: float = 0.1
+    initial: float | None = None
     ratio: float = 2.0
     max_steps: int = 15
     max_order: int = 6
@@ -107,8 +113,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     def __post_init__(self) -> None:
         s = object.__setattr__
-        s(self, "initial", _positive_finite(self.initial, "adaptive(initial=...)",
-                                            "adaptive(initial=0.1)"))
+        if self.initial is not None:
+            s(self, "initial", _positive_finite(self.initial, "adaptive(initial=...)",
+                                                "adaptive(initial=0.1)"))
         s(self, "ratio", _positive_finite(self.ratio, "adaptive(ratio=...)",
                                           "adaptive(ratio=2.0)"))
         if self.ratio <= 1.0:
@@ -177,9 +184,18 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             typ = xp.full_like(abs_x, self.typical)
         return typ if not self.scale_with_x else xp.maximum(abs_x, typ)
 
-    def first_step(self, abs_x: Any, *, xp: Any) -> Any:
+    def initial_for(self, dtype: Any, method: AbstractMethod, *, xp: Any) -> float:
+        """``initial``, or the default of the dtype and stencil when it is None."""
+        if self.initial is not None:
+            return self.initial
+        eps = float(xp.finfo(dtype).eps)
+        lo, hi = offset_span(method)
+        reach = max(1.0, abs(lo), abs(hi))
+        return min(1.0, 0.1 * (eps / float(np.finfo(np.float64).eps)) ** (1.0 / 9.0)) / reach
+
+    def first_step(self, abs_x: Any, method: AbstractMethod, *, xp: Any) -> Any:
         """``h_0`` per element, rounded to a power of two (exact halving)."""
-        h = self.initial * self.scale(abs_x, xp=xp)
+        h = self.initial_for(abs_x.dtype, method, xp=xp) * self.scale(abs_x, xp=xp)
         if self.max_step is not None:
             h = xp.minimum(h, xp.asarray(self.max_step, dtype=h.dtype))
         return _pow2(xp, h)
@@ -410,8 +426,9 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any,
     # the scale of the distance to it (log near 0), so start at `initial` times that
     fmax = spans[1][1]
     bmin = -spans[2][0]
-    h_f = xp.minimum(h0, xp.minimum(room_up / fmax, rule.initial * room_down))
-    h_b = xp.minimum(h0, xp.minimum(room_down / bmin, rule.initial * room_up))
+    frac = rule.initial_for(x.dtype, method, xp=xp)
+    h_f = xp.minimum(h0, xp.minimum(room_up / fmax, frac * room_down))
+    h_b = xp.minimum(h0, xp.minimum(room_down / bmin, frac * room_up))
     h0 = xp.where(fits, h0, xp.where(use_fwd, h_f, h_b))
     # rounding the step down to a power of two keeps it inside
     h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype), xp.floor(xp.log2(h0)))
@@ -499,7 +516,7 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
     xp, x = prob.xp, prob.x_flat
     dtype, device = x.dtype, _device(x)
     n, m_out = x.shape[0], prob.f0.shape[0]
-    h0 = rule.first_step(xp.abs(x), xp=xp)
+    h0 = rule.first_step(xp.abs(x), method, xp=xp)
     methods, group, h0, floor, level = _setup(prob, rule, method, x, h0)
     w = _weights(methods, group, xp, dtype, device)
     roundoff = level * xp.expand_dims(w, 1) * xp.expand_dims(_f_scale(xp, prob.f0), 0)
@@ -573,7 +590,7 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
     xp, x = prob.xp, prob.x_flat
     dtype, device = x.dtype, _device(x)
     cols, rows_nz = pattern.cols, pattern.rows
-    h0 = rule.first_step(xp.abs(x), xp=xp)
+    h0 = rule.first_step(xp.abs(x), method, xp=xp)
     methods, group, h0, floor, level = _setup(prob, rule, method, x, h0)
     group_nz = group[cols]
     w = _weights(methods, group_nz, xp, dtype, device)
@@ -630,7 +647,7 @@ def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
     xp, x = prob.xp, prob.x_flat
     dtype, device = x.dtype, _device(x)
     n = x.shape[0]
-    h0 = rule.first_step(xp.abs(x), xp=xp)
+    h0 = rule.first_step(xp.abs(x), method, xp=xp)
     methods, group, h0, floor, level = _setup(prob, rule, method, x, h0)
     w = _weights(methods, group, xp, dtype, device)
     roundoff = level * xp.expand_dims(w * xp.abs(prob.f0), 1)
@@ -671,7 +688,7 @@ def vector_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, v: Any,
     xp, x = prob.xp, prob.x_flat
     dtype, device = x.dtype, _device(x)
     scale = xp.max(xp.abs(x)) if x.shape[0] else xp.asarray(0.0, dtype=dtype)
-    h0 = rule.first_step(xp.reshape(scale, (1,)), xp=xp)
+    h0 = rule.first_step(xp.reshape(scale, (1,)), method, xp=xp)
     vmax = xp.max(xp.abs(v)) if v.shape[0] else xp.asarray(1.0, dtype=dtype)
     vmax = xp.where(vmax == 0, xp.asarray(1.0, dtype=dtype), vmax)
     t0 = h0 / vmax
@@ -911,7 +928,7 @@ def hessian_adaptive(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
     dtype, device = x.dtype, _device(x)
     n, m_out = x.shape[0], prob.f0.shape[0]
     diag_m = method.with_deriv(2)
-    h0 = rule.first_step(xp.abs(x), xp=xp)
+    h0 = rule.first_step(xp.abs(x), method, xp=xp)
     _, _, h0, floor, level = _setup(prob, rule, method, x, h0)
     n_pairs = pairs.shape[0]
     is_pair = np.concatenate([np.zeros(n, dtype=np.int64), np.ones(n_pairs, dtype=np.int64)])
