@@ -226,6 +226,24 @@ def test_zero_step_guard_is_never_silent(xb):
     _close(xb.to_numpy(auto), 2.0 * np.eye(2), 1e-8)
 
 
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_elements_not_perturbed_keep_their_bits(xb, method):
+    # f reads the sign of x[0] = -0.0. Perturbing x[1] must leave x[0] exactly as it
+    # is: x + 0.0 * e turns -0.0 into +0.0, and f's value jumps from -2 to +2.
+    xp = xb.xp
+    x = xb.asarray([-0.0, 2.0])
+
+    def f(x):
+        sign = xp.where(xp.signbit(x[0]), xp.asarray(-1.0, dtype=x.dtype),
+                        xp.asarray(1.0, dtype=x.dtype))
+        return xp.stack([sign * x[1], x[0] + x[1] ** 2])
+
+    jac = xb.to_numpy(nd.jacobian(f, x, method=method, argnums=0))
+    np.testing.assert_allclose(jac[:, 1], [-1.0, 4.0], rtol=1e-6)
+    hess = xb.to_numpy(nd.hessian(lambda x: f(x)[0], x))
+    assert hess[1, 1] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_representable_step_is_used(xb):
     x = xb.asarray([0.1, 3.0])
     res = nd.jacobian(lambda x: x, x, step=1e-3, full_output=True)
