@@ -169,6 +169,39 @@ def test_typical_per_input_element():
     assert r.step[0] < 1e-3 < r.step[1]
 
 
+@pytest.mark.parametrize("method", [nd.central(order=4), nd.forward(order=2)], ids=repr)
+def test_nested_points_are_reused_without_changing_a_bit(xb, method, monkeypatch):
+    # With ratio 2, offsets +-2 (or 2) of a level are +-1 (or 1) of the level before:
+    # those points are taken, not evaluated again. At x = 1e15 the steps stop halving
+    # exactly (they round against x) and those rows are evaluated afresh.
+    from numdiffx._core import adaptive as adaptive_module
+
+    xp = xb.xp
+    rule = nd.steps.adaptive(typical=1.0, scale_with_x=False)
+    x = xb.asarray([0.5, 2.0, 1e15])
+    xv, v = xb.asarray([0.3, -1.2, 0.7]), xb.asarray([1.0, 0.5, -2.0])
+
+    def f(z):
+        return xp.stack([xp.sin(z[..., 0]) * z[..., 1], xp.exp(z[..., 1] * z[..., 2]),
+                         z[..., 0] ** 3], axis=-1)
+
+    def runs():
+        d = nd.derivative(xp.sin, x, method=method, step=rule, full_output=True)
+        j = nd.jacobian(f, xv, method=method, step=rule, evaluation="batched",
+                        full_output=True)
+        _, t = nd.jvp(f, xv, v, method=method, step=rule, evaluation="batched",
+                      full_output=True)
+        return [(xb.to_numpy(r.value), int(np.sum(np.asarray(r.nfev)))) for r in (d, j, t)]
+
+    reused = runs()
+    monkeypatch.setattr(adaptive_module.NestedPoints, "enabled", property(lambda self: False))
+    fresh = runs()
+    for (value, nfev), (value_fresh, nfev_fresh) in zip(reused, fresh):
+        np.testing.assert_array_equal(value, value_fresh)
+        assert nfev < nfev_fresh
+    assert np.abs(reused[0][0][:2] - np.cos([0.5, 2.0])).max() <= 1e-13
+
+
 @pytest.mark.parametrize(("dtype", "method", "initial", "reach"), [
     ("float64", nd.central(), None, 0.125),  # 0.1 -> 2**-3
     ("float32", nd.central(), None, 1.0),  # 0.93 -> 1

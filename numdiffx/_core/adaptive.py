@@ -62,7 +62,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     ratio : float
         Step ratio between levels (> 1). 2 is exact in binary arithmetic.
     max_steps : int
-        Most levels (each costs ``len(stencil)`` evaluations per active entry).
+        Most levels (each costs ``len(stencil)`` evaluations per active entry, fewer
+        when the stencil's points nest: with ``ratio=2`` a level of ``central(order=4)``
+        takes its +-2 points from the +-1 points of the level before).
     max_order : int
         Most extrapolation columns kept in the tableau.
     atol, rtol : float
@@ -474,6 +476,106 @@ def _weights(methods: Sequence[AbstractMethod], group: np.ndarray, xp: Any, dtyp
     return xp.asarray(w, dtype=dtype, device=device)
 
 
+class NestedPoints:
+    """Reuses f at the points two consecutive levels share.
+
+    With step ratio ``r`` the point ``o * h_(k+1)`` of level k+1 is the point
+    ``(o / r) * h_k`` of level k whenever ``o / r`` is also an offset of the stencil
+    (``central(order=4)``: +-2 at level k+1 are +-1 at level k; ``forward(order=2)``: 2
+    is 1). A level then evaluates only its new offsets and takes the others from the
+    level before, for every row whose step halved exactly (steps are powers of two; a
+    step rounded against a large ``x`` is evaluated afresh). ``central`` (+-1) has none
+    to share, and ``enabled`` is False.
+
+    ``level(keys, h, run_points, denom)``: ``keys`` (host, sorted) name the rows (an
+    entry, a colour, the one direction) so that a row finds its values of the previous
+    level; ``run_points(offsets, positions)`` returns the raw ``f(x + o h d) - f(x)``
+    of the rows at ``positions``, (e, len(offsets), M), and their status (e, M).
+    The result equals the stencil's own value ``sum_o w_o (f(x + o h d) - f(x)) /
+    denom`` (same order of operations).
+    """
+
+    def __init__(self, method: AbstractMethod, ratio: float, xp: Any) -> None:
+        from fractions import Fraction
+
+        self.xp = xp
+        self.ratio = ratio
+        exact = list(method.offsets) if isinstance(method, Stencil) else []
+        weights = list(method.float_weights) if isinstance(method, Stencil) else []
+        r = Fraction(ratio)
+        keep = [i for i, o in enumerate(exact) if o != 0]
+        self.offsets = [float(exact[i]) for i in keep]
+        self.weights = [weights[i] for i in keep]
+        nonzero = [exact[i] for i in keep]
+        #: offset index at level k+1 -> offset index at level k with the same point
+        self.source = {i: nonzero.index(o / r) for i, o in enumerate(nonzero)
+                       if o / r in nonzero}
+        self.new = [i for i in range(len(nonzero)) if i not in self.source]
+        self._prev: tuple[np.ndarray, np.ndarray, dict[int, Any], Any] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.source)
+
+    def level(self, keys: np.ndarray, h: Any,
+              run_points: Callable[[list[float], np.ndarray], tuple[Any, Any]],
+              denom: Any | None) -> tuple[Any, Any]:
+        xp = self.xp
+        e = keys.shape[0]
+        h_host = _host(h).astype(np.float64)
+        reuse = np.zeros(e, dtype=bool)
+        if self._prev is not None:
+            pkeys, ph, _, _ = self._prev
+            pos = np.clip(np.searchsorted(pkeys, keys), 0, max(pkeys.shape[0] - 1, 0))
+            reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys) & (ph[pos] == self.ratio * h_host)
+        fresh, kept = np.flatnonzero(~reuse), np.flatnonzero(reuse)
+        per_offset: list[list[Any]] = [[] for _ in self.offsets]
+        statuses = []
+        if fresh.size:  # every offset
+            v, st = run_points(self.offsets, fresh)
+            for i in range(len(self.offsets)):
+                per_offset[i].append(v[:, i, :])
+            statuses.append(st)
+        if kept.size:  # the new offsets, and the shared ones from the level before
+            assert self._prev is not None
+            v, st = run_points([self.offsets[i] for i in self.new], kept)
+            for j, i in enumerate(self.new):
+                per_offset[i].append(v[:, j, :])
+            pkeys, _, pvals, pstat = self._prev
+            at = xp.asarray(np.searchsorted(pkeys, keys[kept]), device=_device(h))
+            for i, src in self.source.items():
+                per_offset[i].append(xp.take(pvals[src], at, axis=0))
+            before = xp.take(pstat, at, axis=0)
+            statuses.append(xp.where(st == int(Status.SUCCESS), before, st))
+        order = np.argsort(np.concatenate([fresh, kept]), kind="stable")
+        back = xp.asarray(order, device=_device(h))
+
+        def rows_in_order(parts: list[Any]) -> Any:
+            return xp.take(xp.concat(parts, axis=0), back, axis=0) if len(parts) > 1 else (
+                parts[0])
+
+        values = [rows_in_order(p) for p in per_offset]
+        status = rows_in_order(statuses)
+        with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
+            acc = None
+            for g, w in zip(values, self.weights):
+                term = g * w
+                acc = term if acc is None else acc + term
+            assert acc is not None
+            if denom is not None:
+                acc = acc / xp.expand_dims(denom, 1)
+        self._prev = (keys, h_host, {src: values[src] for src in set(self.source.values())},
+                      status)
+        ok = status == int(Status.SUCCESS)
+        return xp.where(ok, acc, xp.asarray(math.nan, dtype=acc.dtype)), status
+
+
+def _step_power(xp: Any, h: Any, q: int) -> Any:
+    """``h**q``, 1 where it is 0 (the engine's divisor: the status flags a lost step)."""
+    p = h ** q
+    return xp.where(p == 0, xp.asarray(1.0, dtype=p.dtype), p)
+
+
 def _scatter_rows(xp: Any, parts: list[tuple[np.ndarray, Any, Any]], rows: np.ndarray,
                   device: Any) -> tuple[Any, Any]:
     """Concatenate per-group results and put them back in the order of ``rows``."""
@@ -507,7 +609,7 @@ def _f_scale(xp: Any, f0: Any) -> Any:
 
 
 def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
-                   run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                   run: Callable[..., tuple[Any, Any]]
                    ) -> tuple[Any, Any, Any, Any]:
     """Adaptive Jacobian columns: (values, error, step, status), each (n, M)."""
     from .engine import BasisDirection, representable_steps
@@ -521,14 +623,26 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
     w = _weights(methods, group, xp, dtype, device)
     roundoff = level * xp.expand_dims(w, 1) * xp.expand_dims(_f_scale(xp, prob.f0), 0)
 
+    nested = [NestedPoints(m, rule.ratio, xp) for m in methods]
+
     def level_fn(k: int, rows: np.ndarray) -> Level:
         hk = representable_steps(xp, x, h0 / rule.ratio ** k)
         parts = []
         for g, m in enumerate(methods):
             sel = rows[group[rows] == g]
-            if sel.size:
+            if not sel.size:
+                continue
+            if nested[g].enabled:
+                h_sel = xp.take(hk, xp.asarray(sel, device=device), axis=0)
+
+                def points(offs: list[float], pos: np.ndarray, m: AbstractMethod = m,
+                           sel: np.ndarray = sel, hk: Any = hk) -> tuple[Any, Any]:
+                    return run([BasisDirection(m, hk, 0)], sel[pos].reshape(-1, 1), offs)
+
+                v, s = nested[g].level(sel, h_sel, points, _step_power(xp, h_sel, m.deriv))
+            else:
                 v, s = run([BasisDirection(m, hk, 0)], sel.reshape(-1, 1))
-                parts.append((sel, v, s))
+            parts.append((sel, v, s))
         vals, stat = _scatter_rows(xp, parts, rows, device)
         h_rows = xp.take(hk, xp.asarray(rows, device=device), axis=0)
         return Level(vals, stat == int(Status.SUCCESS), h_rows)
@@ -538,7 +652,7 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
                        roundoff=roundoff, floor=floor, deriv=method.deriv)
 
 
-def read_nonzeros(prob: Any, run: Callable[[list[Any], np.ndarray], tuple[Any, Any]],
+def read_nonzeros(prob: Any, run: Callable[..., tuple[Any, Any]],
                   method: AbstractMethod, h: Any, pattern: Any, nz: np.ndarray,
                   colour_dev: Any) -> tuple[Any, Any]:
     """Differences of the nonzeros ``nz`` (indices into the pattern), divided by their
@@ -574,7 +688,7 @@ def read_nonzeros(prob: Any, run: Callable[[list[Any], np.ndarray], tuple[Any, A
 
 
 def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: Any,
-                    run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                    run: Callable[..., tuple[Any, Any]]
                     ) -> tuple[Any, Any, Any, Any]:
     """Adaptive sparse Jacobian: (values, error, step, status), each (nnz, 1), pattern order.
 
@@ -638,7 +752,7 @@ def _put(xp: Any, target: Any, at: np.ndarray, values: Any) -> Any:
 
 
 def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
-                         run: Callable[[AbstractMethod, Any], tuple[Any, Any]]
+                         run: Callable[..., tuple[Any, Any]]
                          ) -> tuple[Any, Any, Any, Any]:
     """Adaptive elementwise derivative: (values, error, step, status), each (n, 1)."""
     from .engine import representable_steps
@@ -653,6 +767,9 @@ def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
     roundoff = level * xp.expand_dims(w * xp.abs(prob.f0), 1)
     group_dev = xp.asarray(group, device=device)
 
+    nested = [NestedPoints(m, rule.ratio, xp) for m in methods]
+    everyone = np.arange(n)
+
     def level_fn(k: int, rows: np.ndarray) -> Level:
         hk = representable_steps(xp, x, h0 / rule.ratio ** k)
         vals = stat = None
@@ -660,7 +777,20 @@ def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
             if not np.any(group[rows] == g):
                 continue
             # only this group's elements move; the others get step 0 (f(x), discarded)
-            v, s = run(m, xp.where(group_dev == g, hk, xp.zeros_like(hk)))
+            hm = xp.where(group_dev == g, hk, xp.zeros_like(hk))
+            if nested[g].enabled:  # f is elementwise: every call moves all n elements
+
+                def points(offs: list[float], pos: np.ndarray, m: AbstractMethod = m,
+                           hm: Any = hm) -> tuple[Any, Any]:
+                    raw, st = run(m, hm, offs)
+                    at = xp.asarray(pos, device=device)
+                    return (xp.expand_dims(xp.take(raw, at, axis=0), 2),
+                            xp.expand_dims(xp.take(st, at, axis=0), 1))
+
+                v, s = nested[g].level(everyone, hm, points, _step_power(xp, hm, m.deriv))
+                v, s = v[:, 0], s[:, 0]
+            else:
+                v, s = run(m, hm)
             mine = group_dev == g
             vals = v if vals is None else xp.where(mine, v, vals)
             stat = s if stat is None else xp.where(mine, s, stat)
@@ -676,7 +806,7 @@ def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
 
 
 def vector_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, v: Any,
-                    run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                    run: Callable[..., tuple[Any, Any]]
                     ) -> tuple[Any, Any, Any, Any]:
     """Adaptive directional derivative along ``v``: (values, error, step, status), (1, M)."""
     from .engine import VectorDirection
@@ -696,10 +826,18 @@ def vector_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, v: Any,
     w = _weights(methods, group, xp, dtype, device)
     roundoff = level * xp.expand_dims(w, 1) * xp.expand_dims(_f_scale(xp, prob.f0), 0)
 
+    nested = NestedPoints(method, rule.ratio, xp)
+    no_basis = np.zeros((1, 0), dtype=np.int64)
+
     def level_fn(k: int, rows: np.ndarray) -> Level:
         tk = t0 / rule.ratio ** k
-        vals, stat = run([VectorDirection(method, xp.reshape(tk, ()), v)],
-                         np.zeros((1, 0), dtype=np.int64))
+        direction = VectorDirection(method, xp.reshape(tk, ()), v)
+        if nested.enabled:
+            vals, stat = nested.level(np.zeros(1, dtype=np.int64), tk,
+                                      lambda offs, pos: run([direction], no_basis, offs),
+                                      _step_power(xp, tk, method.deriv))
+        else:
+            vals, stat = run([direction], no_basis)
         return Level(vals, stat == int(Status.SUCCESS), tk)
 
     return extrapolate(xp, level_fn, n_entries=1, n_out=prob.f0.shape[0], dtype=dtype,
@@ -796,7 +934,7 @@ def _bound_error(xp: Any, method: AbstractMethod, rule: bound, m_abs: Any, f_abs
 
 
 def basis_bound(prob: Any, method: AbstractMethod, rule: bound,
-                run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                run: Callable[..., tuple[Any, Any]]
                 ) -> tuple[Any, Any, Any, Any]:
     """Jacobian columns with the error-bound step: (values, error, step, status), (n, M)."""
     from .engine import BasisDirection, representable_steps
@@ -826,7 +964,7 @@ def basis_bound(prob: Any, method: AbstractMethod, rule: bound,
 
 
 def sparse_bound(prob: Any, method: AbstractMethod, rule: bound, pattern: Any,
-                 run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                 run: Callable[..., tuple[Any, Any]]
                  ) -> tuple[Any, Any, Any, Any]:
     """Sparse Jacobian with the error-bound step: 4-tuple of (nnz,) arrays, pattern order.
 
@@ -863,7 +1001,7 @@ def sparse_bound(prob: Any, method: AbstractMethod, rule: bound, pattern: Any,
 
 
 def elementwise_bound(prob: Any, method: AbstractMethod, rule: bound,
-                      run: Callable[[AbstractMethod, Any], tuple[Any, Any]]
+                      run: Callable[..., tuple[Any, Any]]
                       ) -> tuple[Any, Any, Any, Any]:
     """Elementwise derivative with the error-bound step: 4-tuple of (n, 1) arrays."""
     from .engine import representable_steps
@@ -891,7 +1029,7 @@ def is_driven(rule: AbstractStepRule) -> bool:
 
 
 def basis(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
-          run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]) -> tuple[Any, Any, Any, Any]:
+          run: Callable[..., tuple[Any, Any]]) -> tuple[Any, Any, Any, Any]:
     if isinstance(rule, bound):
         return basis_bound(prob, method, rule, run)
     assert isinstance(rule, adaptive)
@@ -899,7 +1037,7 @@ def basis(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
 
 
 def elementwise(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
-                run: Callable[[AbstractMethod, Any], tuple[Any, Any]]
+                run: Callable[..., tuple[Any, Any]]
                 ) -> tuple[Any, Any, Any, Any]:
     if isinstance(rule, bound):
         return elementwise_bound(prob, method, rule, run)
@@ -908,7 +1046,7 @@ def elementwise(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
 
 
 def hessian_adaptive(prob: Any, method: AbstractMethod, rule: AbstractStepRule,
-                     pairs: np.ndarray, run: Callable[[list[Any], np.ndarray], tuple[Any, Any]]
+                     pairs: np.ndarray, run: Callable[..., tuple[Any, Any]]
                      ) -> tuple[Any, Any, Any, Any]:
     """Adaptive Hessian entries: rows ``[diagonal (n); upper pairs (P)]``, each (n+P, M).
 

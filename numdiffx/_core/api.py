@@ -255,9 +255,10 @@ def _adaptive_result(xp: Any, parts: tuple[Any, Any, Any, Any], nfev: int,
 
 def _run(prob: _Problem, opts: _Options,
          directions: Sequence[BasisDirection | VectorDirection | GroupDirection],
-         entries: np.ndarray) -> tuple[Any, Any]:
+         entries: np.ndarray, offsets: Sequence[float] | None = None) -> tuple[Any, Any]:
     return differences(prob.xp, prob.evaluator, prob.x_flat, prob.f0, directions, entries,
-                       chunk_points=opts.chunk_size, memory_budget=opts.memory_budget)
+                       chunk_points=opts.chunk_size, memory_budget=opts.memory_budget,
+                       offsets=offsets)
 
 
 def _first_derivative_method(opts: _Options, op: str) -> AbstractMethod:
@@ -407,8 +408,9 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
                                  f"{prob.evaluator.out_shape}. Use nd.jacobian instead.")
         xp, out_shape = prob.xp, prob.evaluator.out_shape
         if adaptive.is_driven(opts.rule):  # steps.adaptive / steps.bound: f picks the step
-            def run(d: list[Any], e: np.ndarray, p: _Problem = prob) -> tuple[Any, Any]:
-                return _run(p, opts, d, e)
+            def run(d: list[Any], e: np.ndarray, offsets: Sequence[float] | None = None,
+                    p: _Problem = prob) -> tuple[Any, Any]:
+                return _run(p, opts, d, e, offsets)
 
             if sparsity is not None:
                 pattern = _pattern(prob, opts, sparsity)
@@ -728,7 +730,8 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     f0 = xp.reshape(prob.f0, out_shape)
     if isinstance(opts.rule, adaptive.adaptive):
         parts = adaptive.vector_adaptive(prob, meth, opts.rule, v,
-                                         lambda d, e: _run(prob, opts, d, e))
+                                         lambda d, e, offsets=None: _run(prob, opts, d, e,
+                                                                         offsets))
         return f0, _adaptive_result(xp, parts, prob.evaluator.nfev, out_shape, full_output,
                                     columns=False)
     step_t = _vector_step(prob, opts, meth, v, 1)
@@ -875,7 +878,8 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
                          "nd.jacobian for general functions.")
     if adaptive.is_driven(opts.rule):
         parts = adaptive.elementwise(prob, meth, opts.rule,
-                                     lambda m, h: _elementwise(prob, m, h))
+                                     lambda m, h, offsets=None: _elementwise(prob, m, h,
+                                                                             offsets))
         return _adaptive_result(xp, parts, prob.evaluator.nfev, prob.shapes[0], full_output,
                                 columns=False)
     h = _steps(prob, opts, meth, meth.deriv)
@@ -894,7 +898,10 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
                    prob.evaluator.nfev, full_output)
 
 
-def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any]:
+def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any,
+                 offsets: Sequence[float] | None = None) -> tuple[Any, Any]:
+    """Elementwise differences, (n,) values and status. With ``offsets`` (a real
+    stencil) the values are the raw ``f(x + o h) - f(x)`` per offset, (n, len)."""
     from .engine import method_points
     from .result import Status
 
@@ -903,8 +910,10 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
     work = xp.astype(x, xp.complex64 if x.dtype == xp.float32 else xp.complex128) if (
         is_complex) else x
     acc = None
+    raw = []
     finite = xp.isfinite(prob.f0)
-    for offset, weight in method_points(meth):
+    points = method_points(meth) if offsets is None else [(float(o), 1.0) for o in offsets]
+    for offset, weight in points:
         with np.errstate(all="ignore"):  # inf steps or x + h beyond the largest float:
             shift = xp.astype(h, work.dtype) * offset if isinstance(offset, complex) else (
                 h * offset)
@@ -912,17 +921,24 @@ def _elementwise(prob: _Problem, meth: AbstractMethod, h: Any) -> tuple[Any, Any
         y = prob.evaluator(xp.expand_dims(point, 0))[0, :]
         finite = finite & xp.isfinite(y)
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
+            if offsets is not None:
+                raw.append(y - prob.f0)
+                continue
             term = (y if is_complex else y - prob.f0) * weight
             acc = term if acc is None else acc + term
+    if offsets is not None:
+        acc = xp.stack(raw, axis=1)
     assert acc is not None
     if is_complex:
         acc = xp.real(acc)
     with np.errstate(all="ignore"):
-        acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
+        if offsets is None:
+            acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
     def code(s: Status) -> Any:
         return xp.asarray(int(s), dtype=xp.int8)
 
     status = xp.where(h == 0, code(Status.STEP_TOO_SMALL),
                       xp.where(finite & xp.isfinite(h), code(Status.SUCCESS),
                                code(Status.NON_FINITE)))
-    return xp.where(status == 0, acc, xp.asarray(xp.nan, dtype=acc.dtype)), status
+    ok = status == 0 if offsets is None else xp.expand_dims(status == 0, 1)
+    return xp.where(ok, acc, xp.asarray(xp.nan, dtype=acc.dtype)), status

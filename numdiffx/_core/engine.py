@@ -302,15 +302,24 @@ def differences(
     *,
     chunk_points: int | None,
     memory_budget: int,
+    offsets: Sequence[float] | None = None,
 ) -> tuple[Any, Any]:
     """Finite-difference estimates for every entry. Returns ``(values, status)``, (E, M).
 
     ``entries`` is a host int array (E, number of basis directions) of element indices.
+    With ``offsets`` (one real direction; its method's weights and step power are then
+    unused) the values are the raw ``f(x + o h d) - f(x)`` per offset, (E, len, M): the
+    adaptive driver combines points of consecutive levels itself.
     """
     n = x_flat.shape[0]
     m_out = f0.shape[0]
     n_entries = entries.shape[0]
     point_lists = [method_points(d.method) for d in directions]
+    stencil_uses_f0 = any(o == 0 for o, _ in point_lists[0])
+    if offsets is not None:
+        assert len(directions) == 1 and not isinstance(directions[0].method, ComplexStep)
+        assert all(o != 0 for o in offsets)
+        point_lists = [tuple((float(o), 1.0) for o in offsets)]
     is_complex = any(isinstance(d.method, ComplexStep) for d in directions)
     subtract_f0 = not is_complex  # real stencils: weights sum to zero
     # With f0 subtracted, the unperturbed point contributes w * (f0 - f0) = 0: f(x) is
@@ -322,10 +331,14 @@ def differences(
     # batched call a library may round f(x) differently from a batch of one (BLAS
     # blocking), turning exact zeros into eps*|f|/h noise: each chunk then carries its
     # own unperturbed row and subtracts that, so both come from the same call.
-    uses_f0 = subtract_f0 and len(combos) < math.prod(len(p) for p in point_lists)
+    # Raw per-offset values follow the stencil they come from: with its f(x) row when
+    # the stencil uses f(x), so an output no point moves is exactly 0 in every call.
+    uses_f0 = subtract_f0 and (stencil_uses_f0 if offsets is not None else len(combos) < (
+        math.prod(len(p) for p in point_lists)))
     baseline_row = uses_f0 and evaluate.mode in ("batched", "vmap")
     if n_entries == 0:
-        return (xp.zeros((0, m_out), dtype=_result_dtype(xp, f0, x_flat)),
+        shape = (0, m_out) if offsets is None else (0, k, m_out)
+        return (xp.zeros(shape, dtype=_result_dtype(xp, f0, x_flat)),
                 xp.zeros((0, m_out), dtype=xp.int8))
 
     itemsize = np.dtype(str(x_flat.dtype).split(".")[-1]).itemsize if _np_dtype_ok(
@@ -403,11 +416,13 @@ def differences(
             y = xp.reshape(evaluate(batch), (c, k, m_out))
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
             acc = None
-            for j, combo in enumerate(combos):
+            for j, combo in enumerate(combos if offsets is None else ()):
                 weight = math.prod(w for _, w in combo)
                 term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
                 term = term * weight
                 acc = term if acc is None else acc + term
+            if offsets is not None:
+                acc = y - xp.expand_dims(f0_row, 1)  # (c, k, M): the caller combines
             assert acc is not None
             if is_complex:
                 acc = xp.real(acc)
@@ -418,7 +433,8 @@ def differences(
             # where a step vanished the status says so; divide by 1 there, not by zero
             assert denom is not None
             denom = xp.where(denom == 0, xp.asarray(1.0, dtype=denom.dtype), denom)
-            acc = acc / xp.expand_dims(denom, 1)
+            if offsets is None:
+                acc = acc / xp.expand_dims(denom, 1)
             nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
             bad_step = _any_list(xp, step_bad)
             nan_step = _any_list(xp, step_nan)
@@ -427,7 +443,9 @@ def differences(
                 xp.where(nonfinite | xp.expand_dims(nan_step, 1),
                          xp.asarray(int(Status.NON_FINITE), dtype=xp.int8),
                          xp.asarray(int(Status.SUCCESS), dtype=xp.int8)))
-        acc = xp.where(status == int(Status.SUCCESS), acc, xp.asarray(xp.nan, dtype=acc.dtype))
+        ok = status == int(Status.SUCCESS)
+        acc = xp.where(ok if offsets is None else xp.expand_dims(ok, 1), acc,
+                       xp.asarray(xp.nan, dtype=acc.dtype))
         values.append(acc)
         statuses.append(status)
     if len(values) == 1:
