@@ -173,7 +173,8 @@ def test_typical_per_input_element():
 def test_nested_points_are_reused_without_changing_a_bit(xb, method, monkeypatch):
     # With ratio 2, offsets +-2 (or 2) of a level are +-1 (or 1) of the level before:
     # those points are taken, not evaluated again. At x = 1e15 the steps stop halving
-    # exactly (they round against x) and those rows are evaluated afresh.
+    # exactly (they round against x) and those rows are evaluated afresh. The sparse
+    # Jacobian reuses points per colour.
     from numdiffx._core import adaptive as adaptive_module
 
     xp = xb.xp
@@ -185,13 +186,25 @@ def test_nested_points_are_reused_without_changing_a_bit(xb, method, monkeypatch
         return xp.stack([xp.sin(z[..., 0]) * z[..., 1], xp.exp(z[..., 1] * z[..., 2]),
                          z[..., 0] ** 3], axis=-1)
 
+    xt = xb.asarray(np.linspace(-1.0, 1.0, 7))
+    pattern = np.abs(np.subtract.outer(np.arange(7), np.arange(7))) <= 1
+
+    def tridiagonal(z):  # f_i = sin(z_i) z_(i+1) + z_(i-1)^2, one colour per 3 columns
+        zero = xp.zeros_like(z[..., :1])
+        up = xp.concat([z[..., 1:], zero], axis=-1)
+        down = xp.concat([zero, z[..., :-1]], axis=-1)
+        return xp.sin(z) * (1.0 + up) + down ** 2
+
     def runs():
         d = nd.derivative(xp.sin, x, method=method, step=rule, full_output=True)
         j = nd.jacobian(f, xv, method=method, step=rule, evaluation="batched",
                         full_output=True)
         _, t = nd.jvp(f, xv, v, method=method, step=rule, evaluation="batched",
                       full_output=True)
-        return [(xb.to_numpy(r.value), int(np.sum(np.asarray(r.nfev)))) for r in (d, j, t)]
+        band = nd.jacobian(tridiagonal, xt, method=method, step=rule, sparsity=pattern,
+                           sparse_output=False, evaluation="batched", full_output=True)
+        return [(xb.to_numpy(r.value), int(np.sum(np.asarray(r.nfev))))
+                for r in (d, j, t, band)]
 
     reused = runs()
     monkeypatch.setattr(adaptive_module.NestedPoints, "enabled", property(lambda self: False))

@@ -511,7 +511,9 @@ class NestedPoints:
         self.source = {i: nonzero.index(o / r) for i, o in enumerate(nonzero)
                        if o / r in nonzero}
         self.new = [i for i in range(len(nonzero)) if i not in self.source]
-        self._prev: tuple[np.ndarray, np.ndarray, dict[int, Any], Any] | None = None
+        self._prev: tuple[np.ndarray, np.ndarray | None, dict[int, Any], Any] | None = None
+        #: the caller's own state between levels (the sparse driver's column steps)
+        self.memo: Any = None
 
     @property
     def enabled(self) -> bool:
@@ -519,15 +521,22 @@ class NestedPoints:
 
     def level(self, keys: np.ndarray, h: Any,
               run_points: Callable[[list[float], np.ndarray], tuple[Any, Any]],
-              denom: Any | None) -> tuple[Any, Any]:
+              denom: Any | None, nests: np.ndarray | None = None) -> tuple[Any, Any]:
+        """``nests`` (per key, host) replaces the test that ``h`` halved exactly where
+        a key moves several elements (a colour)."""
         xp = self.xp
         e = keys.shape[0]
-        h_host = _host(h).astype(np.float64)
+        h_host = None if nests is not None else _host(h).astype(np.float64)
         reuse = np.zeros(e, dtype=bool)
         if self._prev is not None:
             pkeys, ph, _, _ = self._prev
             pos = np.clip(np.searchsorted(pkeys, keys), 0, max(pkeys.shape[0] - 1, 0))
-            reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys) & (ph[pos] == self.ratio * h_host)
+            reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys)
+            if nests is not None:
+                reuse &= nests
+            else:
+                assert ph is not None and h_host is not None
+                reuse &= ph[pos] == self.ratio * h_host
         fresh, kept = np.flatnonzero(~reuse), np.flatnonzero(reuse)
         per_offset: list[list[Any]] = [[] for _ in self.offsets]
         statuses = []
@@ -542,13 +551,13 @@ class NestedPoints:
             for j, i in enumerate(self.new):
                 per_offset[i].append(v[:, j, :])
             pkeys, _, pvals, pstat = self._prev
-            at = xp.asarray(np.searchsorted(pkeys, keys[kept]), device=_device(h))
+            at = xp.asarray(np.searchsorted(pkeys, keys[kept]), device=_device(v))
             for i, src in self.source.items():
                 per_offset[i].append(xp.take(pvals[src], at, axis=0))
             before = xp.take(pstat, at, axis=0)
             statuses.append(xp.where(st == int(Status.SUCCESS), before, st))
         order = np.argsort(np.concatenate([fresh, kept]), kind="stable")
-        back = xp.asarray(order, device=_device(h))
+        back = xp.asarray(order, device=_device(v))
 
         def rows_in_order(parts: list[Any]) -> Any:
             return xp.take(xp.concat(parts, axis=0), back, axis=0) if len(parts) > 1 else (
@@ -654,14 +663,17 @@ def basis_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
 
 def read_nonzeros(prob: Any, run: Callable[..., tuple[Any, Any]],
                   method: AbstractMethod, h: Any, pattern: Any, nz: np.ndarray,
-                  colour_dev: Any) -> tuple[Any, Any]:
+                  colour_dev: Any, nested: NestedPoints | None = None) -> tuple[Any, Any]:
     """Differences of the nonzeros ``nz`` (indices into the pattern), divided by their
     column's step: (values, status), each (nz.size,).
 
     Only the columns of ``nz`` move (the others get step 0), by colour: one group
     direction per colour they use (Curtis-Powell-Reid: no two columns of a colour share
     a row, so each nonzero reads its colour's difference at its row). ``colour_dev`` is
-    ``pattern.colours`` on the device, copied once by the caller.
+    ``pattern.colours`` on the device, copied once by the caller. ``nested`` (kept by
+    the caller across levels) reuses a colour's shared points when every column it
+    moves halved its step exactly; the columns a colour moves only ever drop out, and
+    a dropped column's rows are no longer read (no other column of its colour has them).
     """
     from .engine import GroupDirection
 
@@ -674,7 +686,17 @@ def read_nonzeros(prob: Any, run: Callable[..., tuple[Any, Any]],
     moving[cols] = True
     used = np.unique(colours[cols])
     h_move = xp.where(xp.asarray(moving, device=device), h, xp.zeros_like(h))
-    v, s = run([GroupDirection(method, h_move, colour_dev, 0)], used.reshape(-1, 1))
+    direction = GroupDirection(method, h_move, colour_dev, 0)
+    if nested is not None and nested.enabled:
+        h_host = _host(h_move).astype(np.float64)
+        halved = np.ones(n, dtype=bool) if nested.memo is None else (
+            nested.memo == nested.ratio * h_host)
+        nests = ~np.isin(used, colours[moving & ~halved])
+        nested.memo = h_host
+        v, s = nested.level(used, None, lambda offs, pos: run(
+            [direction], used[pos].reshape(-1, 1), offs), None, nests=nests)
+    else:
+        v, s = run([direction], used.reshape(-1, 1))
     position = np.full(int(colours.max(initial=0)) + 1, -1, dtype=np.int64)
     position[used] = np.arange(used.size)
     pick = xp.asarray(position[colours[cols]] * m_out + pattern.rows[nz], device=device)
@@ -712,6 +734,7 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
     roundoff = level * xp.expand_dims(w * f_nz, 1)
     cols_dev = xp.asarray(cols, device=device)
     colour_dev = xp.asarray(pattern.colours, device=device)
+    nested = [NestedPoints(m, rule.ratio, xp) for m in methods]
 
     def level_fn(k: int, active: np.ndarray) -> Level:
         hk = representable_steps(xp, x, h0 / rule.ratio ** k)
@@ -722,7 +745,8 @@ def sparse_adaptive(prob: Any, method: AbstractMethod, rule: adaptive, pattern: 
             mine = np.flatnonzero(group_nz[active] == g)
             if not mine.size:
                 continue
-            d, st = read_nonzeros(prob, run, m, hk, pattern, active[mine], colour_dev)
+            d, st = read_nonzeros(prob, run, m, hk, pattern, active[mine], colour_dev,
+                                  nested[g])
             vals = _put(xp, vals, mine, d)
             stat = _put(xp, stat, mine, st)
         h_act = xp.take(hk, xp.take(cols_dev, xp.asarray(active, device=device), axis=0),
