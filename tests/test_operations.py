@@ -189,6 +189,19 @@ def test_shapes_layout_dtype_and_no_mutation(xb, shape, dtype):
     assert_array_like(hess, xb, getattr(xb.xp, dtype), (*shape, *shape))
 
 
+@pytest.mark.parametrize("method", ["forward", "central"])
+def test_one_point_per_chunk_leaves_x_alone(xb, method):
+    # With one perturbed point per chunk the batch of copies of x is a single row; on
+    # torch, contiguous() of that row is x itself, and the step was added into x.
+    x0 = np.array([0.5, 1.0, 1.5])
+    x = xb.asarray(x0)
+    for _ in range(2):
+        jac = nd.jacobian(xb.xp.sin, x, method=method, chunk_size=1)
+        np.testing.assert_array_equal(xb.to_numpy(x), x0)
+        _close(xb.to_numpy(jac), np.diag(np.cos(x0)), rtol_for(resolve_method(method),
+                                                               "float64"))
+
+
 def test_several_argnums_give_a_tuple_and_share_f_at_x(xb):
     x, y = xb.asarray([1.0, 2.0]), xb.asarray([3.0, 4.0, 5.0])
 

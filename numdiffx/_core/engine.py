@@ -496,7 +496,11 @@ def _tiled(xp: Any, row: Any, count: int) -> Any:
 
     full = xp.broadcast_to(xp.expand_dims(row, 0), (count, row.shape[0]))
     if is_torch_namespace(xp):
-        return full.contiguous()  # an expanded tensor has stride 0: copy it
+        # clone, not contiguous(): for one row the expanded view is already contiguous,
+        # and contiguous() would hand back x itself for the in-place adds
+        import torch
+
+        return full.clone(memory_format=torch.contiguous_format)
     # numpy, cupy: a C-ordered copy (copying the broadcast view keeps its layout: 'F')
     out = xp.empty((count, row.shape[0]), dtype=row.dtype, device=_device(row))
     out[...] = full
