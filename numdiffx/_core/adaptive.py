@@ -521,22 +521,29 @@ class NestedPoints:
 
     def level(self, keys: np.ndarray, h: Any,
               run_points: Callable[[list[float], np.ndarray], tuple[Any, Any]],
-              denom: Any | None, nests: np.ndarray | None = None) -> tuple[Any, Any]:
+              denom: Any | None, nests: np.ndarray | None = None,
+              together: bool = False) -> tuple[Any, Any]:
         """``nests`` (per key, host) replaces the test that ``h`` halved exactly where
-        a key moves several elements (a colour)."""
+        a key moves several elements (a colour). ``together``: every call moves all
+        rows anyway (an elementwise f), so one row evaluated afresh makes all fresh."""
         xp = self.xp
         e = keys.shape[0]
         h_host = None if nests is not None else _host(h).astype(np.float64)
         reuse = np.zeros(e, dtype=bool)
         if self._prev is not None:
-            pkeys, ph, _, _ = self._prev
+            pkeys, ph, _, pstat = self._prev
             pos = np.clip(np.searchsorted(pkeys, keys), 0, max(pkeys.shape[0] - 1, 0))
-            reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys)
+            # a row whose previous level failed anywhere (a point outside the domain)
+            # is evaluated afresh: its shared points may be the failing ones
+            was_ok = _host(xp.all(pstat == int(Status.SUCCESS), axis=1))
+            reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys) & was_ok[pos]
             if nests is not None:
                 reuse &= nests
             else:
                 assert ph is not None and h_host is not None
                 reuse &= ph[pos] == self.ratio * h_host
+        if together and not reuse.all():
+            reuse[:] = False
         fresh, kept = np.flatnonzero(~reuse), np.flatnonzero(reuse)
         per_offset: list[list[Any]] = [[] for _ in self.offsets]
         statuses = []
@@ -550,12 +557,11 @@ class NestedPoints:
             v, st = run_points([self.offsets[i] for i in self.new], kept)
             for j, i in enumerate(self.new):
                 per_offset[i].append(v[:, j, :])
-            pkeys, _, pvals, pstat = self._prev
+            pkeys, _, pvals, _ = self._prev
             at = xp.asarray(np.searchsorted(pkeys, keys[kept]), device=_device(v))
             for i, src in self.source.items():
                 per_offset[i].append(xp.take(pvals[src], at, axis=0))
-            before = xp.take(pstat, at, axis=0)
-            statuses.append(xp.where(st == int(Status.SUCCESS), before, st))
+            statuses.append(st)  # the shared points all succeeded (was_ok)
         order = np.argsort(np.concatenate([fresh, kept]), kind="stable")
         back = xp.asarray(order, device=_device(v))
 
@@ -811,7 +817,8 @@ def elementwise_adaptive(prob: Any, method: AbstractMethod, rule: adaptive,
                     return (xp.expand_dims(xp.take(raw, at, axis=0), 2),
                             xp.expand_dims(xp.take(st, at, axis=0), 1))
 
-                v, s = nested[g].level(everyone, hm, points, _step_power(xp, hm, m.deriv))
+                v, s = nested[g].level(everyone, hm, points, _step_power(xp, hm, m.deriv),
+                                       together=True)
                 v, s = v[:, 0], s[:, 0]
             else:
                 v, s = run(m, hm)
