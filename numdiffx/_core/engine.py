@@ -482,9 +482,10 @@ def _basis_points(xp: Any, index_add: Callable[[Any, tuple[Any, ...], Any], Any]
             for (offset, _), idx, h_sel in zip(combo, basis_idx, steps):
                 if offset == 0:
                     continue
-                shift = h_sel * offset if offset != 1.0 else h_sel
                 if isinstance(offset, complex):
                     shift = xp.astype(h_sel, work.dtype) * offset
+                else:
+                    shift = h_sel * offset if offset != 1.0 else h_sel
                 points = index_add(points, (rows + j, idx), shift)
     assert points.shape == (c * k, n)
     return points
