@@ -65,10 +65,10 @@ def main() -> None:
     for workers, processes in ((1, True), (2, True), (4, False), (8, False)):
         kind = "processes" if processes else "threads"
         cluster = (LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                host="127.0.0.1", dashboard_address=None, silence_logs=50)
+                                host="127.0.0.1", dashboard_address=":0", silence_logs=50)
                    if processes else
                    LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                                dashboard_address=None, silence_logs=50))  # in-process
+                                dashboard_address=":0", silence_logs=50))  # in-process
         with cluster, Client(cluster) as client:
             nd.jacobian(expensive, x[:2], executor=client)  # warm: ship f, start the pools
             wall, J = best_of(2, lambda: nd.jacobian(expensive, x, executor=client))

@@ -33,7 +33,11 @@ def __getattr__(name: str) -> object:
     """``nd.torch`` / ``nd.jax``: the interop modules, imported (with their library) on use."""
     if name in ("torch", "jax"):
         from importlib import import_module
+        from importlib.util import find_spec
 
+        if find_spec(name) is None:
+            raise ImportError(f"nd.{name} needs {name}, which is not installed: pip install "
+                              f"'numdiffx[{name}]'.")
         module = import_module(f"numdiffx.interop.{name}")
         globals()[name] = module
         return module

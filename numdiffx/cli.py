@@ -15,21 +15,30 @@ _BACKENDS = ("numpy", "torch", "jax")
 
 
 class Progress:
-    """A one-line progress bar on a TTY stream; silent otherwise (pipes, CI, tests)."""
+    """Progress of a long study on ``stream`` (stderr by default).
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+    On a terminal: one redrawn line. Otherwise (a pipe, CI, a log file): one plain line
+    per finished block of ``block`` steps, so a run is never silent for minutes.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30,
+                 block: int = 1) -> None:
         self.total, self.done, self.width = max(total, 1), 0, width
+        self.block = max(block, 1)
         self.stream = sys.stderr if stream is None else stream
         self.active = self.stream.isatty()
         self.start = time.perf_counter()
 
     def __call__(self, label: str) -> None:
         self.done += 1
+        elapsed = time.perf_counter() - self.start
         if not self.active:
+            if self.done % self.block == 0 or self.done == self.total:
+                self.stream.write(f"[{self.done}/{self.total}] {elapsed:.0f}s {label}\n")
+                self.stream.flush()
             return
         frac = min(self.done / self.total, 1.0)
         bar = "#" * int(frac * self.width)
-        elapsed = time.perf_counter() - self.start
         self.stream.write(f"\r[{bar:<{self.width}}] {self.done}/{self.total} "
                           f"{elapsed:5.0f}s {label[:40]:<40}")
         self.stream.flush()
@@ -38,6 +47,19 @@ class Progress:
         if self.active:
             self.stream.write("\r" + " " * (self.width + 60) + "\r")
             self.stream.flush()
+
+
+def _missing_plot_dependency(path: str | None) -> bool:
+    """True (after a one-line message) when ``--plot`` is asked for without matplotlib.
+
+    Checked before the study starts, not after minutes of work."""
+    import importlib.util
+
+    if path is None or importlib.util.find_spec("matplotlib") is not None:
+        return False
+    print(f"numdiffx: --plot {path} needs matplotlib, which is not installed: "
+          "pip install 'numdiffx[plot]' (or drop --plot).", file=sys.stderr)
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +112,8 @@ def _delta(args: argparse.Namespace) -> int:
     from numdiffx.studies._networks import backend_available
     from numdiffx.studies.delta import _extra_steps, complex_step_valid
 
+    if _missing_plot_dependency(args.plot):
+        return 2
     if not backend_available(args.backend):
         print(f"backend {args.backend!r} is not installed: skipped (pip install "
               f"'numdiffx[{args.backend}]').", file=sys.stderr)
@@ -102,7 +126,7 @@ def _delta(args: argparse.Namespace) -> int:
     per = len(DEFAULT_DELTAS) + len(_extra_steps(True))
     total = len(dtypes) * per * sum(m != "complex_step" or complex_step_valid(a)
                                     for a in activations for m in methods)
-    bar = Progress(total)
+    bar = Progress(total, block=per)  # piped: a line per (network, dtype, method) block
     t0 = time.perf_counter()
     records = delta_sweep(activations=activations, dtypes=dtypes, methods=methods,
                           backend=args.backend, rows=args.rows, progress=bar)
@@ -129,6 +153,8 @@ def _timing(args: argparse.Namespace) -> int:
     from numdiffx.studies._networks import backend_available
     from numdiffx.studies.timing import CASES, DEFAULT_SIZES, format_timing, timing
 
+    if _missing_plot_dependency(args.plot):
+        return 2
     backends = args.backend or [b for b in _BACKENDS if backend_available(b)]
     for b in [b for b in backends if not backend_available(b)]:
         print(f"backend {b!r} is not installed: skipped.", file=sys.stderr)
@@ -137,7 +163,7 @@ def _timing(args: argparse.Namespace) -> int:
     sizes = tuple(args.size or DEFAULT_SIZES)
     rows = tuple(args.rows or (20,))
     per_backend = sum(len(rows) if c == "mlp" else len(sizes) for c in cases)
-    bar = Progress(per_backend * len(backends) * 7)
+    bar = Progress(per_backend * len(backends) * 7, block=7)  # piped: a line per cell
     records = timing(backends=backends, cases=cases, sizes=sizes, mlp_rows=rows,
                      dtype=args.dtype, repeats=args.repeats, progress=bar)
     bar.close()

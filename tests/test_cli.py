@@ -55,3 +55,37 @@ def test_cli_study_delta_prints_a_table_and_writes_json(tmp_path, capsys):
     records = json.loads(path.read_text())
     assert {r["method"] for r in records} == {"central"}
     assert len(records) == 12  # ten deltas, auto and adaptive
+
+
+def test_cli_plot_without_matplotlib_fails_before_the_study(monkeypatch, capsys):
+    import importlib.util
+
+    import numdiffx.studies as studies
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the study ran although --plot cannot be honoured")
+
+    monkeypatch.setattr(studies, "delta_sweep", never)
+    for argv in (["study", "delta", "--plot", "d.png"], ["study", "timing", "--plot", "t.png"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "pip install 'numdiffx[plot]'" in err
+
+
+def test_progress_prints_a_line_per_block_when_piped():
+    import io
+
+    from numdiffx.cli import Progress
+
+    stream = io.StringIO()  # not a terminal
+    bar = Progress(7, stream=stream, block=3)
+    for i in range(7):
+        bar(f"step {i}")
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["[3/7]", "[6/7]", "[7/7]"]
+    assert lines[0].endswith("step 2")

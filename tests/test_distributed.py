@@ -99,10 +99,23 @@ def test_bad_executor_and_retries_are_refused():
 # -- dask.distributed: a real local cluster of 2 worker processes on loopback -----------
 @pytest.fixture(scope="module")
 def dask_client():
+    import socket
+
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       silence_logs=50)
+    # Hold dask's default dashboard port while the cluster starts: every port must be
+    # picked free (":0"), or another program on the machine breaks the suite.
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 8787))
+        blocker.listen()
+    except OSError:  # something else holds it already: the same situation
+        pass
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=":0",
+                                           silence_logs=50)
+    finally:
+        blocker.close()
     client = distributed.Client(cluster, timeout=60)
     try:
         yield client

@@ -26,7 +26,19 @@ def exact_jacobian(a):
     return (1 - np.tanh(A @ a) ** 2)[:, None] * A + 0.1 * np.outer(np.ones(3), [a[1], a[0], 0, 0])
 
 
+def test_interop_without_its_library_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    monkeypatch.delitem(nd.__dict__, "jax", raising=False)
+    with pytest.raises(ImportError, match=r"nd.jax needs jax.*pip install 'numdiffx\[jax\]'"):
+        nd.jax  # noqa: B018
+
+
 def test_import_numdiffx_imports_neither_torch_nor_jax_until_asked():
+    pytest.importorskip("jax")
     code = ("import sys, numdiffx as nd; print('torch' in sys.modules, 'jax' in sys.modules); "
             "nd.jax.fd_function; print('torch' in sys.modules, 'jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

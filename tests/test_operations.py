@@ -105,15 +105,22 @@ def test_f_at_x_is_evaluated_once(xb, method, points):
 
 
 @pytest.mark.parametrize("method", ["forward", "backward"])
-def test_batched_forward_differences_keep_structural_zeros_exact(method):
+def test_batched_forward_differences_keep_structural_zeros_at_roundoff(method):
+    # One GEMM per layer. Each chunk carries its own f(x) row, so on most machines the
+    # off-block entries are exactly 0; but a BLAS kernel may round a row differently at
+    # another batch size or position (seen on AMD EPYC), so the guarantee is the
+    # round-off bound eps * |f| / h, never bitwise zeros, and never more.
     from numdiffx.studies import make_mlp
 
-    net = make_mlp("tanh")  # one GEMM per layer: a batch of one may round differently
+    net = make_mlp("tanh")
     x = np.random.default_rng(0).standard_normal((20, 5))
-    jac = nd.jacobian(net, x, method=method, evaluation="batched")
+    r = nd.jacobian(net, x, method=method, evaluation="batched", full_output=True)
+    jac = r.value
     off_block = np.ones(jac.shape, dtype=bool)
     off_block[np.arange(20), :, np.arange(20), :] = False
-    assert np.all(jac[off_block] == 0.0)
+    bound = 8 * np.finfo(float).eps * np.max(np.abs(net(x))) / np.min(r.step)
+    assert np.max(np.abs(jac[off_block])) <= bound
+    assert np.min(np.abs(jac[~off_block])) > 1e3 * bound  # the blocks are far above it
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,11 +10,14 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
-import numdiffx as nd
+pytest.importorskip("hypothesis")  # the test extra; a core install skips this module
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+import numdiffx as nd  # noqa: E402
 
 # Hypothesis writes a patch for failing examples with libcst, whose import raises a
 # DeprecationWarning (an error under this suite's filterwarnings) and would abort the run.

@@ -44,8 +44,8 @@ class SparsityPattern:
     >>> p.nnz, p.n_colours
     (1000, 1)
     >>> x = np.linspace(0.0, 1.0, 1000)
-    >>> J = nd.jacobian(np.sin, x, sparsity=p)          # scipy.sparse.csr_array
-    >>> bool(np.max(np.abs(J.diagonal() - np.cos(x))) < 1e-9)
+    >>> J = nd.jacobian(np.sin, x, sparsity=p)   # scipy's csr_array (or nd.SparseJacobian)
+    >>> bool(np.max(np.abs(J @ np.ones(1000) - np.cos(x))) < 1e-9)    # the diagonal
     True
     """
 
@@ -175,10 +175,28 @@ def _greedy_sequential(rows: np.ndarray, cols: np.ndarray, row_ptr: np.ndarray,
 
 @dataclass(frozen=True, eq=False)
 class SparseJacobian:
-    """Backend-neutral sparse result: COO coordinates and values in the input's namespace.
+    """Backend-neutral sparse Jacobian: COO coordinates and values in the input's namespace.
 
-    Returned for array libraries without a sparse type of their own (numpy returns
-    ``scipy.sparse.csr_array``, torch a sparse COO tensor, jax a ``BCOO``).
+    Returned where the array library has no sparse type of its own (numpy without scipy,
+    array-api-strict, ...); numpy with scipy gives ``scipy.sparse.csr_array``, torch a
+    sparse COO tensor and jax a ``BCOO``. It works on a core install (numpy alone):
+
+    - ``shape``, ``nnz``, ``dtype``; ``toarray()`` / ``todense()`` give the dense
+      ``(out.size, in.size)`` matrix in the data's namespace and on its device;
+      ``np.asarray(J)`` a numpy copy on the host;
+    - ``J @ v`` (``v`` of shape ``(in.size,)`` or ``(in.size, k)``) and ``u @ J``
+      without densifying, in the data's namespace;
+    - ``to_scipy()`` (``scipy.sparse.csr_array``, needs scipy), ``to_torch()`` (a sparse
+      COO tensor) and ``to_jax()`` (a ``BCOO``), each needing that library.
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> J = nd.SparseJacobian(np.array([0, 1]), np.array([1, 0]), np.array([2.0, 3.0]), (2, 2))
+    >>> J
+    SparseJacobian(shape=(2, 2), nnz=2, dtype=float64)
+    >>> J.toarray().tolist(), (J @ np.array([1.0, 10.0])).tolist()
+    ([[0.0, 2.0], [3.0, 0.0]], [20.0, 3.0])
     """
 
     rows: Any
@@ -186,30 +204,138 @@ class SparseJacobian:
     data: Any
     shape: tuple[int, int]
 
-    def todense(self) -> Any:
-        """The dense (out.size, in.size) matrix in the data's namespace."""
+    #: numpy defers ``ndarray @ J`` to :meth:`__rmatmul__` instead of densifying J
+    __array_ufunc__ = None
+
+    def __repr__(self) -> str:
+        return f"SparseJacobian(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype})"
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries."""
+        return int(self.data.shape[0])
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def toarray(self) -> Any:
+        """The dense ``(out.size, in.size)`` matrix in the data's namespace and device."""
         from array_api_compat import array_namespace, device
 
         xp = array_namespace(self.data)
         return scatter_dense(xp, self.rows, self.cols, self.data, self.shape, device(self.data))
 
+    def todense(self) -> Any:
+        """Same as :meth:`toarray` (scipy's spelling)."""
+        return self.toarray()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=_to_numpy(self.data).dtype)
+        dense[_to_numpy(self.rows), _to_numpy(self.cols)] = _to_numpy(self.data)
+        return dense if dtype is None else dense.astype(dtype)
+
+    def _product(self, other: Any, transpose: bool) -> Any:
+        """``J @ other`` (or ``J.T @ other``) by gathers and sums: any array namespace."""
+        from array_api_compat import array_namespace, device
+
+        xp = array_namespace(self.data)
+        out_idx, in_idx = (self.cols, self.rows) if transpose else (self.rows, self.cols)
+        m = self.shape[1] if transpose else self.shape[0]
+        k = self.shape[0] if transpose else self.shape[1]
+        if other.shape[0] != k:
+            op = "u @ J" if transpose else "J @ v"
+            raise ValueError(f"{op}: the operand has {other.shape[0]} rows but J has shape "
+                             f"{self.shape}; it needs {k}.")
+        dev = device(self.data)
+        vals = xp.take(other, xp.asarray(in_idx, device=dev), axis=0)  # (nnz, ...)
+        prod = vals * xp.reshape(self.data, (-1,) + (1,) * (other.ndim - 1))
+        table = _segment_table(_to_numpy(out_idx), m)  # (m, width) positions, nnz = padding
+        padded = xp.concat([prod, xp.zeros((1, *prod.shape[1:]), dtype=prod.dtype,
+                                           device=dev)], axis=0)
+        gathered = xp.take(padded, xp.asarray(table.reshape(-1), device=dev), axis=0)
+        gathered = xp.reshape(gathered, (m, table.shape[1], *prod.shape[1:]))
+        return xp.sum(gathered, axis=1)
+
+    def __matmul__(self, v: Any) -> Any:
+        return self._product(v, transpose=False)
+
+    def __rmatmul__(self, u: Any) -> Any:
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(u)
+        if u.ndim == 1:
+            return self._product(u, transpose=True)
+        return xp.permute_dims(self._product(xp.permute_dims(u, (1, 0)), transpose=True), (1, 0))
+
+    def to_scipy(self) -> Any:
+        """A ``scipy.sparse.csr_array`` on the host (needs scipy)."""
+        try:
+            import scipy.sparse
+        except ImportError:
+            raise ImportError("SparseJacobian.to_scipy() needs scipy: pip install scipy "
+                              "(or use toarray() / J @ v, which need numpy only).") from None
+        return scipy.sparse.csr_array((_to_numpy(self.data), (_to_numpy(self.rows),
+                                                              _to_numpy(self.cols))),
+                                      shape=self.shape)
+
+    def to_torch(self) -> Any:
+        """A coalesced sparse COO ``torch.Tensor`` (host data is copied; needs torch)."""
+        try:
+            import torch
+        except ImportError:
+            raise ImportError("SparseJacobian.to_torch() needs torch: pip install "
+                              "'numdiffx[torch]'.") from None
+        idx = torch.as_tensor(np.stack([_to_numpy(self.rows), _to_numpy(self.cols)]))
+        return torch.sparse_coo_tensor(idx, torch.as_tensor(_to_numpy(self.data)),
+                                       size=self.shape, check_invariants=True).coalesce()
+
+    def to_jax(self) -> Any:
+        """A ``jax.experimental.sparse.BCOO`` matrix (needs jax)."""
+        try:
+            import jax.numpy as jnp
+            from jax.experimental import sparse
+        except ImportError:
+            raise ImportError("SparseJacobian.to_jax() needs jax: pip install "
+                              "'numdiffx[jax]'.") from None
+        idx = jnp.asarray(np.stack([_to_numpy(self.rows), _to_numpy(self.cols)], axis=1))
+        return sparse.BCOO((jnp.asarray(_to_numpy(self.data)), idx), shape=self.shape)
+
+
+def _segment_table(index: np.ndarray, m: int) -> np.ndarray:
+    """(m, width) host table: row r lists the positions p with ``index[p] == r`` (in
+    order), padded with ``len(index)`` (a zero appended by the caller)."""
+    nnz = index.shape[0]
+    counts = np.bincount(index, minlength=m) if nnz else np.zeros(m, dtype=np.int64)
+    width = int(counts.max(initial=0))
+    order = np.argsort(index, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if m else np.zeros(0, np.int64)
+    table = np.full((m, width), nnz, dtype=np.int64)
+    if nnz:
+        sorted_idx = index[order]
+        slot = np.arange(nnz) - starts[sorted_idx]
+        table[sorted_idx, slot] = order
+    return table
+
 
 def scatter_dense(xp: Any, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
                   dev: Any) -> Any:
-    """Dense (m, n) matrix with ``data`` at ``(rows, cols)`` (works on immutable jax too)."""
-    import array_api_extra as xpx
+    """Dense (m, n) matrix with ``data`` at ``(rows, cols)``.
 
+    A gather, not a scatter, so it works in every namespace (immutable jax arrays, and
+    array-api-strict, which has no fancy ``__setitem__``): the data with one zero
+    appended, taken through a host-built index.
+    """
     m, n = shape
-    flat = xp.zeros((m * n,), dtype=data.dtype, device=dev)
-    try:
-        flat = xpx.at(flat, rows * n + cols).set(data)
-    except IndexError:
-        # The standard has no scatter (array-api-strict refuses fancy __setitem__): gather
-        # instead, from the data with one zero appended, through a host-built index.
-        where = np.full(m * n, _to_numpy(rows).size, dtype=np.int64)
-        where[_to_numpy(rows) * n + _to_numpy(cols)] = np.arange(_to_numpy(rows).size)
-        padded = xp.concat([data, xp.zeros((1,), dtype=data.dtype, device=dev)])
-        flat = xp.take(padded, xp.asarray(where, device=dev), axis=0)
+    rows_h, cols_h = _to_numpy(rows), _to_numpy(cols)
+    where = np.full(m * n, rows_h.size, dtype=np.int64)
+    where[rows_h * n + cols_h] = np.arange(rows_h.size)
+    padded = xp.concat([data, xp.zeros((1,), dtype=data.dtype, device=dev)])
+    flat = xp.take(padded, xp.asarray(where, device=dev), axis=0)
     return xp.reshape(flat, (m, n))
 
 
@@ -243,9 +369,11 @@ def detect_sparsity(
     relative amount (``x_j * (1 + u)`` with ``u`` in ``[1e-3, 2e-3]``, or ``u`` itself
     at 0) -- outputs that change at all depend on ``j`` -- and once set to NaN (with
     ``nan_probe``) -- outputs that become NaN depend on ``j``. The union is the pattern.
-    Cost: about ``2 * in.size`` evaluations of f (plus one unperturbed row per chunk,
-    compared within the same call), once; pass the returned pattern as
-    ``sparsity=`` to every later Jacobian (its colouring is cached).
+    Cost: about ``2 * in.size`` evaluations of f, once, plus (batched and vmapped
+    calls) one call of unperturbed copies per distinct chunk size: each probe is
+    compared with x evaluated at the same position of a call of the same shape, so the
+    result is exact whatever BLAS kernel the batch size selects. Pass the returned
+    pattern as ``sparsity=`` to every later Jacobian (its colouring is cached).
 
     When detection misses entries
     -----------------------------
@@ -316,6 +444,15 @@ def detect_sparsity(
 
 
 def _detect(prob: Any, opts: Any, nan_probe: bool, seed: int) -> SparsityPattern:
+    """Probe every input element; see :func:`detect_sparsity`.
+
+    Exact whatever BLAS kernel the machine picks: a batched call may round a row
+    differently at another batch size or position (blocked GEMM kernels, seen on AMD
+    EPYC: off-block outputs moved by 1e-14 when only the batch changed). So each probe
+    row is compared with the unperturbed x evaluated at the SAME position of a call of
+    the SAME shape (one such call per distinct chunk size, reused), never with a row
+    of another call. One call per point ("loop") compares with f(x) itself.
+    """
     xp = prob.xp
     x = prob.x_flat
     n, m_out = x.shape[0], prob.f0.shape[0]
@@ -329,18 +466,25 @@ def _detect(prob: Any, opts: Any, nan_probe: bool, seed: int) -> SparsityPattern
     per_chunk = opts.chunk_size or max(1, opts.memory_budget // ((3 * n + 3 * m_out) * itemsize))
     arange_n = xp.arange(n, device=dev)
     f0 = prob.f0
+    per_point = prob.evaluator.mode == "loop"
+    bases: dict[int, Any] = {}  # chunk size -> f at c copies of x, one call of that shape
     rows_all, cols_all = [], []
     for start in range(0, n, per_chunk):
         stop = min(n, start + per_chunk)
+        c = stop - start
         idx = xp.arange(start, stop, device=dev)
         onehot = xp.expand_dims(idx, 1) == xp.expand_dims(arange_n, 0)
         probe = xp.where(onehot, xp.expand_dims(moved, 0), xp.expand_dims(x, 0))
-        # Compare within ONE call: the chunk carries its own unperturbed row, because a
-        # batched BLAS call may round differently from the batch of one that gave f(x).
         with np.errstate(all="ignore"):
-            y = prob.evaluator(xp.concat([probe, xp.expand_dims(x, 0)], axis=0))
-        base = y[-1:, :]
-        y = y[:-1, :]
+            y = prob.evaluator(probe)
+            if per_point:
+                base = xp.expand_dims(f0, 0)
+            else:
+                if c not in bases:
+                    # c fresh copies of x (where, not x + 0: -0.0 stays -0.0)
+                    tiled = xp.where(onehot, xp.expand_dims(x, 0), xp.expand_dims(x, 0))
+                    bases[c] = prob.evaluator(tiled)
+                base = bases[c]
         dep = (y != base) & ~(xp.isnan(y) & xp.isnan(base))
         if nan_probe:
             nan_row = xp.full((1, n), xp.nan, dtype=x.dtype, device=dev)

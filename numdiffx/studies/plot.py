@@ -7,7 +7,20 @@ from typing import Any
 
 from .delta import DeltaRecord
 
-__all__ = ["plot_delta"]
+__all__ = ["plot_delta", "plot_timing"]
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or an ImportError naming the extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("the study figures need matplotlib: pip install 'numdiffx[plot]'."
+                          ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_delta(records: Sequence[DeltaRecord], path: str, *, error: str = "block_max_error"
@@ -18,11 +31,7 @@ def plot_delta(records: Sequence[DeltaRecord], path: str, *, error: str = "block
     resolve to on the x axis' right edge marker column; the best fixed delta per method
     is circled. Returns the matplotlib figure after saving it to ``path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     groups: dict[tuple[str, str], list[DeltaRecord]] = {}
     for r in records:
         groups.setdefault((r.activation, r.dtype), []).append(r)
@@ -86,11 +95,7 @@ def plot_delta(records: Sequence[DeltaRecord], path: str, *, error: str = "block
 
 def plot_timing(records: Sequence[Any], path: str) -> Any:
     """Log-log median time vs size, one panel per case x backend, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     groups: dict[tuple[str, str], list[Any]] = {}
     for r in records:
         if r.status == "ok":
