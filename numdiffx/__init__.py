@@ -9,10 +9,10 @@ from numdiffx._core.api import hessian as hessian
 from numdiffx._core.api import hvp as hvp
 from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
-from numdiffx._core.distributed import EvaluationError as EvaluationError
+from numdiffx._core.evaluation import EvaluationError as EvaluationError
+from numdiffx._core.evaluation import EvaluationWarning as EvaluationWarning
 from numdiffx._core.result import DiffResult as DiffResult
 from numdiffx._core.result import Status as Status
-from numdiffx._core.sparse import SparseJacobian as SparseJacobian
 from numdiffx._core.sparse import SparsityPattern as SparsityPattern
 from numdiffx._core.sparse import detect_sparsity as detect_sparsity
 from numdiffx._core.stencils import AbstractMethod as AbstractMethod
@@ -22,6 +22,7 @@ from numdiffx._core.stencils import backward as backward
 from numdiffx._core.stencils import central as central
 from numdiffx._core.stencils import complex_step as complex_step
 from numdiffx._core.stencils import forward as forward
+from numdiffx.backends.sparse import SparseJacobian as SparseJacobian
 from numdiffx.checks import GradcheckError as GradcheckError
 from numdiffx.checks import cross_check as cross_check
 from numdiffx.checks import explain_perturbation as explain_perturbation
@@ -54,6 +55,7 @@ __all__ = [
     "ComplexStep",
     "DiffResult",
     "EvaluationError",
+    "EvaluationWarning",
     "GradcheckError",
     "SparseJacobian",
     "SparsityPattern",

@@ -2,11 +2,11 @@
 ``nd.steps.adaptive()`` (Ridders extrapolation with an error estimate),
 ``nd.steps.bound()`` (per-element step from an estimated error bound)."""
 
-from numdiffx._core.adaptive import adaptive as adaptive
-from numdiffx._core.adaptive import bound as bound
-from numdiffx._core.steps import AbstractStepRule as AbstractStepRule
-from numdiffx._core.steps import auto as auto
-from numdiffx._core.steps import fixed as fixed
-from numdiffx._core.steps import relative as relative
+from numdiffx._core.strategies.adaptive import adaptive as adaptive
+from numdiffx._core.strategies.base import AbstractStepRule as AbstractStepRule
+from numdiffx._core.strategies.bound import bound as bound
+from numdiffx._core.strategies.nominal import auto as auto
+from numdiffx._core.strategies.nominal import fixed as fixed
+from numdiffx._core.strategies.nominal import relative as relative
 
 __all__ = ["AbstractStepRule", "adaptive", "auto", "bound", "fixed", "relative"]

@@ -176,7 +176,7 @@ def test_nested_points_are_reused_without_changing_a_bit(xb, method, monkeypatch
     # exactly (they round against x) and those rows are evaluated afresh. The sparse
     # Jacobian reuses points per colour. Near 0, log's first levels give NaN: a row
     # whose level failed is evaluated afresh, not reused (nor marked failed forever).
-    from numdiffx._core import adaptive as adaptive_module
+    from numdiffx._core.plans import shared as adaptive_module
 
     xp = xb.xp
     rule = nd.steps.adaptive(typical=1.0, scale_with_x=False)

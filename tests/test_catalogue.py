@@ -330,11 +330,20 @@ def test_function_mutating_a_batched_input_cannot_corrupt_the_result():
 
 
 # --- what f returns ---------------------------------------------------------------------
-@pytest.mark.parametrize("wrap", [tuple, list, lambda v: {"y": v}], ids=["tuple", "list", "dict"])
-def test_f_returning_a_container_is_refused(wrap):
-    """f returns a tuple/list/dict: TypeError 'f must return a single array'."""
-    with pytest.raises(TypeError, match="f must return a single array"):
-        nd.jacobian(lambda v: wrap([v, v]) if wrap is not None else v, X)
+@pytest.mark.parametrize("evaluation", ["loop", "batched"])
+@pytest.mark.parametrize("wrap", [tuple, list], ids=["tuple", "list"])
+def test_f_returning_a_list_or_tuple_is_stacked(wrap, evaluation):
+    """f returns a tuple/list of arrays: stacked on a new leading output axis (as torch and
+    scipy accept it), in every evaluation mode."""
+    jac = nd.jacobian(lambda v: wrap([np.sin(v), v**2]), X, evaluation=evaluation)
+    expected = np.stack([np.diag(np.cos(X)), np.diag(2 * X)])
+    np.testing.assert_allclose(jac, expected, rtol=1e-8, atol=1e-10)
+
+
+def test_f_returning_a_dict_is_refused():
+    """f returns a dict: TypeError 'f must return an array', naming what came back."""
+    with pytest.raises(TypeError, match="f must return an array; it returned a dict"):
+        nd.jacobian(lambda v: {"y": v}, X)
 
 
 def test_f_returning_a_python_float_is_a_scalar_output():

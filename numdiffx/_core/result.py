@@ -6,28 +6,40 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["DiffResult", "Status"]
 
 
 class Status(enum.IntEnum):
     """Per-element outcome. ``Status(code).message`` is the text users should read.
 
-    - ``SUCCESS`` (0): the value is valid (adaptive: the tolerance was met).
+    SUCCESS means one thing for every step rule: the element's error estimate is within
+    the tolerance (the rule's ``atol + rtol * |value|``; for rules without a tolerance,
+    what the stencil promises at its step, ``1e3 * eps**(p/(p+q))`` relative). Every
+    other status keeps the best value it has, except NON_FINITE and STEP_TOO_SMALL,
+    whose value is NaN.
+
+    - ``SUCCESS`` (0): the estimate is within the tolerance.
     - ``NON_FINITE`` (1): f gave NaN/inf at x or at a stencil point; the value is NaN.
-    - ``STEP_TOO_SMALL`` (2): ``x + h == x`` in the dtype; the value is NaN, not a
-      silent 0.
-    - ``ERROR_INCREASED`` (3): adaptive steps only: the estimate grew before the
-      tolerance was met; the best value is kept.
-    - ``MAX_ITERATIONS`` (4): adaptive steps only: the steps ran out; the best value
-      is kept.
+    - ``STEP_TOO_SMALL`` (2): ``x + h == x`` in the dtype; the value is NaN.
+    - ``ERROR_INCREASED`` (3): adaptive: the estimate grew as the step shrank before the
+      tolerance was met (noise or a kink near x); the best value is kept.
+    - ``MAX_ITERATIONS`` (4): adaptive: the steps ran out before the tolerance was met.
+    - ``ONE_SIDED`` (5): f was not finite on one side: a one-sided stencil gave the value.
+    - ``NONSMOOTH`` (6): the stencil's own points are inconsistent with a smooth f at this
+      step (a kink, a jump, noise, or curvature on a scale below the step): the
+      truncation estimate exceeds the tolerance.
+    - ``ROUNDOFF`` (7): cancellation: the round-off of f divided by the step exceeds the
+      tolerance (f is huge compared with its change over the step).
 
     Examples
     --------
     >>> import numpy as np, numdiffx as nd
     >>> r = nd.derivative(np.exp, np.array([1.0], dtype=np.float32), step=1e-9,
     ...                   full_output=True)
-    >>> nd.Status(int(r.status[0])).name, bool(np.isnan(r.value[0]))
-    ('STEP_TOO_SMALL', True)
+    >>> r.status_names.tolist(), bool(np.isnan(r.value[0]))
+    (['STEP_TOO_SMALL'], True)
     """
 
     SUCCESS = 0
@@ -36,6 +48,8 @@ class Status(enum.IntEnum):
     ERROR_INCREASED = 3
     MAX_ITERATIONS = 4
     ONE_SIDED = 5
+    NONSMOOTH = 6
+    ROUNDOFF = 7
 
     @property
     def message(self) -> str:
@@ -43,7 +57,7 @@ class Status(enum.IntEnum):
 
 
 _MESSAGES = {
-    Status.SUCCESS: "converged: the estimate is within the requested tolerance",
+    Status.SUCCESS: "converged: the error estimate is within the tolerance",
     Status.NON_FINITE: (
         "f returned NaN or inf at x or at a stencil point, or the step is not finite; the "
         "value is NaN. Check the domain of f near x, or use a one-sided method."
@@ -65,7 +79,34 @@ _MESSAGES = {
         "stencil of the same order on the finite side gave this value. Near the edge it can "
         "be inaccurate: pass step=nd.steps.adaptive(bounds=(lo, hi)) for controlled steps."
     ),
+    Status.NONSMOOTH: (
+        "the stencil's points are not consistent with a smooth f at this step (a kink, a "
+        "jump, noise, or curvature on a scale smaller than the step); the value is kept but "
+        "its error estimate exceeds the tolerance. Try step=nd.steps.adaptive(), a step "
+        "fitted to f's scale, or check f for a kink at x."
+    ),
+    Status.ROUNDOFF: (
+        "cancellation: |f| is so large compared with its change over the step that its "
+        "round-off, divided by the step, exceeds the tolerance; the value is kept. Subtract "
+        "a constant from f, use a larger step, or method='complex_step'."
+    ),
 }
+
+
+def _to_host(a: Any) -> Any:
+    """A host (numpy) copy of an array of any backend; the backend adapter decides."""
+    if isinstance(a, np.ndarray) or np.isscalar(a):
+        return np.asarray(a)
+    from numdiffx.backends import backend_for
+
+    return backend_for(a).to_host(a)
+
+
+def _describe(a: Any) -> str:
+    if a is None:
+        return "None"
+    shape = tuple(getattr(a, "shape", ()))
+    return f"<{type(a).__name__} shape={shape} dtype={getattr(a, 'dtype', '?')}>"
 
 
 @dataclass(frozen=True)
@@ -76,18 +117,24 @@ class DiffResult:
     ----------
     value : array
         The derivative (Jacobian layout ``out.shape + in.shape``), NaN where ``status``
-        is not SUCCESS (or ERROR_INCREASED / MAX_ITERATIONS, which keep the best value).
-    error : array or None
-        An error estimate of the same shape as ``value`` where the method provides one
-        (adaptive steps), else ``None``.
+        is NON_FINITE or STEP_TOO_SMALL; the other statuses keep the best value.
+    error : array
+        An estimate of ``|value - true|`` of the same shape as ``value``, from the
+        points the rule evaluated anyway (every rule has one; NaN where the value is).
     step : array
-        The step actually used, ``(x + h) - x``: per input element (x's shape), or,
-        with ``steps.adaptive()``, per value element (the step of the level the chosen
-        estimate came from, value's shape).
+        The step actually used, ``(x + h) - x``: per input element (x's shape) for
+        one-step rules, or per value element (the step of the level the chosen estimate
+        came from, value's shape) for ``steps.adaptive()`` and sparse results.
     nfev : int
-        Number of evaluations of f (points; a batched call of m points counts m).
+        Number of evaluations of f (points; a batched call of m points counts m, its
+        sentinel row included).
     status : array of int8
-        Per-element ``Status`` codes, same shape as ``value``.
+        Per-element :class:`Status` codes, same shape as ``value`` (sparse results: per
+        stored nonzero).
+
+    ``success`` is the boolean mask ``status == SUCCESS`` (as scipy.differentiate),
+    ``status_names`` the codes' names, and :meth:`raise_for_status` raises naming the
+    failing elements.
 
     Examples
     --------
@@ -95,8 +142,10 @@ class DiffResult:
     >>> x = np.array([0.5, 2.0])
     >>> r = nd.jacobian(np.sin, x, step=nd.steps.adaptive(), full_output=True)
     >>> true_error = np.abs(r.value - np.diag(np.cos(x)))
-    >>> bool(np.all(true_error <= r.error)), r.status.tolist(), r.step.shape
-    (True, [[0, 0], [0, 0]], (2, 2))
+    >>> bool(np.all(true_error <= r.error)), r.success.tolist(), r.step.shape
+    (True, [[True, True], [True, True]], (2, 2))
+    >>> r.status_counts()
+    {'SUCCESS': 4}
     """
 
     value: Any
@@ -106,16 +155,34 @@ class DiffResult:
     status: Any
 
     @property
-    def success(self) -> bool:
-        """True when every element has status SUCCESS."""
-        import numpy as np
+    def success(self) -> Any:
+        """Boolean array, True where the status is SUCCESS (the status' namespace)."""
+        return self.status == int(Status.SUCCESS)
 
-        return bool(np.all(np.asarray(_to_host(self.status)) == Status.SUCCESS))
+    @property
+    def status_names(self) -> np.ndarray:
+        """The status names per element, as a host numpy array of str."""
+        codes = np.asarray(_to_host(self.status))
+        names = np.array([s.name for s in Status])
+        return names[codes.astype(np.int64)]
+
+    def status_counts(self) -> dict[str, int]:
+        """``{status name: number of elements}``, SUCCESS first."""
+        codes = np.asarray(_to_host(self.status)).ravel()
+        found = np.bincount(codes.astype(np.int64), minlength=len(Status))
+        return {Status(c).name: int(k) for c, k in enumerate(found) if k}
+
+    def __repr__(self) -> str:
+        err = ""
+        if self.error is not None:
+            host = np.asarray(_to_host(self.error), dtype=np.float64)
+            finite = host[np.isfinite(host)]
+            err = f", max error estimate {finite.max():.3g}" if finite.size else ""
+        return (f"DiffResult(value={_describe(self.value)}{err}, nfev={self.nfev}, "
+                f"status={self.status_counts()})")
 
     def raise_for_status(self) -> DiffResult:
         """Raise ``FloatingPointError`` naming the failing elements; return self otherwise."""
-        import numpy as np
-
         codes = np.asarray(_to_host(self.status))
         bad = np.argwhere(codes != Status.SUCCESS)
         if bad.size == 0:
@@ -127,11 +194,3 @@ class DiffResult:
             more = f" and {len(where) - 5} more" if len(where) > 5 else ""
             lines.append(f"{Status(code).name} at {first}{more}: {Status(code).message}")
         raise FloatingPointError(f"{len(bad)} element(s) did not succeed:\n  " + "\n  ".join(lines))
-
-
-def _to_host(a: Any) -> Any:
-    if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
-        return a.get()
-    if type(a).__module__.startswith("torch"):
-        return a.detach().cpu().numpy()
-    return a

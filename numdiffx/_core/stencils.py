@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 __all__ = [
@@ -44,6 +44,26 @@ class AbstractMethod:
     def step_constant(self) -> float:  # pragma: no cover - abstract
         """Error-balancing factor of the automatic step (see ``steps.auto``)."""
         raise NotImplementedError
+
+    @property
+    def points(self) -> tuple[tuple[Any, Any], ...]:
+        """(offset, weight) pairs; the complex step is offset ``1j``, weight ``-1j``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @property
+    def roundoff_constant(self) -> float:
+        """``C_r``: the round-off of the estimate is ``C_r * eps_f / h**q``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @property
+    def truncation_constant(self) -> float:
+        """``C_t``: the truncation error is ``C_t * h**p * |f^(p+q)|``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @property
+    def reach(self) -> float:
+        """Largest ``|offset|`` (at least 1): how far the stencil reaches, in steps."""
+        return 1.0
 
     def with_deriv(self, deriv: int) -> AbstractMethod:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -159,13 +179,25 @@ class Stencil(AbstractMethod):
         object.__setattr__(self, "offsets", tuple(o for o, _ in kept))
         object.__setattr__(self, "order", _truncation_order(offsets, weights, self.deriv))
 
-    @property
+    @cached_property
+    def roundoff_constant(self) -> float:
+        """``C_r = sum |w_k|``: the round-off of the estimate is ``C_r eps_f / h**q``."""
+        return float(sum(abs(w) for w in self.weights))
+
+    @cached_property
+    def truncation_constant(self) -> float:
+        """``C_t = |sum w_k o_k**(p+q)| / (p+q)!``: truncation ``C_t h**p |f^(p+q)|``."""
+        p, q = self.order, self.deriv
+        c_t = abs(sum(w * o ** (p + q) for w, o in zip(self.weights, self.offsets)))
+        return float(c_t / math.factorial(p + q))
+
+    @cached_property
     def step_constant(self) -> float:
         """``(q C_r / (p C_t)) ** (1 / (p + q))``: the error-balancing step factor.
 
-        With round-off ``C_r eps |f| / h**q`` (``C_r = sum |w_k|``) and truncation
-        ``C_t h**p |f^(p+q)|`` (``C_t = |sum w_k o_k**(p+q)| / (p+q)!``), the total error
-        is smallest at ``h = step_constant * eps**(1/(p+q))`` when ``|f^(p+q)| ~ |f|``:
+        With round-off ``C_r eps |f| / h**q`` and truncation ``C_t h**p |f^(p+q)|``
+        (see :attr:`roundoff_constant`, :attr:`truncation_constant`), the total error is
+        smallest at ``h = step_constant * eps**(1/(p+q))`` when ``|f^(p+q)| ~ |f|``:
         ``(3 eps)**(1/3)`` for central differences, ``2 sqrt(eps)`` for forward ones.
         """
         p, q = self.order, self.deriv
@@ -174,14 +206,28 @@ class Stencil(AbstractMethod):
         c_t /= math.factorial(p + q)
         return float(q * c_r / (p * c_t)) ** (1.0 / (p + q))
 
-    @property
+    @cached_property
     def float_weights(self) -> tuple[float, ...]:
-        """Weights as Python floats (cached by the exact solve)."""
+        """Weights as Python floats (computed once per stencil)."""
         return tuple(float(w) for w in self.weights)
 
-    @property
+    @cached_property
     def float_offsets(self) -> tuple[float, ...]:
         return tuple(float(o) for o in self.offsets)
+
+    @cached_property
+    def points(self) -> tuple[tuple[Any, Any], ...]:
+        """(offset, weight) pairs as floats."""
+        return tuple(zip(self.float_offsets, self.float_weights))
+
+    @cached_property
+    def reach(self) -> float:
+        return max(1.0, *(abs(o) for o in self.float_offsets))
+
+    @cached_property
+    def symmetric(self) -> bool:
+        """Whether the offsets are symmetric about 0 (error series in even powers)."""
+        return sorted(self.offsets) == sorted(-o for o in self.offsets)
 
     def with_deriv(self, deriv: int) -> Stencil:
         """The stencil of the same family and accuracy for another derivative order.
@@ -208,6 +254,14 @@ class Stencil(AbstractMethod):
         return Stencil(offsets=offsets, deriv=deriv)
 
 
+def _check_deriv(deriv: object) -> int:
+    if isinstance(deriv, bool) or not isinstance(deriv, int):
+        raise TypeError(f"deriv must be an int >= 1; got {deriv!r}.")
+    if deriv < 1:
+        raise ValueError(f"deriv must be >= 1; got {deriv}. Use deriv=1 for first derivatives.")
+    return deriv
+
+
 def _check_order(order: object, *, even: bool, name: str) -> int:
     if isinstance(order, bool) or not isinstance(order, int):
         raise TypeError(f"{name}(order=...) must be an int; got {order!r}.")
@@ -216,6 +270,13 @@ def _check_order(order: object, *, even: bool, name: str) -> int:
         raise ValueError(f"{name}(order=...) must be {wanted}; got {order}. "
                          f"Example: {name}(order={2 if even else 1}).")
     return order
+
+
+@lru_cache(maxsize=128)
+def _named(family: str, offsets: tuple[int, ...], deriv: int) -> Stencil:
+    """One shared instance per named stencil: frozen, so safe to reuse; its weights and
+    constants are computed once instead of on every call."""
+    return Stencil(offsets=offsets, deriv=deriv, family=family)
 
 
 def forward(order: int = 1, deriv: int = 1) -> Stencil:
@@ -245,7 +306,7 @@ def forward(order: int = 1, deriv: int = 1) -> Stencil:
     True
     """
     order = _check_order(order, even=False, name="forward")
-    return Stencil(offsets=tuple(range(order + deriv)), deriv=deriv, family="forward")
+    return _named("forward", tuple(range(order + _check_deriv(deriv))), deriv)
 
 
 def backward(order: int = 1, deriv: int = 1) -> Stencil:
@@ -262,8 +323,7 @@ def backward(order: int = 1, deriv: int = 1) -> Stencil:
     True
     """
     order = _check_order(order, even=False, name="backward")
-    return Stencil(offsets=tuple(-k for k in range(order + deriv)), deriv=deriv,
-                   family="backward")
+    return _named("backward", tuple(-k for k in range(order + _check_deriv(deriv))), deriv)
 
 
 def central(order: int = 2, deriv: int = 1) -> Stencil:
@@ -292,8 +352,8 @@ def central(order: int = 2, deriv: int = 1) -> Stencil:
     True
     """
     order = _check_order(order, even=True, name="central")
-    half = order // 2 + (deriv - 1) // 2
-    return Stencil(offsets=tuple(range(-half, half + 1)), deriv=deriv, family="central")
+    half = order // 2 + (_check_deriv(deriv) - 1) // 2
+    return _named("central", tuple(range(-half, half + 1)), deriv)
 
 
 @dataclass(frozen=True)
@@ -314,11 +374,26 @@ class ComplexStep(AbstractMethod):
     def step_constant(self) -> float:
         return 1.0  # unused: the complex step has no round-off term to balance
 
+    @property
+    def points(self) -> tuple[tuple[Any, Any], ...]:
+        return ((1j, -1j),)
+
+    @property
+    def roundoff_constant(self) -> float:
+        return 1.0  # no cancellation: the imaginary part carries f' h itself
+
+    @property
+    def truncation_constant(self) -> float:
+        return 1.0 / 6.0  # Im f(x + ih) / h = f' - h**2 f^(3) / 6 + ...
+
     def with_deriv(self, deriv: int) -> ComplexStep:
         if deriv != 1:
             raise ValueError("complex_step() computes first derivatives only; use "
                              "method='central' for higher derivatives.")
         return self
+
+
+_COMPLEX_STEP = ComplexStep()
 
 
 def complex_step() -> ComplexStep:
@@ -335,7 +410,7 @@ def complex_step() -> ComplexStep:
     >>> bool(np.max(np.abs(d - np.exp(x)) / np.exp(x)) <= 4 * np.finfo(float).eps)
     True
     """
-    return ComplexStep()
+    return _COMPLEX_STEP
 
 
 _METHOD_NAMES = {

@@ -2,8 +2,11 @@
 
 Detecting a backend never imports it: the array's type is checked by module name.
 An adapter provides ``vmap`` (or None), ``prepare`` (detach from autodiff and copy),
-``no_grad`` (a context for evaluating f without building a graph), ``synchronize`` and
-the ``default_evaluation`` mode. Libraries without an adapter use the generic one.
+``no_grad`` (a context for evaluating f without building a graph), ``synchronize``,
+``to_host`` (the one device-to-host copy), ``is_traced`` (jit tracers), ``index_add``
+(indexed update, or None), ``to_sparse`` (the library's sparse type, or None) and the
+``default_evaluation`` mode. This package is the ONLY code that knows a library by name;
+``numdiffx._core`` asks it. Libraries without an adapter use the generic one.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Backend", "backend_for", "register_backend"]
+__all__ = ["Backend", "adapter", "backend_for", "register_backend"]
 
 
 class Backend:
@@ -41,12 +44,51 @@ class Backend:
     def synchronize(self, x: Any) -> None:
         """Block until the device work producing ``x`` has finished (for timing)."""
 
+    def to_host(self, a: Any) -> Any:
+        """A numpy copy of ``a`` on the host (the one device-to-host helper)."""
+        import numpy as np
+
+        return np.asarray(a)
+
+    def is_traced(self, a: Any) -> bool:
+        """Whether ``a`` is an abstract value being traced (no data on the host)."""
+        return False
+
+    #: ``index_add(a, (rows, cols), v)``: ``a[rows, cols] += v`` on an array numdiffx owns,
+    #: returning the result; None where the namespace has no indexed update (jax outside
+    #: jit would copy the whole batch per call; numdiffx then builds unit matrices).
+    index_add: Callable[[Any, tuple[Any, ...], Any], Any] | None = None
+    #: ``fresh_rows(row, count)``: a new writable (count, n) array of copies of ``row``
+    #: (used with ``index_add``)
+    fresh_rows: Callable[[Any, int], Any] | None = None
+
     def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
                   xp: Any) -> Any:
-        """The library's sparse matrix of shape ``shape`` (COO input, row-major sorted)."""
-        from numdiffx._core.sparse import SparseJacobian
+        """The library's sparse matrix of shape ``shape`` (COO input, row-major sorted),
+        or None where it has none (numdiffx then returns ``nd.SparseJacobian``)."""
+        return None
 
-        return SparseJacobian(rows, cols, data, shape)
+    def sparse_from_host(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int]) -> Any:
+        """The library's sparse matrix from host (numpy) COO arrays."""
+        raise ImportError(f"no sparse matrix type is known for {self.name} arrays.")
+
+
+def _fresh_rows(row: Any, count: int) -> Any:
+    """A new C-ordered, writable (count, n) array whose rows are copies of ``row``.
+
+    numpy, cupy: ``empty`` + assignment (copying a broadcast view keeps its 'F' layout)."""
+    from array_api_compat import array_namespace, device
+
+    xp = array_namespace(row)
+    out = xp.empty((count, row.shape[0]), dtype=row.dtype, device=device(row))
+    out[...] = row
+    return out
+
+
+def _add_in_place(a: Any, index: tuple[Any, ...], v: Any) -> Any:
+    """``a[index] += v`` for libraries with mutable arrays (numpy, cupy, torch)."""
+    a[index] += v
+    return a
 
 
 # root module name of the array type -> module of its adapter (imported on first use)
@@ -66,9 +108,13 @@ def register_backend(root_module: str, adapter_module: str) -> None:
 def backend_for(x: Any) -> Backend:
     """The adapter for the library that owns array ``x`` (by type module, no import)."""
     root = type(x).__module__.split(".", 1)[0]
-    if root == "jaxlib":
-        root = "jax"
-    if root not in _LOADED:
+    return adapter("jax" if root == "jaxlib" else root)
+
+
+def adapter(root: str) -> Backend:
+    """The adapter registered for the library named ``root`` (the generic one if none)."""
+    found = _LOADED.get(root)
+    if found is None:
         path = _ADAPTERS.get(root)
-        _LOADED[root] = importlib.import_module(path).BACKEND if path else Backend()
-    return _LOADED[root]
+        found = _LOADED[root] = importlib.import_module(path).BACKEND if path else Backend()
+    return found

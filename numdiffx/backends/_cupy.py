@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from numdiffx.backends import Backend
+from numdiffx.backends import Backend, _add_in_place, _fresh_rows
 
 
 class CupyBackend(Backend):
     name = "cupy"
     default_evaluation = "loop"
+    index_add = staticmethod(_add_in_place)
+    fresh_rows = staticmethod(_fresh_rows)
+
+    def to_host(self, a: Any) -> Any:
+        return a.get()
 
     def synchronize(self, x: Any) -> None:
         import cupy

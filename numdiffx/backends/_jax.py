@@ -30,6 +30,9 @@ class JaxBackend(Backend):
     def prepare(self, x: Any, xp: Any) -> Any:
         return x  # immutable: a private copy already
 
+    def is_traced(self, a: Any) -> bool:
+        return isinstance(a, jax.core.Tracer)
+
     def synchronize(self, x: Any) -> None:
         if hasattr(x, "block_until_ready"):
             x.block_until_ready()
@@ -41,6 +44,13 @@ class JaxBackend(Backend):
         from jax.experimental import sparse
 
         return sparse.BCOO((data, jnp.stack([rows, cols], axis=1)), shape=shape)
+
+
+    def sparse_from_host(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int]) -> Any:
+        import jax.numpy as jnp
+
+        return self.to_sparse(jnp.asarray(rows), jnp.asarray(cols), jnp.asarray(data), shape,
+                              jnp)
 
 
 BACKEND = JaxBackend()

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from numdiffx.backends import Backend
+from numdiffx.backends import Backend, _add_in_place, _fresh_rows
 
 
 class NumpyBackend(Backend):
     name = "numpy"
+    index_add = staticmethod(_add_in_place)
+    fresh_rows = staticmethod(_fresh_rows)
 
     def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
                   xp: Any) -> Any:
-        """``scipy.sparse.csr_array`` when scipy is installed, else ``nd.SparseJacobian``."""
+        """``scipy.sparse.csr_array`` when scipy is installed, else None (numdiffx then
+        returns ``nd.SparseJacobian``, which needs numpy alone)."""
         try:
             import scipy.sparse
         except ImportError:  # scipy is optional: fall back to the neutral container
-            return super().to_sparse(rows, cols, data, shape, xp)
+            return None
+        return scipy.sparse.csr_array((data, (rows, cols)), shape=shape)
+
+
+    def sparse_from_host(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int]) -> Any:
+        """``scipy.sparse.csr_array`` (needs scipy)."""
+        try:
+            import scipy.sparse
+        except ImportError:
+            raise ImportError("a scipy sparse matrix needs scipy: pip install scipy (toarray() "
+                              "and J @ v need numpy only).") from None
         return scipy.sparse.csr_array((data, (rows, cols)), shape=shape)
 
 

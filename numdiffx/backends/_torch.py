@@ -20,13 +20,23 @@ from typing import Any
 
 import torch
 
-from numdiffx.backends import Backend
+from numdiffx.backends import Backend, _add_in_place
 
 
 class TorchBackend(Backend):
     name = "torch"
     default_evaluation = "vmap"
     auto_fallback = "loop"
+    index_add = staticmethod(_add_in_place)
+
+    @staticmethod
+    def fresh_rows(row: Any, count: int) -> Any:
+        # clone, not contiguous(): for one row the expanded view is already contiguous,
+        # and contiguous() would hand back x itself for the in-place adds
+        return row.expand(count, row.shape[0]).clone(memory_format=torch.contiguous_format)
+
+    def to_host(self, a: Any) -> Any:
+        return a.detach().cpu().numpy()
 
     def vmap(self, fun: Callable[..., Any], in_axes: tuple[int | None, ...]) -> (
             Callable[..., Any] | None):
@@ -50,6 +60,13 @@ class TorchBackend(Backend):
         indices = torch.stack([rows, cols])
         return torch.sparse_coo_tensor(indices, data, size=shape,
                                        check_invariants=True).coalesce()
+
+
+    def sparse_from_host(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int]) -> Any:
+        import numpy as np
+
+        return self.to_sparse(torch.as_tensor(np.asarray(rows)), torch.as_tensor(np.asarray(cols)),
+                              torch.as_tensor(np.asarray(data)), shape, None)
 
 
 BACKEND = TorchBackend()

@@ -12,7 +12,7 @@ from array_api_compat import array_namespace
 
 from numdiffx._core.result import Status
 from numdiffx._core.stencils import AbstractMethod, ComplexStep, Stencil, resolve_method
-from numdiffx._core.steps import auto
+from numdiffx._core.strategies.nominal import auto
 
 from . import _frameworks as fw
 

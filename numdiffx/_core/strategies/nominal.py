@@ -1,45 +1,50 @@
-"""Step ("delta") rules: small frozen objects that give one step per input element.
+"""One-step rules: ``fixed``, ``relative`` and ``auto`` (the default).
 
-Every rule is called as ``rule.nominal(abs_x, xp=..., dtype=..., method=m)`` -- ``m``
-the stencil for the derivative order being computed -- and returns a positive step per
-element of ``abs_x`` (same shape, namespace, dtype and device). The engine then
-replaces each nominal step by the actually representable one, ``(x + h) - x``, and
-flags elements where it is zero.
+Each gives one nominal step per step variable from ``|x|``, the dtype and the stencil;
+:class:`AbstractNominalRule` runs any plan with it in one pass: the plan's steps
+(``(x + h) - x``, the step the arithmetic actually takes), one evaluation of every
+entry, and, where a two-sided stencil met NaN/inf on one side only, the one-sided
+stencil on the finite side (status ONE_SIDED).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from ..stencils import AbstractMethod, ComplexStep
+from .base import AbstractStepRule, positive_finite
+from .onesided import one_sided_retry
 
-from .stencils import AbstractMethod, ComplexStep
-
-__all__ = ["AbstractStepRule", "auto", "fixed", "relative", "resolve_step"]
-
-
-def _positive_finite(value: object, name: str, example: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive finite number; got "
-                        f"{type(value).__name__}. Example: {example}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}. "
-                         f"Example: {example}.")
-    return float(value)
+__all__ = ["DEFAULT_AUTO", "AbstractNominalRule", "auto", "fixed", "relative"]
 
 
-class AbstractStepRule:
-    """Base of the step rules. Abstract: use ``fixed``, ``relative`` or ``auto``."""
+class AbstractNominalRule(AbstractStepRule):
+    """A rule whose step follows from ``|x|`` alone (one pass over the plan)."""
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any,
                 method: AbstractMethod) -> Any:  # pragma: no cover - abstract
+        """Positive nominal steps, one per element of ``abs_x`` (its shape and namespace)."""
         raise NotImplementedError
+
+    def run(self, plan: Any, *, full_output: bool) -> Any:
+        from ..plans.outcome import Outcome
+
+        xp = plan.problem.xp
+
+        def nominal(scale: Any, method: AbstractMethod) -> Any:
+            return self.nominal(scale, xp=xp, dtype=scale.dtype, method=method)
+
+        h = plan.nominal_steps(nominal)
+        d = plan.evaluate(h)
+        values, status = d.values, d.status
+        if plan.one_sided_retry:
+            values, status = one_sided_retry(plan, h, values, status)
+        return Outcome(values, None, h, status)
 
 
 @dataclass(frozen=True)
-class fixed(AbstractStepRule):  # noqa: N801 - public lower-case constructor, like optax
+class fixed(AbstractNominalRule):  # noqa: N801 - public lower-case constructor, like optax
     """The same absolute step ``h`` for every element (JacrevFinite's ``delta``).
 
     A plain number passed as ``step=`` means ``fixed(step)``. Where ``x + h == x`` in
@@ -57,14 +62,14 @@ class fixed(AbstractStepRule):  # noqa: N801 - public lower-case constructor, li
     h: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "h", _positive_finite(self.h, "fixed(h)", "fixed(1e-6)"))
+        object.__setattr__(self, "h", positive_finite(self.h, "fixed(h)", "fixed(1e-6)"))
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
         return xp.full_like(abs_x, self.h)
 
 
 @dataclass(frozen=True)
-class relative(AbstractStepRule):  # noqa: N801
+class relative(AbstractNominalRule):  # noqa: N801
     """``h_i = scale * max(|x_i|, typical)``: a step relative to the element's size.
 
     Examples
@@ -83,9 +88,9 @@ class relative(AbstractStepRule):  # noqa: N801
     typical: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scale", _positive_finite(self.scale, "relative(scale)",
+        object.__setattr__(self, "scale", positive_finite(self.scale, "relative(scale)",
                                                            "relative(1e-6)"))
-        object.__setattr__(self, "typical", _positive_finite(
+        object.__setattr__(self, "typical", positive_finite(
             self.typical, "relative(typical=...)", "relative(1e-6, typical=1.0)"))
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
@@ -93,7 +98,7 @@ class relative(AbstractStepRule):  # noqa: N801
 
 
 @dataclass(frozen=True)
-class auto(AbstractStepRule):  # noqa: N801
+class auto(AbstractNominalRule):  # noqa: N801
     """The default: the textbook optimal step for the stencil and the dtype.
 
     ``h_i = factor * c * eps(dtype) ** (1 / (p + q)) * max(|x_i|, typical)`` for a
@@ -123,9 +128,9 @@ class auto(AbstractStepRule):  # noqa: N801
     scale_with_x: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "typical", _positive_finite(self.typical, "auto(typical=...)",
+        object.__setattr__(self, "typical", positive_finite(self.typical, "auto(typical=...)",
                                                              "auto(typical=1.0)"))
-        object.__setattr__(self, "factor", _positive_finite(self.factor, "auto(factor=...)",
+        object.__setattr__(self, "factor", positive_finite(self.factor, "auto(factor=...)",
                                                             "auto(factor=10.0)"))
         if not isinstance(self.scale_with_x, bool):
             raise TypeError(f"auto(scale_with_x=...) must be True or False; got "
@@ -146,17 +151,5 @@ class auto(AbstractStepRule):  # noqa: N801
         return scale * xp.maximum(abs_x, xp.asarray(self.typical, dtype=abs_x.dtype))
 
 
-def resolve_step(step: object) -> AbstractStepRule:
-    """Map the public ``step=`` argument onto a rule: None/'auto' -> auto(), number -> fixed."""
-    if step is None or (isinstance(step, str) and step == "auto"):
-        return auto()
-    if isinstance(step, AbstractStepRule):
-        return step
-    if isinstance(step, str):
-        raise ValueError(f"step={step!r} is not known; use 'auto', a positive number (a fixed "
-                         "step) or a rule such as nd.steps.relative(1e-6).")
-    if isinstance(step, (int, float, np.floating, np.integer)) and not isinstance(
-            step, (bool, np.bool_)):
-        return fixed(float(step))
-    raise TypeError("step must be None, 'auto', a positive number or a step rule such as "
-                    f"nd.steps.fixed(1e-6); got {type(step).__name__}.")
+
+DEFAULT_AUTO = auto()

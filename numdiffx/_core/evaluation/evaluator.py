@@ -1,0 +1,368 @@
+"""Calling the user's f on batches of perturbed flat points: local evaluation modes.
+
+``Evaluator(points)`` evaluates f at every row of ``points`` (m, n) and returns (m, M):
+
+- ``"batched"``: f accepts a leading batch axis (or ``batch_axis``) on every array
+  argument (the JacrevFinite contract): all points of a chunk go in ONE call.
+- ``"vmap"``: the backend's vmap maps the per-point f over the chunk.
+- ``"loop"``: one call per point; works for any f.
+
+Every point f receives is its own contiguous array, never a view into a shared buffer.
+Every batched or vmapped call carries the unperturbed x as one extra, last row (the
+*sentinel*): its output must equal f(x) within round-off, else f mixes the rows of a
+batch or vmap disagrees with f. An explicit mode then raises; ``"auto"`` falls back to
+``"loop"`` with an :class:`EvaluationWarning`. ``"auto"`` also falls back, silently, when
+vmap cannot trace f at all (``.item()``, numpy calls); the decision is made at every
+call of f, for whichever argument is being differentiated.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EVALUATION_MODES", "EvaluationWarning", "Evaluator", "EvaluatorSpec"]
+
+EVALUATION_MODES = ("auto", "batched", "loop", "vmap")
+
+
+class EvaluationWarning(UserWarning):
+    """``evaluation="auto"`` had to leave the backend's vmap for one call per point."""
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """Everything needed to rebuild an evaluator elsewhere (picklable, for executors)."""
+
+    fun: Callable[..., Any]
+    args: tuple[Any, ...]
+    variables: tuple[int, ...]  # the argnums laid out one after another in the flat vector
+    shapes: tuple[tuple[int, ...], ...]
+    mode: str  # as requested: "auto", "batched", "vmap" or "loop"
+    batch_axis: int = 0
+
+
+class Evaluator:
+    """Evaluates f at flat points; counts evaluations (points, sentinel rows included)."""
+
+    executor: Any = None  # local evaluation (see executor.ExecutorEvaluator)
+
+    def __init__(self, spec: EvaluatorSpec, backend: Any, xp: Any) -> None:
+        self.spec = spec
+        self.fun = spec.fun
+        self.args = list(spec.args)
+        self.variables = spec.variables
+        self.shapes = spec.shapes
+        self.sizes = tuple(math.prod(s) for s in spec.shapes)
+        self.backend = backend
+        self.xp = xp
+        self.nfev = 0
+        self.batch_axis = k = spec.batch_axis
+        # "batched" puts the copies on axis k: replacing it where every differentiated
+        # argument has size 1 there, else as a new axis inserted there
+        self._replace = k != 0 and all(len(s) > k and s[k] == 1 for s in self.shapes)
+        self.out_shape: tuple[int, ...] = ()
+        self.out_dtype: Any = None
+        self.x0: Any = None  # the unperturbed flat point
+        self.f0: Any = None  # f(x0), flat (M,)
+        self.last_sentinel: Any = None  # (1, M) output of the last call's sentinel row
+        #: mode "auto" falls back to when the backend's default cannot serve f
+        self._fallback = backend.auto_fallback if spec.mode == "auto" else None
+        self.mode = backend.default_evaluation if spec.mode == "auto" else spec.mode
+        self._call: Callable[..., Any] = self.fun
+        if self.mode == "vmap":
+            in_axes = tuple(0 if i in self.variables else None for i in range(len(self.args)))
+            mapped = backend.vmap(self.fun, in_axes)
+            if mapped is None:
+                raise ValueError(
+                    f"evaluation='vmap' is not available for {backend.name} arrays (the library "
+                    "has no vmap); use evaluation='batched' if f accepts a leading batch axis, "
+                    "or evaluation='loop'."
+                )
+            self._call = mapped
+
+    @property
+    def batched(self) -> bool:
+        """Whether calls carry many points at once (and a sentinel row)."""
+        return self.mode in ("batched", "vmap")
+
+    # -- argument assembly -------------------------------------------------------------
+    def _split(self, flat: Any, batch: int | None) -> list[Any]:
+        """The differentiated arguments of one point (batch None) or a batch of points."""
+        xp, out, start = self.xp, [], 0
+        alone = len(self.shapes) == 1
+        for shape, size in zip(self.shapes, self.sizes):
+            piece = flat[..., start:start + size]
+            if not alone or batch is None:  # its own contiguous array, not a view
+                piece = xp.asarray(piece, copy=True)
+            out.append(self._place(xp.reshape(piece, (batch, *shape)) if batch is not None
+                                   else xp.reshape(piece, shape), batch))
+            start += size
+        return out
+
+    def _place(self, a: Any, batch: int | None) -> Any:
+        """Move the leading batch axis of ``a`` to ``batch_axis`` (batched mode only)."""
+        k = self.batch_axis
+        if batch is None or k == 0 or self.mode != "batched":
+            return a
+        if self._replace:  # drop the size-1 axis k of the element, then put the batch there
+            a = self.xp.reshape(a, (batch, *a.shape[1:k + 1], *a.shape[k + 2:]))
+        return self.xp.moveaxis(a, 0, k)
+
+    def _from_batched(self, out: Any) -> Any:
+        """f's batched output with its batch axis moved back to 0."""
+        k = self.batch_axis
+        if k == 0 or self.mode != "batched":
+            return out
+        if out.ndim <= k:
+            raise ValueError(f"with batch_axis={k}, f must return an array with the batch on "
+                             f"axis {k}; it returned shape {tuple(out.shape)}.")
+        moved = self.xp.moveaxis(out, k, 0)
+        if self._replace:
+            return self.xp.reshape(moved, (moved.shape[0], *moved.shape[1:k + 1], 1,
+                                           *moved.shape[k + 1:]))
+        return moved
+
+    def _arguments(self, values: list[Any], batch: int | None) -> list[Any]:
+        args = list(self.args)
+        for i, value in zip(self.variables, values):
+            args[i] = value
+        if batch is not None and self.mode == "batched":
+            xp = self.xp
+            for i, a in enumerate(args):
+                if i not in self.variables and _is_array(a):
+                    a = xp.broadcast_to(xp.expand_dims(a, axis=0), (batch, *a.shape))
+                    args[i] = self._place(a, batch)
+        return args
+
+    def _as_output(self, out: Any, where: str, batched: bool) -> Any:
+        """f's result as one array; a list/tuple of arrays is stacked (as torch/scipy)."""
+        if isinstance(out, (tuple, list)):
+            if not out:
+                raise TypeError(f"f returned an empty {type(out).__name__} {where}; it must "
+                                "return an array (or a list/tuple of arrays to stack).")
+            parts = [self._as_output(o, where, batched) for o in out]
+            return self.xp.stack(parts, axis=1 if batched else 0)
+        if out is None or isinstance(out, dict) or not (_is_array(out) or np.isscalar(out)):
+            raise TypeError(
+                f"f must return an array; it returned a {type(out).__name__} {where}. "
+                "Wrap it so it returns one array, e.g. lambda x: xp.stack(f(x))."
+            )
+        out = self.xp.asarray(out)
+        return self._from_batched(out) if batched else out
+
+    def _apply(self, fun: Callable[..., Any], args: list[Any], where: str) -> Any:
+        """``fun(*args)``; an exception from f keeps its type and gains a note naming where."""
+        try:
+            return fun(*args)
+        except Exception as exc:
+            hint = ""
+            if self.mode == "batched" and where == "at x":
+                hint = (" (with evaluation='batched' every array argument has a leading batch "
+                        "axis; if f is not vectorised, use evaluation='loop')")
+            note = f"numdiffx: raised by f {where} (evaluation={self.mode!r}){hint}."
+            if hasattr(exc, "add_note"):  # Python >= 3.11 (PEP 678); 3.10 keeps f's message
+                exc.add_note(note)
+            raise
+
+    def _where(self, points: Any, rows: Sequence[int]) -> str:
+        """Words for the perturbed points ``rows``: which elements moved, by how much."""
+        try:
+            host = np.asarray(self.backend.to_host(points))
+            x0 = np.asarray(self.backend.to_host(self.x0))
+        except Exception:  # noqa: BLE001 - the description must never hide f's error
+            return f"at {len(rows)} perturbed point(s)"
+        parts = []
+        for r in list(rows)[:3]:
+            moved = np.flatnonzero(host[r] != x0)
+            words = []
+            for j in moved[:3]:
+                arg, index = self._locate(int(j))
+                step = complex(host[r, j] - x0[j]) if np.iscomplexobj(host) else float(
+                    host[r, j] - x0[j])
+                words.append(f"args[{arg}]{list(index)} {'+' if str(step)[0] != '-' else ''}"
+                             f"{step:.3g}")
+            more = f" and {moved.size - 3} more element(s)" if moved.size > 3 else ""
+            parts.append(", ".join(words) + more if words else "no element moved")
+        if len(rows) > 3:
+            parts.append(f"... ({len(rows)} points)")
+        return "at the perturbed point moving " + "; ".join(parts)
+
+    def _locate(self, flat: int) -> tuple[int, tuple[int, ...]]:
+        """(argnum, index within it) of a flat element."""
+        for arg, shape, size in zip(self.variables, self.shapes, self.sizes):
+            if flat < size:
+                return arg, tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+            flat -= size
+        raise IndexError(flat)  # pragma: no cover - callers pass valid indices
+
+    # -- calls -------------------------------------------------------------------------
+    def first(self, x_flat: Any) -> Any:
+        """f at the unperturbed point; fixes the output shape and dtype. Returns (M,)."""
+        self.x0 = x_flat
+        if self._fallback is not None and self.mode == "vmap":
+            try:
+                return self._first(x_flat)
+            except Exception:  # noqa: BLE001 - vmap refused f; the fallback re-raises f's own
+                self._leave_vmap()
+        return self._first(x_flat)
+
+    def known(self, x_flat: Any, f0: Any) -> Any:
+        """Use the caller's f(x) (flat, validated); no evaluation."""
+        self.x0, self.f0 = x_flat, f0
+        self.out_dtype = f0.dtype
+        return f0
+
+    def _leave_vmap(self) -> None:
+        self.mode, self._call, self._fallback = self._fallback, self.fun, None
+
+    def _first(self, x_flat: Any) -> Any:
+        xp = self.xp
+        x_copy = xp.asarray(x_flat, copy=True)  # an f writing into its argument must not move x
+        with self.backend.no_grad():
+            if self.batched:
+                args = self._arguments(self._split(xp.expand_dims(x_copy, axis=0), 1), 1)
+                out = self._as_output(self._apply(self._call, args, "at x"), "at x", True)
+                if out.ndim < 1 or out.shape[0] != 1:
+                    raise ValueError(
+                        f"with evaluation={self.mode!r}, f must return an array with a leading "
+                        f"batch axis; called on a batch of 1 it returned shape "
+                        f"{tuple(out.shape)}. If f is not vectorised, use evaluation='loop'."
+                    )
+                self.out_shape = tuple(out.shape[1:])
+            else:
+                out = self._as_output(self._apply(
+                    self.fun, self._arguments(self._split(x_copy, None), None), "at x"),
+                    "at x", False)
+                self.out_shape = tuple(out.shape)
+        self.out_dtype = out.dtype
+        self.nfev += 1
+        self.f0 = xp.reshape(out, (-1,))
+        return self.f0
+
+    def __call__(self, points: Any) -> Any:
+        """Evaluate f at each row of ``points`` (m, n); returns (m, M).
+
+        In batched and vmap modes the call carries x as a last, sentinel row; its output
+        is kept as ``last_sentinel`` (stencils that use f(x) subtract it: same call,
+        same rounding)."""
+        if self.batched:
+            try:
+                return self._batched(points)
+            except _SentinelMismatch as mismatch:
+                if self._fallback is None:
+                    raise ValueError(str(mismatch)) from None
+                warnings.warn(f"{mismatch} Falling back to evaluation='loop' (one call of f "
+                              "per point) for this computation.", EvaluationWarning,
+                              stacklevel=4)
+                self._leave_vmap()
+            except Exception:
+                if self._fallback is None:
+                    raise
+                self._leave_vmap()  # vmap cannot trace f: one call per point, any f
+        self.last_sentinel = None
+        return self._loop(points)
+
+    def _batched(self, points: Any) -> Any:
+        xp = self.xp
+        m = points.shape[0]
+        batch = xp.concat([points, xp.expand_dims(self._sentinel_point(points), 0)], axis=0)
+        with self.backend.no_grad():
+            out = self._as_output(self._apply(
+                self._call, self._arguments(self._split(batch, m + 1), m + 1),
+                f"at a batch of {m} perturbed points and x"), "for a batch", True)
+        expected = (m + 1, *self.out_shape)
+        if tuple(out.shape) != expected:
+            raise ValueError(
+                f"with evaluation={self.mode!r}, f returned shape {tuple(out.shape)} for a "
+                f"batch of {m} perturbed points plus x ({m + 1} rows); expected {expected}. f "
+                "must map each batch element independently (or use evaluation='loop')."
+            )
+        self.nfev += m + 1
+        out = xp.reshape(out, (m + 1, -1))
+        sentinel = out[m:, :]
+        self._check_sentinel(sentinel)
+        self.last_sentinel = sentinel
+        return out[:m, :]
+
+    def _sentinel_point(self, points: Any) -> Any:
+        """x itself, in the points' dtype. Complex-step points get x + i*eps*|x|: a zero
+        imaginary part can send f down a real code path, and Re f is f(x) + O(eps**2)."""
+        xp, x0 = self.xp, self.x0
+        if points.dtype == x0.dtype:
+            return x0
+        eps = float(xp.finfo(x0.dtype).eps)
+        tiny = eps * xp.maximum(xp.abs(x0), xp.ones_like(x0))
+        return xp.astype(x0, points.dtype) + xp.astype(tiny, points.dtype) * 1j
+
+    def _check_sentinel(self, sentinel: Any) -> None:
+        """The sentinel row's output must equal f(x) within round-off (sqrt(eps))."""
+        xp, f0 = self.xp, self.f0
+        if f0 is None or self.backend.is_traced(sentinel) or self.backend.is_traced(f0):
+            return  # under jit there is no value to compare on the host
+        s = xp.reshape(sentinel, (-1,))
+        if xp.isdtype(s.dtype, "complex floating") and not xp.isdtype(f0.dtype,
+                                                                       "complex floating"):
+            s = xp.real(s)  # a complex-step call: Re f(x + i eps|x|) is f(x)
+        real = xp.isdtype(f0.dtype, "real floating")
+        tiny = float(xp.finfo(f0.dtype if real else xp.float64).eps) ** 0.5
+        with np.errstate(all="ignore"):
+            diff = xp.abs(s - f0)
+            both_bad = ~xp.isfinite(s) & ~xp.isfinite(f0)
+            scale = xp.abs(f0)
+            top = xp.max(xp.where(xp.isfinite(scale), scale, xp.zeros_like(scale))) if (
+                scale.shape[0]) else 0.0
+            ok = both_bad | (diff <= tiny * (scale + top) + float(np.finfo(np.float64).tiny))
+        if bool(xp.all(ok)):
+            return
+        bad = np.flatnonzero(~np.asarray(self.backend.to_host(ok)))
+        i = int(bad[0])
+        got, want = np.asarray(self.backend.to_host(s))[i], np.asarray(
+            self.backend.to_host(f0))[i]
+        cause = ("vmap disagrees with f itself at x (f is not vmap-safe, e.g. an in-place "
+                 "or data-dependent operation, or an upstream vmap bug)" if self.mode == "vmap"
+                 else "f mixes the rows of the batch (e.g. it normalises or reduces over the "
+                 "batch axis) or is not deterministic")
+        raise _SentinelMismatch(
+            f"evaluation={self.mode!r}: the unperturbed x carried in the batch (the sentinel "
+            f"row) gave {got!r} at output element {i}, but f(x) alone gave {want!r} "
+            f"({bad.size} output element(s) differ beyond round-off): {cause}. The Jacobian "
+            "would be silently wrong; use evaluation='loop'.")
+
+    def _loop(self, points: Any) -> Any:
+        xp = self.xp
+        m = points.shape[0]
+        rows = []
+        with self.backend.no_grad():
+            for r in range(m):
+                try:
+                    out = self._apply(self.fun, self._arguments(
+                        self._split(points[r, ...], None), None), "at a perturbed point")
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"numdiffx: {self._where(points, [r])}.")
+                    raise
+                y = self._as_output(out, "at a perturbed point", False)
+                if tuple(y.shape) != self.out_shape:
+                    raise ValueError(
+                        f"f returned shape {tuple(y.shape)} at a perturbed point but "
+                        f"{self.out_shape} at x; the output shape must not depend on x."
+                    )
+                rows.append(xp.reshape(y, (-1,)))
+        self.nfev += m
+        return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
+                                                            dtype=self.out_dtype)
+
+
+class _SentinelMismatch(Exception):
+    """The sentinel row's output differs from f(x) (internal; becomes an error/warning)."""
+
+
+def _is_array(a: Any) -> bool:
+    return hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__array_namespace__") or (
+        hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__array__"))

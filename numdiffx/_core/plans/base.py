@@ -1,0 +1,113 @@
+"""What a plan is: an operation described as data, run by any step rule that supports it.
+
+A plan knows the *entries* of its operation (a Jacobian column, a Hessian entry, a
+nonzero, a direction), the *step variables* their steps come from (input elements, or
+one scalar step along a direction), how to evaluate the entries at given steps, and how
+to lay the results out. Step rules (``strategies``) pick the steps and combine the
+evaluations; they never know which operation they serve.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..evaluation.points import DEFAULT_MEMORY_BUDGET, Differences, representable_steps
+from ..problem import Problem
+from ..stencils import AbstractMethod, ComplexStep
+from .outcome import Outcome
+
+__all__ = ["AbstractPlan"]
+
+
+class AbstractPlan:
+    """Base of the plans. Abstract: concrete plans live in this package's modules.
+
+    Attributes every plan sets: ``problem``, ``method`` (the operation's stencil),
+    ``deriv`` (the derivative order the step rule sizes steps for), ``n_entries`` (E)
+    and ``n_out`` (M, values per entry).
+    """
+
+    name: ClassVar[str]
+    #: one scalar step along a direction (jvp): no per-element bounds or typical scales
+    directional: ClassVar[bool] = False
+    #: a two-sided stencil meeting NaN/inf on one side retries one-sided (ONE_SIDED)
+    one_sided_retry: ClassVar[bool] = False
+
+    problem: Problem
+    method: AbstractMethod
+    deriv: int
+    n_entries: int
+    n_out: int
+    chunk_size: int | None = None
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    # -- steps ---------------------------------------------------------------------------
+    def step_scale(self) -> Any:
+        """(S,) magnitudes the step rule scales steps by: ``|x_i|`` per element."""
+        return self.problem.xp.abs(self.problem.real_x)
+
+    def step_x(self) -> Any:
+        """(S,) the values the steps are added to (bounds, representability)."""
+        return self.problem.real_x
+
+    def step_method(self) -> AbstractMethod:
+        """The stencil whose order (with ``deriv``) sizes the steps."""
+        return self.method.with_deriv(self.deriv)
+
+    def to_steps(self, h: Any) -> Any:
+        """Nominal steps -> the steps used: ``(x + h) - x`` (complex step: as given)."""
+        if isinstance(self.method, ComplexStep):
+            return h  # an imaginary step is never lost to rounding of the real part
+        return representable_steps(self.problem.xp, self.step_x(), h)
+
+    def nominal_steps(self, nominal: Any) -> Any:
+        """Steps of a one-step rule: ``nominal(scale, method)`` -> the steps used."""
+        return self.to_steps(nominal(self.step_scale(), self.step_method()))
+
+    def entry_variables(self) -> np.ndarray:
+        """(E,) host: the step variable of each entry (its first, for a pair)."""
+        return np.arange(self.n_entries)
+
+    def entry_step(self, h: Any, rows: np.ndarray) -> Any:
+        """(len(rows),) the step of each entry in ``rows``."""
+        xp = self.problem.xp
+        return xp.take(h, xp.asarray(self.entry_variables()[rows], device=self.problem.device),
+                       axis=0)
+
+    def entry_methods(self, methods: list[AbstractMethod], group: np.ndarray
+                      ) -> tuple[list[AbstractMethod], np.ndarray, list[float]]:
+        """Per entry: the stencil it uses (methods indexed by a host group per entry) and
+        each stencil's round-off weight ``sum |w|``. ``methods``/``group`` are per step
+        variable (one-sided stencils near bounds)."""
+        weights = [m.roundoff_constant for m in methods]
+        return methods, group[self.entry_variables()], weights
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, h: Any, rows: np.ndarray | None = None, *,
+                 method: AbstractMethod | None = None, offsets: list[float] | None = None,
+                 extras: tuple[tuple[float, ...], ...] = ()) -> Differences:
+        """Values (and statuses) of the entries ``rows`` (all when None) at steps ``h``,
+        with ``method`` instead of the plan's own (a one-sided retry). With ``offsets``
+        the raw per-offset differences (len(rows), k, M)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def level(self, h: Any, rows: np.ndarray, methods: list[AbstractMethod],
+              entry_group: np.ndarray, nested: list[Any]) -> Differences:
+        """One adaptive level: ``rows`` at steps ``h``, each with its group's stencil,
+        reusing shared points through ``nested`` (one NestedPoints per method)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def f_scale(self) -> Any:
+        """(E, M) magnitude of f whose round-off each entry's values carry."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def f0_entries(self) -> Any:
+        """f(x) broadcastable to the entries' (E, M) layout."""
+        return self.problem.xp.expand_dims(self.problem.f0, 0)
+
+    # -- result --------------------------------------------------------------------------
+    def finish(self, outcome: Outcome, full_output: bool) -> Any:
+        """The operation's result in its layout (or a DiffResult)."""
+        raise NotImplementedError  # pragma: no cover - abstract

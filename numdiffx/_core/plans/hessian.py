@@ -1,0 +1,143 @@
+"""Hessian from second-derivative and mixed stencils (not nested first differences).
+
+Entries: the n diagonal entries (the method's second-derivative stencil of the same
+family, central: ``[1, -2, 1] / h**2``) then the upper pairs (i < j, the tensor product
+of the first-derivative stencil with itself). The complex step uses the mixed
+complex/central formula for every entry. The result is exactly symmetric, laid out as
+``out + in + in``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.points import BasisDirection, Differences, differences
+from ..problem import Problem
+from ..result import DiffResult
+from ..stencils import AbstractMethod, ComplexStep, central
+from .base import AbstractPlan
+from .outcome import Outcome
+from .shared import f_scale, scatter_rows
+
+__all__ = ["HessianPlan"]
+
+
+class HessianPlan(AbstractPlan):
+    name = "hessian"
+
+    def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
+                 memory_budget: int) -> None:
+        self.problem, self.method, self.deriv = problem, method, 2
+        n = problem.n
+        upper = np.triu_indices(n, k=1)
+        self.pairs = np.stack(upper, axis=1).astype(np.int64) if n else np.zeros((0, 2),
+                                                                                 np.int64)
+        self.n_entries, self.n_out = n + self.pairs.shape[0], problem.m_out
+        self.chunk_size, self.memory_budget = chunk_size, memory_budget
+        self.complex_step = isinstance(method, ComplexStep)
+        self._first = np.concatenate([np.arange(n), self.pairs[:, 0]])
+        self._second = np.concatenate([np.arange(n), self.pairs[:, 1]])
+
+    # -- steps ---------------------------------------------------------------------------
+    def nominal_steps(self, nominal: Any) -> Any:
+        if not self.complex_step:
+            return super().nominal_steps(nominal)
+        # the complex direction takes the complex step's own step, the real one central's
+        scale = self.step_scale()
+        h_c = self.to_steps(nominal(scale, self.method))
+        real = central(order=2)
+        from ..evaluation.points import representable_steps
+
+        h_r = representable_steps(self.problem.xp, self.step_x(), nominal(scale, real))
+        return (h_c, h_r)
+
+    def entry_variables(self) -> np.ndarray:
+        return self._first
+
+    def entry_step(self, h: Any, rows: np.ndarray) -> Any:
+        xp, dev = self.problem.xp, self.problem.device
+        hi = xp.take(h, xp.asarray(self._first[rows], device=dev), axis=0)
+        hj = xp.take(h, xp.asarray(self._second[rows], device=dev), axis=0)
+        return xp.sqrt(hi) * xp.sqrt(hj)  # no overflow
+
+    def entry_methods(self, methods: list[AbstractMethod], group: np.ndarray
+                      ) -> tuple[list[AbstractMethod], np.ndarray, list[float]]:
+        n = self.problem.n
+        base = methods[0]
+        kinds = np.concatenate([np.zeros(n, np.int64), np.ones(self.pairs.shape[0], np.int64)])
+        w = base.roundoff_constant
+        diag = base.with_deriv(2)
+        return [diag, base], kinds, [diag.roundoff_constant, w * w]
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, h: Any, rows: np.ndarray | None = None, *,
+                 method: AbstractMethod | None = None, offsets: list[float] | None = None,
+                 extras: tuple[tuple[float, ...], ...] = ()) -> Differences:
+        p = self.problem
+        n = p.n
+        rows = np.arange(self.n_entries) if rows is None else rows
+        meth = method or self.method
+
+        def run(directions: list[Any], entries: np.ndarray) -> Differences:
+            return differences(p.evaluator, p.x_flat, p.f0, directions, entries,
+                               chunk_size=self.chunk_size, memory_budget=self.memory_budget)
+
+        if self.complex_step:
+            h_c, h_r = h
+            table = np.concatenate([np.stack([np.arange(n)] * 2, axis=1), self.pairs], axis=0)
+            return run([BasisDirection(meth, h_c, 0), BasisDirection(central(order=2), h_r, 1)],
+                       table[rows])
+        parts = []
+        diag = rows[rows < n]
+        if diag.size:
+            d = run([BasisDirection(meth.with_deriv(2), h, 0)], diag.reshape(-1, 1))
+            parts.append((diag, d.values, d.status))
+        mixed = rows[rows >= n]
+        if mixed.size:
+            d = run([BasisDirection(meth, h, 0), BasisDirection(meth, h, 1)],
+                    self.pairs[mixed - n])
+            parts.append((mixed, d.values, d.status))
+        if not parts:
+            return run([BasisDirection(meth.with_deriv(2), h, 0)], np.zeros((0, 1), np.int64))
+        values, status = scatter_rows(p.xp, parts, rows, p.device)
+        return Differences(values, status)
+
+    def level(self, h: Any, rows: np.ndarray, methods: list[AbstractMethod],
+              entry_group: np.ndarray, nested: list[Any]) -> Differences:
+        return self.evaluate(h, rows)
+
+    def f_scale(self) -> Any:
+        return self.problem.xp.expand_dims(f_scale(self.problem.xp, self.problem.f0), 0)
+
+    # -- result --------------------------------------------------------------------------
+    def finish(self, outcome: Outcome, full_output: bool) -> Any:
+        p = self.problem
+        xp, n = p.xp, p.n
+        # (i, j) -> row of [diagonal entries; upper pairs], symmetric
+        index = np.empty((n, n), dtype=np.int64)
+        index[np.arange(n), np.arange(n)] = np.arange(n)
+        index[self.pairs[:, 0], self.pairs[:, 1]] = n + np.arange(self.pairs.shape[0])
+        index[self.pairs[:, 1], self.pairs[:, 0]] = n + np.arange(self.pairs.shape[0])
+        take = xp.asarray(index.reshape(-1), device=p.device)
+        in_shape = p.shapes[0]
+
+        def layout(v: Any) -> Any:
+            full = xp.take(v, take, axis=0)  # (n*n, M)
+            return xp.reshape(xp.permute_dims(full, (1, 0)), (*p.out_shape, *in_shape,
+                                                                *in_shape))
+
+        value = layout(outcome.value)
+        if not full_output:
+            return value
+        if outcome.per_entry_step:
+            step = layout(outcome.step)
+        else:
+            h = outcome.step[1] if self.complex_step else outcome.step
+            step = xp.reshape(h, in_shape)
+        error = None if outcome.error is None else layout(outcome.error)
+        return DiffResult(value=value, error=error, step=step, nfev=p.nfev,
+                          status=layout(outcome.status))
+
+

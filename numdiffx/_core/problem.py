@@ -1,0 +1,132 @@
+"""The differentiated variables of one call, flattened into one vector, and f(x).
+
+:func:`build_problem` validates the arguments in ``argnums``, copies them (detached from
+any autodiff graph), builds the evaluator and evaluates f(x) once -- or takes the
+caller's ``f0`` -- before any plan runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from array_api_compat import device as _device
+
+from numdiffx.backends import backend_for
+
+from . import holomorphic
+from .evaluation import Evaluator, EvaluatorSpec, ExecutorEvaluator
+from .stencils import ComplexStep
+from .validation import Options, f0_iv, input_iv
+
+__all__ = ["Problem", "build_problem"]
+
+
+@dataclass
+class Problem:
+    """What every plan works on: flat x, its pieces' shapes, the evaluator and f(x)."""
+
+    xp: Any
+    backend: Any
+    x_flat: Any  # (n,) the differentiated arguments, concatenated
+    shapes: tuple[tuple[int, ...], ...]
+    names: tuple[str, ...]
+    evaluator: Evaluator
+    f0: Any  # (M,) f(x), flat
+
+    @property
+    def n(self) -> int:
+        return int(self.x_flat.shape[0])
+
+    @property
+    def m_out(self) -> int:
+        return int(self.f0.shape[0])
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.evaluator.out_shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.x_flat.dtype
+
+    @property
+    def device(self) -> Any:
+        return _device(self.x_flat)
+
+    @property
+    def nfev(self) -> int:
+        return self.evaluator.nfev
+
+    @property
+    def real_x(self) -> Any:
+        """The real part of x (x itself when real): what step sizes are scaled by."""
+        xp = self.xp
+        return xp.real(self.x_flat) if xp.isdtype(self.dtype, "complex floating") else (
+            self.x_flat)
+
+    def split(self, flat: Any, trailing: tuple[int, ...] = ()) -> list[Any]:
+        """A flat (n, *trailing)... array cut into one piece per differentiated argument,
+        each reshaped to ``trailing + shape`` (leading axis order kept)."""
+        xp, out, start = self.xp, [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            out.append(xp.reshape(flat[..., start:start + size], (*trailing, *shape)))
+            start += size
+        return out
+
+
+def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int],
+                  opts: Options, names: Sequence[str], *, known: Problem | None = None,
+                  f0: Any = None) -> Problem:
+    """Validate and flatten the variables; f(x) from ``known`` (another argnum of the same
+    call), from the caller's ``f0``, or evaluated once here."""
+    args = list(args)
+    xp = None
+    flats, shapes, dtypes = [], [], []
+    backend: Any = None
+    for i, name in zip(variables, names):
+        xpi, xi = input_iv(args[i], name, opts.method)
+        if xp is None:
+            xp, backend = xpi, backend_for(xi)
+        elif xpi is not xp:
+            raise TypeError(f"all differentiated arguments must come from one array library; "
+                            f"{name} is a {type(xi).__name__}. Convert it first.")
+        xi = backend.prepare(xi, xp)
+        args[i] = xi
+        flats.append(xp.reshape(xi, (-1,)))
+        shapes.append(tuple(xi.shape))
+        dtypes.append(xi.dtype)
+    if len(set(dtypes)) > 1:
+        raise TypeError(f"the arguments in argnums have different dtypes {dtypes}; cast them to a "
+                        "common dtype first.")
+    assert xp is not None
+    x_flat = flats[0] if len(flats) == 1 else xp.concat(flats, axis=0)
+    for shape, name in zip(shapes, names):
+        if opts.batch_axis > len(shape):
+            raise ValueError(f"batch_axis={opts.batch_axis} is out of range for {name} of shape "
+                             f"{shape}; use 0..{len(shape)}.")
+    spec = EvaluatorSpec(f, tuple(args), tuple(variables), tuple(shapes), opts.evaluation,
+                         opts.batch_axis)
+    evaluator = (Evaluator(spec, backend, xp) if opts.executor is None else
+                 ExecutorEvaluator(spec, backend, xp, opts.executor, opts.task_size,
+                                   opts.retries))
+    if known is not None:  # f(x) does not depend on which argument is perturbed: reuse it
+        evaluator.out_shape = known.evaluator.out_shape
+        evaluator.nfev = known.evaluator.nfev  # nfev counts the whole call
+        value = evaluator.known(x_flat, known.f0)
+    elif f0 is not None:
+        given = f0_iv(f0, xp)
+        evaluator.out_shape = tuple(given.shape)
+        value = evaluator.known(x_flat, xp.reshape(given, (-1,)))
+    else:
+        value = evaluator.first(x_flat)
+    if isinstance(opts.method, ComplexStep):
+        if xp.isdtype(value.dtype, "complex floating"):
+            raise TypeError("method='complex_step' needs a real-valued f; f returned complex "
+                            "values at real x. Use method='central'.")
+        if known is None:
+            holomorphic.check(xp, backend, evaluator, x_flat, value)
+    return Problem(xp, backend, x_flat, tuple(shapes), tuple(names), evaluator, value)

@@ -1,0 +1,330 @@
+"""Adaptive steps: a geometric step sequence, Ridders extrapolation, honest error estimates.
+
+``steps.adaptive(...)`` runs any plan but the Hessian-vector product: instead of one
+step per element it evaluates *levels* ``h_k = h_0 / ratio**k`` (each level ONE call of
+the plan, i.e. one batched evaluation of every still-active entry), extrapolates across
+levels with Richardson's tableau (Ridders 1982, :mod:`.tableau`) and keeps, per output
+element, the tableau entry with the smallest error estimate. Stencil points shared by
+consecutive levels are reused (:class:`~numdiffx._core.plans.shared.NestedPoints`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import device as _device
+
+from ..result import Status
+from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
+from .base import AbstractStepRule, positive_finite
+from .tableau import Level, extrapolate
+
+__all__ = ["adaptive", "error_powers", "group_methods"]
+
+
+def _host(a: Any) -> np.ndarray:
+    from ..result import _to_host
+
+    return np.asarray(_to_host(a))
+
+
+@dataclass(frozen=True)
+class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
+    """Per-element adaptive step with Ridders extrapolation and an error estimate.
+
+    Supported by :func:`numdiffx.derivative`, :func:`numdiffx.jacobian`,
+    :func:`numdiffx.gradient`, :func:`numdiffx.hessian` and :func:`numdiffx.jvp`.
+    With ``full_output=True`` they return ``DiffResult(value, error, step, nfev,
+    status)``: ``error`` is the estimate (true error <= estimate on >= 95% of the
+    reference problems), ``step`` the step of the level the chosen estimate came from
+    (value's shape) and ``status`` SUCCESS (tolerance met, or the estimate is limited
+    by the round-off or noise of f, which smaller steps cannot improve),
+    ERROR_INCREASED (the error grew before the tolerance was met; best value kept),
+    MAX_ITERATIONS (the steps ran out; best value kept) or NON_FINITE (no finite
+    estimate).
+
+    Parameters
+    ----------
+    initial : float, optional
+        First step ``h_0 = initial * max(|x_i|, typical_i)`` (``initial * typical_i``
+        when ``scale_with_x=False``), rounded to a power of two. ``None`` picks it from
+        the dtype and stencil: ``min(1, 0.1 * (eps / eps_float64)**(1/9)) / reach``,
+        where ``reach`` is the stencil's largest offset (at least 1): 0.1 for central
+        in float64, 0.93 in float32, half that for ``central(order=4)``. The step where
+        round-off meets the truncation of a high-order extrapolation grows with
+        ``eps``, so a low-precision tableau must start further out to reach its best
+        accuracy.
+    ratio : float
+        Step ratio between levels (> 1). 2 is exact in binary arithmetic.
+    max_steps : int
+        Most levels (each costs ``len(stencil)`` evaluations per active entry, fewer
+        when the stencil's points nest: with ``ratio=2`` a level of ``central(order=4)``
+        takes its +-2 points from the +-1 points of the level before).
+    max_order : int
+        Most extrapolation columns kept in the tableau.
+    atol, rtol : float
+        Stop an element once ``error <= atol + rtol * |value|``. ``rtol=None`` means
+        ``eps**0.75`` of the dtype (1.8e-12 in float64, 6.4e-6 in float32).
+    noise : float, optional
+        Relative noise level of f (e.g. 1e-8 for a simulation with 8 digits); without
+        it, ``eps`` of the dtype. For a vector f (jacobian, jvp, hessian) the level is
+        relative to ``max(|f_i|, max_j |f_j|)``: an output that is small by cancellation
+        carries the round-off of the larger values it was computed from. Raises
+        the round-off term of the estimate and the step floor
+        ``noise**(1/(p+q)) * max(|x_i|, typical_i)`` below which no level is tried.
+    bounds : (lo, hi), optional
+        Domain of every input element: stencils never leave it. Elements whose central
+        stencil would leave it switch to a one-sided stencil of the same order (or a
+        smaller first step). Derivative, jacobian and gradient only.
+    max_step : float, optional
+        Upper limit of the first step.
+    typical : float or sequence of float
+        Typical magnitude of the inputs; a sequence gives one per flat input element.
+    scale_with_x : bool
+        Whether the first step grows with ``|x_i|``.
+    safety : float
+        Factor on the Ridders difference estimate (>= 1).
+
+    Examples
+    --------
+    >>> import numpy as np, numdiffx as nd
+    >>> x = np.array([0.5, 1.0, 2.0])
+    >>> r = nd.derivative(np.exp, x, step=nd.steps.adaptive(), full_output=True)
+    >>> err = np.abs(r.value - np.exp(x))
+    >>> bool(np.all(err <= 1e-13 * np.exp(x))), bool(np.all(err <= r.error))
+    (True, True)
+    """
+
+    initial: float | None = None
+    ratio: float = 2.0
+    max_steps: int = 15
+    max_order: int = 6
+    atol: float = 0.0
+    rtol: float | None = None
+    noise: float | None = None
+    bounds: tuple[float, float] | None = None
+    max_step: float | None = None
+    typical: float | tuple[float, ...] = 1.0
+    scale_with_x: bool = True
+    safety: float = 2.0
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        if self.initial is not None:
+            s(self, "initial", positive_finite(self.initial, "adaptive(initial=...)",
+                                                "adaptive(initial=0.1)"))
+        s(self, "ratio", positive_finite(self.ratio, "adaptive(ratio=...)",
+                                          "adaptive(ratio=2.0)"))
+        if self.ratio <= 1.0:
+            raise ValueError(f"adaptive(ratio=...) must be > 1 (steps shrink by it); got "
+                             f"{self.ratio!r}. Example: adaptive(ratio=2.0).")
+        for name, least in (("max_steps", 2), ("max_order", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"adaptive({name}=...) must be an int; got {v!r}.")
+            if v < least:
+                raise ValueError(f"adaptive({name}=...) must be >= {least}; got {v}.")
+        if isinstance(self.atol, bool) or not isinstance(self.atol, (int, float)) or not (
+                math.isfinite(self.atol) and self.atol >= 0):
+            raise ValueError(f"adaptive(atol=...) must be a finite number >= 0; got "
+                             f"{self.atol!r}.")
+        s(self, "atol", float(self.atol))
+        if self.rtol is not None:
+            s(self, "rtol", positive_finite(self.rtol, "adaptive(rtol=...)",
+                                             "adaptive(rtol=1e-10)"))
+        if self.noise is not None:
+            s(self, "noise", positive_finite(self.noise, "adaptive(noise=...)",
+                                              "adaptive(noise=1e-8)"))
+        if self.max_step is not None:
+            s(self, "max_step", positive_finite(self.max_step, "adaptive(max_step=...)",
+                                                 "adaptive(max_step=1e-3)"))
+        if self.bounds is not None:
+            b = self.bounds
+            if not isinstance(b, (tuple, list)) or len(b) != 2 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
+                raise TypeError(f"adaptive(bounds=...) must be a pair (lo, hi) of numbers; got "
+                                f"{b!r}. Example: adaptive(bounds=(0.0, float('inf'))).")
+            lo, hi = float(b[0]), float(b[1])
+            if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+                raise ValueError(f"adaptive(bounds=...) needs lo < hi; got {b!r}.")
+            s(self, "bounds", (lo, hi))
+        if isinstance(self.typical, (tuple, list)):
+            s(self, "typical", tuple(positive_finite(t, "adaptive(typical=[...])",
+                                                      "adaptive(typical=(1.0, 1e-3))")
+                                     for t in self.typical))
+        else:
+            s(self, "typical", positive_finite(self.typical, "adaptive(typical=...)",
+                                                "adaptive(typical=1.0)"))
+        if not isinstance(self.scale_with_x, bool):
+            raise TypeError(f"adaptive(scale_with_x=...) must be True or False; got "
+                            f"{self.scale_with_x!r}.")
+        s(self, "safety", positive_finite(self.safety, "adaptive(safety=...)",
+                                           "adaptive(safety=2.0)"))
+        if self.safety < 1.0:
+            raise ValueError(f"adaptive(safety=...) must be >= 1; got {self.safety!r}.")
+
+    def scale(self, abs_x: Any, *, xp: Any) -> Any:
+        """``max(|x_i|, typical_i)`` (or ``typical_i``), per element."""
+        if isinstance(self.typical, tuple):
+            if len(self.typical) != abs_x.shape[0]:
+                raise ValueError(f"adaptive(typical=...) has {len(self.typical)} values but the "
+                                 f"differentiated input has {abs_x.shape[0]} elements; give one "
+                                 "per flat element or a single float.")
+            typ = xp.asarray(np.asarray(self.typical), dtype=abs_x.dtype,
+                             device=_device(abs_x))
+        else:
+            typ = xp.full_like(abs_x, self.typical)
+        return typ if not self.scale_with_x else xp.maximum(abs_x, typ)
+
+    def initial_for(self, dtype: Any, method: AbstractMethod, *, xp: Any) -> float:
+        """``initial``, or the default of the dtype and stencil when it is None."""
+        if self.initial is not None:
+            return self.initial
+        eps = float(xp.finfo(dtype).eps)
+        reach = method.reach
+        return min(1.0, 0.1 * (eps / float(np.finfo(np.float64).eps)) ** (1.0 / 9.0)) / reach
+
+    def first_step(self, abs_x: Any, method: AbstractMethod, *, xp: Any) -> Any:
+        """``h_0`` per element, rounded to a power of two (exact halving)."""
+        h = self.initial_for(abs_x.dtype, method, xp=xp) * self.scale(abs_x, xp=xp)
+        if self.max_step is not None:
+            h = xp.minimum(h, xp.asarray(self.max_step, dtype=h.dtype))
+        return _pow2(xp, h)
+
+    def tolerances(self, eps: float) -> tuple[float, float]:
+        return self.atol, (eps ** 0.75 if self.rtol is None else self.rtol)
+
+    supports = frozenset({"elementwise", "columns", "coloured", "hessian", "directional"})
+
+    def run(self, plan: Any, *, full_output: bool) -> Any:
+        """Levels of the plan, extrapolated per (entry, output)."""
+        from ..plans.outcome import Outcome
+        from ..plans.shared import NestedPoints
+
+        p = plan.problem
+        _real_problem(p)
+        method = plan.method
+        if plan.directional and (self.bounds is not None or isinstance(self.typical, tuple)):
+            raise ValueError("adaptive(bounds=...) and per-element typical=(...) apply to basis "
+                             "directions; use nd.jacobian(...) @ v for a restricted domain.")
+        if plan.name == "hessian" and (isinstance(method, ComplexStep)
+                                       or self.bounds is not None):
+            raise ValueError("an adaptive hessian needs a real stencil and no bounds=; use "
+                             "method='central' (or step='auto' with complex_step).")
+        xp, dtype, device = p.xp, p.dtype, p.device
+        scale = plan.step_scale()
+        h0 = self.first_step(scale, method, xp=xp)
+        x_vars = plan.step_x()
+        methods, group, h0 = group_methods(method, self, x_vars if x_vars is not None else scale,
+                                           h0, xp)
+        eps = float(xp.finfo(dtype).eps)
+        level = max(self.noise or 0.0, eps)
+        if self.noise is not None:
+            floor = self.noise ** (1.0 / (method.order + method.deriv)) * self.scale(scale, xp=xp)
+            if plan.directional:
+                floor = plan.to_steps(floor)
+        else:
+            floor = xp.zeros_like(scale)
+        entry_methods, entry_group, weights = plan.entry_methods(methods, group)
+        w = xp.asarray(np.asarray(weights, dtype=np.float64)[entry_group], dtype=dtype,
+                       device=device)
+        roundoff = level * xp.expand_dims(w, 1) * plan.f_scale()
+        variables = xp.asarray(plan.entry_variables(), device=device)
+        floor_e = xp.take(floor, variables, axis=0)
+        nested = [NestedPoints(m, self.ratio, xp) for m in entry_methods]
+
+        def level_fn(k: int, rows: np.ndarray) -> Level:
+            hk = plan.to_steps(h0 / self.ratio ** k)
+            d = plan.level(hk, rows, entry_methods, entry_group, nested)
+            return Level(d.values, d.status == int(Status.SUCCESS), plan.entry_step(hk, rows))
+
+        value, error, step, status = extrapolate(
+            xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out, dtype=dtype,
+            device=device, rule=self,
+            factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
+            roundoff=roundoff, floor=floor_e, deriv=plan.deriv)
+        return Outcome(value, error, step, status, per_entry_step=True)
+
+
+
+def _pow2(xp: Any, h: Any) -> Any:
+    return xp.pow(xp.asarray(2.0, dtype=h.dtype), xp.round(xp.log2(h)))
+
+
+def error_powers(method: AbstractMethod, count: int) -> list[int]:
+    """Exponents of the truncation-error series: p, p+2, ... (symmetric) or p, p+1, ..."""
+    p = method.order
+    if isinstance(method, ComplexStep):
+        return [p + 2 * j for j in range(count)]
+    assert isinstance(method, Stencil)
+    offs = sorted(method.offsets)
+    symmetric = offs == sorted(-o for o in offs)
+    return [p + (2 if symmetric else 1) * j for j in range(count)]
+
+
+def one_sided(method: AbstractMethod, side: int) -> Stencil:
+    """Forward (side=+1) or backward (-1) stencil of the same derivative and order."""
+    return (forward if side > 0 else backward)(order=method.order, deriv=method.deriv)
+
+
+def offset_span(method: AbstractMethod) -> tuple[float, float]:
+    if isinstance(method, ComplexStep):
+        return 0.0, 0.0
+    assert isinstance(method, Stencil)
+    return float(min(method.offsets)), float(max(method.offsets))
+
+
+def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any,
+                  xp: Any) -> tuple[list[AbstractMethod], np.ndarray, Any]:
+    """Per element: which stencil (0 the given one, 1 forward, 2 backward) and h_0.
+
+    Without bounds every element uses ``method``. With bounds, an element whose stencil
+    would leave ``[lo, hi]`` at its first step switches to the one-sided stencil of the
+    side with more room; its first step shrinks until that stencil fits.
+    """
+    methods: list[AbstractMethod] = [method]
+    n = x.shape[0]
+    if rule.bounds is None or isinstance(method, ComplexStep):
+        return methods, np.zeros(n, dtype=np.int64), h0
+    lo, hi = rule.bounds
+    methods = [method, one_sided(method, +1), one_sided(method, -1)]
+    spans = [offset_span(m) for m in methods]
+    omin, omax = spans[0]
+    fits = (x + omin * h0 >= lo) & (x + omax * h0 <= hi)
+    room_up = hi - x
+    room_down = x - lo
+    use_fwd = ~fits & (room_up >= room_down)
+    group = xp.where(fits, xp.asarray(0, dtype=xp.int64),
+                     xp.where(use_fwd, xp.asarray(1, dtype=xp.int64),
+                              xp.asarray(2, dtype=xp.int64)))
+    # shrink the one-sided first step to fit its side; near a bound f usually varies on
+    # the scale of the distance to it (log near 0), so start at `initial` times that
+    fmax = spans[1][1]
+    bmin = -spans[2][0]
+    frac = rule.initial_for(x.dtype, method, xp=xp)
+    h_f = xp.minimum(h0, xp.minimum(room_up / fmax, frac * room_down))
+    h_b = xp.minimum(h0, xp.minimum(room_down / bmin, frac * room_up))
+    h0 = xp.where(fits, h0, xp.where(use_fwd, h_f, h_b))
+    # rounding the step down to a power of two keeps it inside
+    h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype), xp.floor(xp.log2(h0)))
+    return methods, _host(group).astype(np.int64), h0
+
+
+def entry_factors(methods: Sequence[AbstractMethod], group: np.ndarray, rule: adaptive,
+                  xp: Any, dtype: Any, device: Any) -> Any:
+    """(E, max_order) array of ``ratio**power_j`` per entry."""
+    table = np.array([[rule.ratio ** p for p in error_powers(m, rule.max_order)]
+                      for m in methods], dtype=np.float64)
+    return xp.asarray(table[group], dtype=dtype, device=device)
+
+
+def _real_problem(prob: Any) -> None:
+    xp = prob.xp
+    if not xp.isdtype(prob.x_flat.dtype, "real floating") or not xp.isdtype(
+            prob.f0.dtype, "real floating"):
+        raise ValueError("steps.adaptive() needs real floating inputs and a real-valued f; use "
+                         "step='auto' for complex inputs or outputs.")

@@ -1,0 +1,181 @@
+"""Ridders' tableau: Richardson extrapolation across a geometric sequence of steps.
+
+Levels ``h_k = h_0 / ratio**k`` (each one batched evaluation of every still-active
+entry) are extrapolated per (entry, output); the estimate of a tableau entry is
+``safety * max(|A_kj - A_k,j-1|, |A_kj - A_k-1,j-1|) + R`` with ``R`` the round-off (or
+the user's noise level) of f divided by the step, amplified by the extrapolation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..result import Status
+
+__all__ = ["Level", "extrapolate"]
+
+
+def _host(a: Any) -> np.ndarray:
+    from ..result import _to_host
+
+    return np.asarray(_to_host(a))
+
+
+@dataclass
+class Level:
+    """What one level returns for the active entries (E_active rows)."""
+
+    values: Any  # (Ea, M)
+    ok: Any  # (Ea, M) bool
+    h: Any  # (Ea,) steps used
+
+
+def extrapolate(
+    xp: Any,
+    level_fn: Callable[[int, np.ndarray], Level],
+    *,
+    n_entries: int,
+    n_out: int,
+    dtype: Any,
+    device: Any,
+    rule: Any,
+    factors: Any,
+    roundoff: Any,
+    floor: Any,
+    deriv: int,
+) -> tuple[Any, Any, Any, Any]:
+    """Ridders' tableau over levels, per (entry, output). Returns value, error, step, status.
+
+    ``factors`` (E, J) are ``ratio**power_j`` per entry (the entry's stencil decides the
+    powers); ``roundoff`` (E, M) is ``noise * sum|w| * |f|``: the round-off of a level is
+    ``roundoff / h**deriv``; ``floor`` (E,) the smallest step tried (0 for none).
+
+    The state is kept only for the still-active (entry, output) elements, as flat
+    vectors: elements leave it as soon as they finish, so later levels cost in
+    proportion to what is left (zeros of a sparse Jacobian finish at the second level).
+    """
+    eps = float(xp.finfo(dtype).eps)
+    atol, rtol = rule.tolerances(eps)
+    sqrt_eps = math.sqrt(eps)
+    n_cols = rule.max_order + 1
+    size = n_entries * n_out
+
+    def code(s: Status) -> Any:
+        return xp.asarray(int(s), dtype=xp.int8)
+
+    def full(value: float, kind: Any = None) -> Any:
+        return xp.full((idx.shape[0],), value, dtype=dtype if kind is None else kind,
+                       device=device)
+
+    def dev(a: np.ndarray) -> Any:
+        return xp.asarray(a, device=device)
+
+    if size == 0:
+        empty = xp.zeros((n_entries, n_out), dtype=dtype, device=device)
+        return empty, empty, empty, xp.zeros((n_entries, n_out), dtype=xp.int8, device=device)
+    roundoff_flat = xp.reshape(roundoff, (-1,))
+    idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
+    best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
+    nvalid = full(0, xp.int32)
+    ngrow = full(0, xp.int32)
+    limited = xp.zeros((size,), dtype=xp.bool, device=device)
+    stop = full(int(Status.MAX_ITERATIONS), xp.int8)
+    prev: list[Any] = []
+    finished: list[tuple[np.ndarray, Any, Any, Any, Any, Any]] = []
+
+    def retire(sel: np.ndarray, status: Any) -> None:
+        s = dev(sel)
+        finished.append((idx[sel], xp.take(best, s, axis=0), xp.take(best_err, s, axis=0),
+                         xp.take(best_h, s, axis=0), xp.take(limited, s, axis=0),
+                         xp.take(status, s, axis=0)))
+
+    for k in range(rule.max_steps):
+        if idx.shape[0] == 0:
+            break
+        ent = idx // n_out  # sorted, since idx is
+        starts = np.empty(ent.shape[0], dtype=bool)
+        starts[:1] = True
+        np.not_equal(ent[1:], ent[:-1], out=starts[1:])
+        rows = ent[starts]
+        lev = level_fn(k, rows)
+        rowpos = np.cumsum(starts) - 1
+        flat = dev(rowpos * n_out + idx % n_out)
+        values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
+        ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
+        h = xp.take(lev.h, dev(rowpos), axis=0)
+        ent_d = dev(ent)
+        below = (h < xp.take(floor, ent_d, axis=0)) if k > 0 else xp.zeros_like(ok)
+        ok = ok & ~below
+        h_q = xp.abs(h) ** deriv
+        noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
+            h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+        nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
+        row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
+        amp: Any = 1.0
+        new_err = full(math.inf)
+        fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
+        for j in range(1, min(k + 1, n_cols)):
+            assert fac_rows is not None
+            fac = fac_rows[:, j - 1]
+            a = row[j - 1] + (row[j - 1] - prev[j - 1]) / (fac - 1.0)
+            err = xp.maximum(xp.abs(a - row[j - 1]), xp.abs(a - prev[j - 1]))
+            if j < len(prev):
+                # the same column one level up: two lower-order values can agree by
+                # coincidence (a truncation error changing sign between two large steps);
+                # a third, independent value must agree too
+                err = xp.maximum(err, xp.where(nvalid > j + 1, xp.abs(a - prev[j]),
+                                               xp.zeros_like(err)))
+            amp = amp * (fac + 1.0) / (fac - 1.0)  # noise gain of one Richardson step
+            est = rule.safety * err + amp * noise
+            valid = (nvalid > j) & xp.isfinite(est)
+            better = valid & (est < best_err)
+            best = xp.where(better, a, best)
+            best_err = xp.where(better, est, best_err)
+            best_h = xp.where(better, h, best_h)
+            limited = xp.where(better, rule.safety * err <= amp * noise, limited)
+            new_err = xp.where(valid, est, new_err)
+            row.append(a)
+        prev = row
+        # converged: tolerance met, or the extrapolation differences are already below
+        # the round-off of f (smaller steps could only make the estimate worse)
+        converged = (best_err <= atol + rtol * xp.abs(best)) | limited
+        # error increased: the newest level's estimates exceed twice the best for two
+        # levels in a row. One level is not enough: with a large first step (float32)
+        # the tableau is still pre-asymptotic there and its estimates jump about.
+        growing = (new_err > 2.0 * best_err) & xp.isfinite(best_err) & (nvalid > 2) & (
+            best_err <= sqrt_eps * xp.abs(best))
+        ngrow = xp.where(growing, ngrow + 1, xp.zeros_like(ngrow))
+        grew = ~converged & (ngrow >= 2)
+        stop = xp.where(converged, code(Status.SUCCESS),
+                        xp.where(grew, code(Status.ERROR_INCREASED),
+                                 xp.where(below, code(Status.MAX_ITERATIONS), stop)))
+        done = _host(converged | grew | below)
+        if done.any():
+            retire(np.flatnonzero(done), stop)
+            keep = np.flatnonzero(~done)
+            kd = dev(keep)
+            best, best_err, best_h, limited, stop, nvalid, ngrow = (
+                xp.take(a, kd, axis=0)
+                for a in (best, best_err, best_h, limited, stop, nvalid, ngrow))
+            prev = [xp.take(a, kd, axis=0) for a in prev]
+            idx = idx[keep]
+    if idx.shape[0]:
+        retire(np.arange(idx.shape[0]), stop)
+    order = np.argsort(np.concatenate([f[0] for f in finished]), kind="stable")
+    take = dev(order)
+
+    def assemble(i: int) -> Any:
+        return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take, axis=0),
+                          (n_entries, n_out))
+
+    best, best_err, best_h, limited, stop = (assemble(i) for i in range(1, 6))
+    final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE),
+                     xp.where((best_err <= atol + rtol * xp.abs(best)) | limited,
+                              code(Status.SUCCESS), stop))
+    best = xp.where(final == int(Status.NON_FINITE), xp.asarray(math.nan, dtype=dtype), best)
+    return best, best_err, best_h, final
