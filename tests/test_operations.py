@@ -9,7 +9,7 @@ import numdiffx as nd
 from numdiffx._core.stencils import resolve_method
 from tests.conftest import assert_array_like
 from tests.reference import PROBLEMS, Problem, _rosen, rosen_grad, rosen_hess
-from tests.tolerances import exact_rtol, rtol_for
+from tests.tolerances import batch_checks, exact_rtol, rtol_for
 
 METHODS = [nd.central(), nd.forward(), nd.backward(), nd.central(order=4),
            nd.forward(order=2), nd.complex_step()]
@@ -81,7 +81,7 @@ def test_batched_equals_looped_field_by_field(xb, dtype):
         np.testing.assert_array_equal(xb.to_numpy(getattr(loop, field)),
                                       xb.to_numpy(getattr(batched, field)))
     assert loop.nfev == 1 + 2 * 6
-    assert batched.nfev == 1 + 2 * 6 + 1  # the one batched call also carries x (sentinel)
+    assert batched.nfev == 1 + 2 * 6 + batch_checks(1)
 
 
 @pytest.mark.parametrize(("method", "points"), [("central", 2), ("forward", 1), ("backward", 1),
@@ -91,16 +91,16 @@ def test_f_at_x_is_evaluated_once(xb, method, points):
     x = xb.asarray([0.3, 0.6, 0.9, 1.2])
     res = nd.jacobian(lambda v: xb.xp.exp(v), x, method=method, evaluation="batched",
                       full_output=True)
-    # one f(x), the perturbed points, and the unperturbed x as the sentinel row of the
-    # (single) batched call; stencils that use f(x) subtract that row (same call)
-    assert res.nfev == 1 + points * 4 + 1
+    # one f(x), the perturbed points, and the checks of the (single) batched call;
+    # stencils that use f(x) subtract the sentinel row (same call)
+    assert res.nfev == 1 + points * 4 + batch_checks(1)
     hess = nd.hessian(lambda v: xb.xp.sum(xb.xp.exp(v), axis=-1), x, method=method,
                       evaluation="batched", full_output=True)
     stencil = resolve_method(method)
     diag = sum(o != 0 for o in stencil.with_deriv(2).offsets)  # per diagonal entry
     mixed = len(stencil.offsets) ** 2 - (0 in stencil.offsets)  # per pair, without x itself
-    # one f(x); the diagonal run and the mixed run each carry one sentinel row
-    assert hess.nfev == 1 + 4 * diag + 1 + 6 * mixed + 1
+    # one f(x); the diagonal run and the mixed run are a batched call each
+    assert hess.nfev == 1 + 4 * diag + 6 * mixed + batch_checks(2)
 
 
 @pytest.mark.parametrize("method", ["forward", "backward"])
@@ -173,8 +173,8 @@ def test_gradient_equals_jacobian_for_scalar_f(xb):
                                   xb.to_numpy(nd.jacobian(f, x)))
 
 
-def _sentinel_rows(x):
-    """1 where evaluation="auto" batches (vmap): each such call carries x as a sentinel."""
+def _batches(x):
+    """1 where evaluation="auto" batches (vmap on torch and jax), else 0 (loop)."""
     from numdiffx.backends import backend_for
 
     return int(backend_for(x).default_evaluation in ("batched", "vmap"))
@@ -197,7 +197,7 @@ def test_shapes_layout_dtype_and_no_mutation(xb, shape, dtype):
     expected = np.stack([2 * x0, np.cos(x0)])
     _close(xb.to_numpy(res.value), expected, rtol_for(nd.central(), dtype))
     np.testing.assert_array_equal(xb.to_numpy(x), before)
-    assert res.nfev == 1 + 2 * x0.size + _sentinel_rows(x)
+    assert res.nfev == 1 + 2 * x0.size + batch_checks(1) * _batches(x)
     hess = nd.hessian(lambda x: xb.xp.sum(x**3), x)
     assert_array_like(hess, xb, getattr(xb.xp, dtype), (*shape, *shape))
 
@@ -224,8 +224,8 @@ def test_several_argnums_give_a_tuple_and_share_f_at_x(xb):
     jx, jy = nd.jacobian(f, x, y, argnums=(0, 1), full_output=True)
     _close(xb.to_numpy(jx.value), np.array([[3.0, 3.0], [4.0, 4.0], [5.0, 5.0]]), 1e-8)
     _close(xb.to_numpy(jy.value), 3.0 * np.eye(3), 1e-8)
-    # f(x) once, then 2 points per column (and a sentinel row per batched call)
-    assert jy.nfev == 1 + 2 * 2 + 2 * 3 + 2 * _sentinel_rows(x)
+    # f(x) once, then 2 points per column (and the checks of each argnum's batched call)
+    assert jy.nfev == 1 + 2 * 2 + 2 * 3 + 2 * batch_checks(1) * _batches(x)
     only_y = nd.jacobian(f, x, y, argnums=1)
     np.testing.assert_array_equal(xb.to_numpy(only_y), xb.to_numpy(jy.value))
 

@@ -9,7 +9,7 @@ import pytest
 
 import numdiffx as nd
 from numdiffx._core.sparse import colour_columns
-from tests.tolerances import rtol_for
+from tests.tolerances import batch_checks, rtol_for
 
 
 def _shift(xp, x, k):
@@ -104,8 +104,8 @@ def test_sparse_equals_dense(xb, name, method):
                                atol=1e-12)
     points_per_colour = {"central": 2, "forward": 1, "backward": 1}[method]  # f(x) reused
     n_colours = nd.SparsityPattern.from_any(mask, (_N, _N)).n_colours
-    # f(x), the points, and x itself as the sentinel row of the (single) batched call
-    assert res.nfev == 1 + points_per_colour * n_colours + 1
+    # f(x), the points, and the checks of the (single) batched call
+    assert res.nfev == 1 + points_per_colour * n_colours + batch_checks(1)
 
 
 def test_sparse_output_types_on_numpy():
@@ -196,7 +196,7 @@ def test_per_sample_block_structure_of_the_report_network():
     assert pattern.n_colours == 5
     res = nd.jacobian(net, x, evaluation="batched", sparsity=pattern, sparse_output=False,
                       full_output=True)
-    assert res.nfev == 1 + 2 * 5 + 1  # instead of 1 + 2 * 500 (+1: the sentinel row)
+    assert res.nfev == 1 + 2 * 5 + batch_checks(1)  # instead of 1 + 2 * 500
     np.testing.assert_allclose(res.value, net.jacobian(x), atol=1e-9)
     detected = nd.detect_sparsity(net, x, evaluation="batched")
     np.testing.assert_array_equal(detected.to_dense(), pattern.to_dense())
@@ -303,8 +303,8 @@ def test_sparse_bound_per_nonzero_on_every_backend(xb):
     assert error.shape == step.shape == (pattern.rows.size,)
     assert np.all(error >= true)
     assert np.all(step > 0)
-    # f(x), then 3 colours x (M stencil + central), and a sentinel row per batched call
-    assert r.nfev <= 1 + 3 * (4 + 2) + 2
+    # f(x), then 3 colours x (M stencil + central), and the checks of two batched calls
+    assert r.nfev <= 1 + 3 * (4 + 2) + batch_checks(2)
 
 
 @pytest.mark.parametrize("rule", [nd.steps.adaptive(), nd.steps.bound()], ids=["adaptive", "bound"])

@@ -32,3 +32,9 @@ def rtol_for(method: nd.AbstractMethod, dtype: object, deriv: int | None = None)
 def exact_rtol(dtype: object) -> float:
     """For results that are exact up to rounding (polynomials within the stencil's degree)."""
     return 1e4 * eps_of(dtype)
+
+
+def batch_checks(calls: int) -> int:
+    """Evaluations a batched or vmapped computation adds to check itself: one sentinel
+    row (x itself) per call of f, and once the first perturbed point alone."""
+    return calls + 1

@@ -8,9 +8,12 @@
 - ``"loop"``: one call per point; works for any f.
 
 Every point f receives is its own contiguous array, never a view into a shared buffer.
-Every batched or vmapped call carries the unperturbed x as one extra, last row (the
-*sentinel*): its output must equal f(x) within round-off, else f mixes the rows of a
-batch or vmap disagrees with f. An explicit mode then raises; ``"auto"`` falls back to
+Every batched or vmapped call carries the unperturbed x as one extra row in the middle of
+the batch (the *sentinel*): its output must equal f(x) within round-off, else f mixes
+the rows of a batch or vmap disagrees with f. Once per computation, the first perturbed
+point is also evaluated as a batch of its own and compared with its row: a vmap that
+broadcasts one row's value of an operation to every row (torch's ``index_fill`` with a
+batched 0-d value) leaves x's row right but every perturbed row wrong. An explicit mode then raises; ``"auto"`` falls back to
 ``"loop"`` with an :class:`EvaluationWarning`. ``"auto"`` also falls back, silently, when
 vmap cannot trace f at all (``.item()``, numpy calls); the decision is made at every
 call of f, for whichever argument is being differentiated.
@@ -71,6 +74,7 @@ class Evaluator:
         self.x0: Any = None  # the unperturbed flat point
         self.f0: Any = None  # f(x0), flat (M,)
         self.last_sentinel: Any = None  # (1, M) output of the last call's sentinel row
+        self._spot_checked = False  # a perturbed row was compared with a batch of its own
         #: mode "auto" falls back to when the backend's default cannot serve f
         self._fallback = backend.auto_fallback if spec.mode == "auto" else None
         self.mode = backend.default_evaluation if spec.mode == "auto" else spec.mode
@@ -248,8 +252,8 @@ class Evaluator:
     def __call__(self, points: Any) -> Any:
         """Evaluate f at each row of ``points`` (m, n); returns (m, M).
 
-        In batched and vmap modes the call carries x as a last, sentinel row; its output
-        is kept as ``last_sentinel`` (stencils that use f(x) subtract it: same call,
+        In batched and vmap modes the call carries x as a sentinel row in the middle; its
+        output is kept as ``last_sentinel`` (stencils that use f(x) subtract it: same call,
         same rounding)."""
         if self.batched:
             try:
@@ -271,7 +275,10 @@ class Evaluator:
     def _batched(self, points: Any) -> Any:
         xp = self.xp
         m = points.shape[0]
-        batch = xp.concat([points, xp.expand_dims(self._sentinel_point(points), 0)], axis=0)
+        k = m // 2  # the middle row: a vmap that broadcasts the first or the last row's
+        # value of an operation to every row (torch's index_fill) cannot hide there
+        batch = xp.concat([points[:k, ...], xp.expand_dims(self._sentinel_point(points), 0),
+                           points[k:, ...]], axis=0)
         with self.backend.no_grad():
             out = self._as_output(self._apply(
                 self._call, self._arguments(self._split(batch, m + 1), m + 1),
@@ -285,10 +292,21 @@ class Evaluator:
             )
         self.nfev += m + 1
         out = xp.reshape(out, (m + 1, -1))
-        sentinel = out[m:, :]
-        self._check_sentinel(sentinel)
+        sentinel = out[k:k + 1, :]
+        self._check_sentinel(sentinel, self.f0, "the unperturbed x carried in the batch (the "
+                             "sentinel row)", "f(x) alone")
         self.last_sentinel = sentinel
-        return out[:m, :]
+        rows = xp.concat([out[:k, :], out[k + 1:, :]], axis=0) if k else out[1:, :]
+        if not self._spot_checked:  # once: a perturbed row against a batch of its own
+            self._spot_checked = True
+            with self.backend.no_grad():
+                alone = self._as_output(self._apply(self._call, self._arguments(
+                    self._split(points[:1, ...], 1), 1), "at a perturbed point"), "", True)
+            self.nfev += 1
+            self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(rows[0, :], (-1,)),
+                                 "the first perturbed point evaluated alone",
+                                 "the same point inside the batch")
+        return rows
 
     def _sentinel_point(self, points: Any) -> Any:
         """x itself, in the points' dtype. Complex-step points get x + i*eps*|x|: a zero
@@ -300,17 +318,16 @@ class Evaluator:
         tiny = eps * xp.maximum(xp.abs(x0), xp.ones_like(x0))
         return xp.astype(x0, points.dtype) + xp.astype(tiny, points.dtype) * 1j
 
-    def _check_sentinel(self, sentinel: Any) -> None:
-        """The sentinel row's output must equal f(x) within round-off (sqrt(eps))."""
-        xp, f0 = self.xp, self.f0
+    def _check_sentinel(self, sentinel: Any, f0: Any, what: str, reference: str) -> None:
+        """``sentinel`` (1, M) must equal ``f0`` (M,) within round-off (sqrt(eps))."""
+        xp = self.xp
         if f0 is None or self.backend.is_traced(sentinel) or self.backend.is_traced(f0):
             return  # under jit there is no value to compare on the host
         s = xp.reshape(sentinel, (-1,))
         if xp.isdtype(s.dtype, "complex floating") and not xp.isdtype(f0.dtype,
                                                                        "complex floating"):
             s = xp.real(s)  # a complex-step call: Re f(x + i eps|x|) is f(x)
-        real = xp.isdtype(f0.dtype, "real floating")
-        tiny = float(xp.finfo(f0.dtype if real else xp.float64).eps) ** 0.5
+        tiny = float(xp.finfo(f0.dtype).eps) ** 0.5  # finfo of complex64 is float32's
         with np.errstate(all="ignore"):
             diff = xp.abs(s - f0)
             both_bad = ~xp.isfinite(s) & ~xp.isfinite(f0)
@@ -324,15 +341,16 @@ class Evaluator:
         i = int(bad[0])
         got, want = np.asarray(self.backend.to_host(s))[i], np.asarray(
             self.backend.to_host(f0))[i]
-        cause = ("vmap disagrees with f itself at x (f is not vmap-safe, e.g. an in-place "
-                 "or data-dependent operation, or an upstream vmap bug)" if self.mode == "vmap"
+        cause = ("vmap disagrees with f evaluated on its own (f is not vmap-safe, e.g. an "
+                 "in-place or data-dependent operation, or an upstream vmap bug)"
+                 if self.mode == "vmap"
                  else "f mixes the rows of the batch (e.g. it normalises or reduces over the "
                  "batch axis) or is not deterministic")
         raise _SentinelMismatch(
-            f"evaluation={self.mode!r}: the unperturbed x carried in the batch (the sentinel "
-            f"row) gave {got!r} at output element {i}, but f(x) alone gave {want!r} "
-            f"({bad.size} output element(s) differ beyond round-off): {cause}. The Jacobian "
-            "would be silently wrong; use evaluation='loop'.")
+            f"evaluation={self.mode!r}: {what} gave {float(np.real(got))!r} at output element "
+            f"{i}, but {reference} gave {float(np.real(want))!r} ({bad.size} output element(s) "
+            f"differ beyond round-off): {cause}. The Jacobian would be silently wrong; use "
+            "evaluation='loop'.")
 
     def _loop(self, points: Any) -> Any:
         xp = self.xp
