@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 __all__ = ["DiffResult", "Status"]
 
 
@@ -93,15 +95,6 @@ _MESSAGES = {
 }
 
 
-def _to_host(a: Any) -> Any:
-    """A host (numpy) copy of an array of any backend; the backend adapter decides."""
-    if isinstance(a, np.ndarray) or np.isscalar(a):
-        return np.asarray(a)
-    from numdiffx.backends import backend_for
-
-    return backend_for(a).to_host(a)
-
-
 def _describe(a: Any) -> str:
     if a is None:
         return "None"
@@ -162,20 +155,20 @@ class DiffResult:
     @property
     def status_names(self) -> np.ndarray:
         """The status names per element, as a host numpy array of str."""
-        codes = np.asarray(_to_host(self.status))
+        codes = np.asarray(to_host(self.status))
         names = np.array([s.name for s in Status])
         return names[codes.astype(np.int64)]
 
     def status_counts(self) -> dict[str, int]:
         """``{status name: number of elements}``, SUCCESS first."""
-        codes = np.asarray(_to_host(self.status)).ravel()
+        codes = np.asarray(to_host(self.status)).ravel()
         found = np.bincount(codes.astype(np.int64), minlength=len(Status))
         return {Status(c).name: int(k) for c, k in enumerate(found) if k}
 
     def __repr__(self) -> str:
         err = ""
         if self.error is not None:
-            host = np.asarray(_to_host(self.error), dtype=np.float64)
+            host = np.asarray(to_host(self.error), dtype=np.float64)
             finite = host[np.isfinite(host)]
             err = f", max error estimate {finite.max():.3g}" if finite.size else ""
         return (f"DiffResult(value={_describe(self.value)}{err}, nfev={self.nfev}, "
@@ -183,7 +176,7 @@ class DiffResult:
 
     def raise_for_status(self) -> DiffResult:
         """Raise ``FloatingPointError`` naming the failing elements; return self otherwise."""
-        codes = np.asarray(_to_host(self.status))
+        codes = np.asarray(to_host(self.status))
         bad = np.argwhere(codes != Status.SUCCESS)
         if bad.size == 0:
             return self

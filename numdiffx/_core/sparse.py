@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 __all__ = ["SparsityPattern", "colour_columns", "detect", "detect_sparsity"]
 
 
@@ -318,16 +320,10 @@ def detect(prob: Any, chunk_size: int | None, memory_budget: int, nan_probe: boo
             with np.errstate(all="ignore"):
                 y_nan = prob.evaluator(probe_nan)
             dep = dep | (xp.isnan(y_nan) & ~xp.isnan(xp.expand_dims(f0, 0)))
-        dep_host = _to_numpy(dep)
+        dep_host = to_host(dep)
         c_local, r = np.nonzero(dep_host)
         rows_all.append(r)
         cols_all.append(c_local + start)
     rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int64)
     cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.int64)
     return SparsityPattern(rows, cols, (m_out, n))
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    from .result import _to_host
-
-    return np.asarray(_to_host(a))

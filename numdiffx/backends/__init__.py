@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Backend", "adapter", "backend_for", "register_backend"]
+__all__ = ["Backend", "adapter", "backend_for", "register_backend", "to_host"]
 
 
 class Backend:
@@ -118,3 +118,13 @@ def adapter(root: str) -> Backend:
         path = _ADAPTERS.get(root)
         found = _LOADED[root] = importlib.import_module(path).BACKEND if path else Backend()
     return found
+
+
+def to_host(a: Any) -> Any:
+    """A numpy copy of an array of any backend on the host: the ONE device-to-host helper
+    (numpy arrays and Python scalars pass through)."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray) or np.isscalar(a):
+        return np.asarray(a)
+    return np.asarray(backend_for(a).to_host(a))

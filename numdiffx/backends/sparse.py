@@ -11,15 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 __all__ = ["SparseJacobian", "scatter_dense"]
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    if isinstance(a, np.ndarray):
-        return a
-    from numdiffx.backends import backend_for
-
-    return np.asarray(backend_for(a).to_host(a))
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,8 +78,8 @@ class SparseJacobian:
         return self.toarray()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        dense = np.zeros(self.shape, dtype=_to_numpy(self.data).dtype)
-        dense[_to_numpy(self.rows), _to_numpy(self.cols)] = _to_numpy(self.data)
+        dense = np.zeros(self.shape, dtype=to_host(self.data).dtype)
+        dense[to_host(self.rows), to_host(self.cols)] = to_host(self.data)
         return dense if dtype is None else dense.astype(dtype)
 
     def _product(self, other: Any, transpose: bool) -> Any:
@@ -103,7 +97,7 @@ class SparseJacobian:
         dev = device(self.data)
         vals = xp.take(other, xp.asarray(in_idx, device=dev), axis=0)  # (nnz, ...)
         prod = vals * xp.reshape(self.data, (-1,) + (1,) * (other.ndim - 1))
-        table = _segment_table(_to_numpy(out_idx), m)  # (m, width) positions, nnz = padding
+        table = _segment_table(to_host(out_idx), m)  # (m, width) positions, nnz = padding
         padded = xp.concat([prod, xp.zeros((1, *prod.shape[1:]), dtype=prod.dtype,
                                            device=dev)], axis=0)
         gathered = xp.take(padded, xp.asarray(table.reshape(-1), device=dev), axis=0)
@@ -130,7 +124,7 @@ class SparseJacobian:
                               "(or use toarray() / J @ v, which need numpy only).")
         from numdiffx.backends import adapter
 
-        rows, cols, data = (_to_numpy(a) for a in (self.rows, self.cols, self.data))
+        rows, cols, data = (to_host(a) for a in (self.rows, self.cols, self.data))
         return adapter("numpy").sparse_from_host(rows, cols, data, self.shape)
 
     def to_torch(self) -> Any:
@@ -149,7 +143,7 @@ class SparseJacobian:
                               f"'numdiffx[{library}]'.")
         from numdiffx.backends import adapter
 
-        rows, cols, data = (_to_numpy(a) for a in (self.rows, self.cols, self.data))
+        rows, cols, data = (to_host(a) for a in (self.rows, self.cols, self.data))
         return adapter(library).sparse_from_host(rows, cols, data, self.shape)
 
 
@@ -178,7 +172,7 @@ def scatter_dense(xp: Any, rows: Any, cols: Any, data: Any, shape: tuple[int, in
     appended, taken through a host-built index.
     """
     m, n = shape
-    rows_h, cols_h = _to_numpy(rows), _to_numpy(cols)
+    rows_h, cols_h = to_host(rows), to_host(cols)
     where = np.full(m * n, rows_h.size, dtype=np.int64)
     where[rows_h * n + cols_h] = np.arange(rows_h.size)
     padded = xp.concat([data, xp.zeros((1,), dtype=data.dtype, device=dev)])

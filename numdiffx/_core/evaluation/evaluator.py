@@ -13,8 +13,9 @@ the batch (the *sentinel*): its output must equal f(x) within round-off, else f 
 the rows of a batch or vmap disagrees with f. Once per computation, the first perturbed
 point is also evaluated as a batch of its own and compared with its row: a vmap that
 broadcasts one row's value of an operation to every row (torch's ``index_fill`` with a
-batched 0-d value) leaves x's row right but every perturbed row wrong. An explicit mode then raises; ``"auto"`` falls back to
-``"loop"`` with an :class:`EvaluationWarning`. ``"auto"`` also falls back, silently, when
+batched 0-d value) leaves x's row right but every perturbed row wrong. On a mismatch an
+explicit mode raises; ``"auto"`` falls back to ``"loop"`` with an
+:class:`EvaluationWarning`. ``"auto"`` also falls back, silently, when
 vmap cannot trace f at all (``.item()``, numpy calls); the decision is made at every
 call of f, for whichever argument is being differentiated.
 """
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from numdiffx.backends import to_host
 
 __all__ = ["EVALUATION_MODES", "EvaluationWarning", "Evaluator", "EvaluatorSpec"]
 
@@ -177,8 +180,8 @@ class Evaluator:
     def _where(self, points: Any, rows: Sequence[int]) -> str:
         """Words for the perturbed points ``rows``: which elements moved, by how much."""
         try:
-            host = np.asarray(self.backend.to_host(points))
-            x0 = np.asarray(self.backend.to_host(self.x0))
+            host = to_host(points)
+            x0 = to_host(self.x0)
         except Exception:  # noqa: BLE001 - the description must never hide f's error
             return f"at {len(rows)} perturbed point(s)"
         parts = []
@@ -337,10 +340,9 @@ class Evaluator:
             ok = both_bad | (diff <= tiny * (scale + top) + float(np.finfo(np.float64).tiny))
         if bool(xp.all(ok)):
             return
-        bad = np.flatnonzero(~np.asarray(self.backend.to_host(ok)))
+        bad = np.flatnonzero(~to_host(ok))
         i = int(bad[0])
-        got, want = np.asarray(self.backend.to_host(s))[i], np.asarray(
-            self.backend.to_host(f0))[i]
+        got, want = to_host(s)[i], to_host(f0)[i]
         cause = ("vmap disagrees with f evaluated on its own (f is not vmap-safe, e.g. an "
                  "in-place or data-dependent operation, or an upstream vmap bug)"
                  if self.mode == "vmap"

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
 from numdiffx.backends.sparse import SparseJacobian, scatter_dense
 
 from ..evaluation.points import Differences, GroupDirection, differences
@@ -79,7 +80,7 @@ class ColouredPlan(AbstractPlan):
                                memory_budget=self.memory_budget, offsets=offs, extras=extras)
 
         if nested is not None and nested.enabled:
-            h_host = np.asarray(p.backend.to_host(h_move)).astype(np.float64)
+            h_host = to_host(h_move).astype(np.float64)
             halved = np.ones(n, dtype=bool) if nested.memo is None else (
                 nested.memo == nested.ratio * h_host)
             nests = ~np.isin(used, colours[moving & ~halved])

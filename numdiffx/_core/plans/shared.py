@@ -9,17 +9,13 @@ from typing import Any
 import numpy as np
 from array_api_compat import device as _device
 
+from numdiffx.backends import to_host
+
 from ..evaluation.points import Differences
 from ..result import Status
 from ..stencils import AbstractMethod, Stencil
 
 __all__ = ["NestedPoints", "check_dense_fits", "f_scale", "put", "scatter_rows", "step_power"]
-
-
-def _host(a: Any) -> np.ndarray:
-    from ..result import _to_host
-
-    return np.asarray(_to_host(a))
 
 
 class NestedPoints:
@@ -74,14 +70,14 @@ class NestedPoints:
         rows anyway (an elementwise f), so one row evaluated afresh makes all fresh."""
         xp = self.xp
         e = keys.shape[0]
-        h_host = None if nests is not None else _host(h).astype(np.float64)
+        h_host = None if nests is not None else to_host(h).astype(np.float64)
         reuse = np.zeros(e, dtype=bool)
         if self._prev is not None:
             pkeys, ph, _, pstat = self._prev
             pos = np.clip(np.searchsorted(pkeys, keys), 0, max(pkeys.shape[0] - 1, 0))
             # a row whose previous level failed anywhere (a point outside the domain)
             # is evaluated afresh: its shared points may be the failing ones
-            was_ok = _host(xp.all(pstat == int(Status.SUCCESS), axis=1))
+            was_ok = to_host(xp.all(pstat == int(Status.SUCCESS), axis=1))
             reuse = (pkeys.shape[0] > 0) & (pkeys[pos] == keys) & was_ok[pos]
             if nests is not None:
                 reuse &= nests

@@ -18,18 +18,14 @@ from typing import Any
 import numpy as np
 from array_api_compat import device as _device
 
+from numdiffx.backends import to_host
+
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 from .base import AbstractStepRule, positive_finite
 from .tableau import Level, extrapolate
 
 __all__ = ["adaptive", "error_powers", "group_methods"]
-
-
-def _host(a: Any) -> np.ndarray:
-    from ..result import _to_host
-
-    return np.asarray(_to_host(a))
 
 
 @dataclass(frozen=True)
@@ -311,7 +307,7 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any,
     h0 = xp.where(fits, h0, xp.where(use_fwd, h_f, h_b))
     # rounding the step down to a power of two keeps it inside
     h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype), xp.floor(xp.log2(h0)))
-    return methods, _host(group).astype(np.int64), h0
+    return methods, to_host(group).astype(np.int64), h0
 
 
 def entry_factors(methods: Sequence[AbstractMethod], group: np.ndarray, rule: adaptive,

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 from ..stencils import AbstractMethod, Stencil, central
 from .adaptive import _pow2
 from .base import AbstractStepRule, positive_finite
@@ -36,8 +38,7 @@ def _per_variable(plan: Any, a: Any) -> Any:
     if variables.shape[0] == n and np.array_equal(variables, np.arange(n)):
         return top
     host = np.zeros(n, dtype=np.float64)
-    np.maximum.at(host, variables, np.asarray(plan.problem.backend.to_host(top),
-                                              dtype=np.float64))
+    np.maximum.at(host, variables, to_host(top).astype(np.float64))
     return xp.asarray(host, dtype=a.dtype, device=plan.problem.device)
 
 

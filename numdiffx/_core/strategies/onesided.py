@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 
@@ -47,7 +49,7 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, A
     bad = (status == int(Status.NON_FINITE)) & f0_ok
     if not bool(xp.any(bad)):  # the usual case: one scalar, not the (E, M) mask, to host
         return values, status
-    bad_host = np.asarray(backend.to_host(bad))
+    bad_host = to_host(bad)
     if bad_host.size == 0:
         return values, status
     rows = np.nonzero(bad_host.reshape(bad_host.shape[0], -1).any(axis=1))[0]

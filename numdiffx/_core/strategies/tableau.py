@@ -15,15 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 from ..result import Status
 
 __all__ = ["Level", "extrapolate"]
-
-
-def _host(a: Any) -> np.ndarray:
-    from ..result import _to_host
-
-    return np.asarray(_to_host(a))
 
 
 @dataclass
@@ -154,7 +150,7 @@ def extrapolate(
         stop = xp.where(converged, code(Status.SUCCESS),
                         xp.where(grew, code(Status.ERROR_INCREASED),
                                  xp.where(below, code(Status.MAX_ITERATIONS), stop)))
-        done = _host(converged | grew | below)
+        done = to_host(converged | grew | below)
         if done.any():
             retire(np.flatnonzero(done), stop)
             keep = np.flatnonzero(~done)
