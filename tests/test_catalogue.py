@@ -160,21 +160,25 @@ def test_bounds_must_be_an_ordered_pair():
 
 
 # --- magnitudes -------------------------------------------------------------------------
-@pytest.mark.parametrize(("x0", "f", "df"), [
-    (1e300, lambda v: 3.0 * v, 3.0),
-    (1e300, np.log, 1e-300),
-    (-1e300, lambda v: v / 7.0, 1.0 / 7.0),
-    (1e-300, np.exp, 1.0),
-    (0.0, np.exp, 1.0),
-    (0.0, np.sin, 1.0),
-    (1e-300, lambda v: v * 1e300, 1e300),
+@pytest.mark.parametrize(("x0", "f", "df", "status"), [
+    (1e300, lambda v: 3.0 * v, 3.0, Status.SUCCESS),
+    # log(x) ~ 690 changes by 2e-5 over the stencil: its round-off is 1e-8 relative,
+    # above what central differences promise (1e2 eps**(2/3)): said, not hidden
+    (1e300, np.log, 1e-300, Status.ROUNDOFF),
+    (-1e300, lambda v: v / 7.0, 1.0 / 7.0, Status.SUCCESS),
+    (1e-300, np.exp, 1.0, Status.SUCCESS),
+    (0.0, np.exp, 1.0, Status.SUCCESS),
+    (0.0, np.sin, 1.0, Status.SUCCESS),
+    (1e-300, lambda v: v * 1e300, 1e300, Status.SUCCESS),
 ], ids=["huge-linear", "huge-log", "huge-negative", "tiny-exp", "zero-exp", "zero-sin",
         "tiny-scaled"])
-def test_huge_tiny_and_zero_x_are_accurate(x0, f, df):
-    """|x| = 1e300, 1e-300, 0: f'(x) within 1e-6 relative (the relative step scales)."""
+def test_huge_tiny_and_zero_x_are_accurate(x0, f, df, status):
+    """|x| = 1e300, 1e-300, 0: f'(x) within 1e-6 relative (the relative step scales),
+    the estimate covers the error and the status says whether it meets the promise."""
     res = nd.derivative(f, np.array([x0]), full_output=True)
-    assert res.status[0] == Status.SUCCESS
+    assert res.status[0] == status
     assert abs(res.value[0] - df) <= 1e-6 * abs(df)
+    assert abs(res.value[0] - df) <= res.error[0]
 
 
 def test_f_overflowing_at_huge_x_is_non_finite():
@@ -188,7 +192,10 @@ def test_step_below_the_resolution_of_x_is_step_too_small():
     """A fixed step 1e-10 at x = 1e10 is lost in x + h: STEP_TOO_SMALL and NaN, not zero."""
     res = nd.derivative(np.sin, np.array([1e10, 1.0]), step=1e-10, full_output=True)
     assert res.status[0] == Status.STEP_TOO_SMALL and np.isnan(res.value[0])
-    assert res.status[1] == Status.SUCCESS
+    # at x = 1 the step is kept, but 1e-10 is so small that round-off (~1e-6) exceeds
+    # what central differences promise: ROUNDOFF, with an estimate that covers it
+    assert res.status[1] == Status.ROUNDOFF
+    assert abs(res.value[1] - np.cos(1.0)) <= res.error[1] <= 1e-5
 
 
 def test_step_below_the_resolution_of_the_output_is_not_a_silent_zero():

@@ -61,6 +61,11 @@ class Problem:
         return self.evaluator.nfev
 
     @property
+    def eps(self) -> float:
+        """The relative precision f is evaluated in (the input dtype's eps)."""
+        return float(self.xp.finfo(self.dtype).eps)
+
+    @property
     def real_x(self) -> Any:
         """The real part of x (x itself when real): what step sizes are scaled by."""
         xp = self.xp

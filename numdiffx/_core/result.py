@@ -29,9 +29,9 @@ class Status(enum.IntEnum):
       tolerance was met (noise or a kink near x); the best value is kept.
     - ``MAX_ITERATIONS`` (4): adaptive: the steps ran out before the tolerance was met.
     - ``ONE_SIDED`` (5): f was not finite on one side: a one-sided stencil gave the value.
-    - ``NONSMOOTH`` (6): the stencil's own points are inconsistent with a smooth f at this
-      step (a kink, a jump, noise, or curvature on a scale below the step): the
-      truncation estimate exceeds the tolerance.
+    - ``NONSMOOTH`` (6): truncation: the estimate from the stencil's own points exceeds
+      the tolerance (f curves on a scale too small for the step, or a kink, a jump or
+      noise lies within the stencil).
     - ``ROUNDOFF`` (7): cancellation: the round-off of f divided by the step exceeds the
       tolerance (f is huge compared with its change over the step).
 
@@ -82,10 +82,11 @@ _MESSAGES = {
         "be inaccurate: pass step=nd.steps.adaptive(bounds=(lo, hi)) for controlled steps."
     ),
     Status.NONSMOOTH: (
-        "the stencil's points are not consistent with a smooth f at this step (a kink, a "
-        "jump, noise, or curvature on a scale smaller than the step); the value is kept but "
-        "its error estimate exceeds the tolerance. Try step=nd.steps.adaptive(), a step "
-        "fitted to f's scale, or check f for a kink at x."
+        "truncation: the error estimate from the stencil's own points exceeds the tolerance "
+        "(f curves on a scale too small for this step -- the default step assumes "
+        "max(|x|, typical) -- or has a kink, a jump or noise within the stencil); the value "
+        "is kept. Try step=nd.steps.adaptive(), a typical= that fits f's scale, or check f "
+        "for a kink at x."
     ),
     Status.ROUNDOFF: (
         "cancellation: |f| is so large compared with its change over the step that its "

@@ -225,6 +225,23 @@ class Stencil(AbstractMethod):
         return max(1.0, *(abs(o) for o in self.float_offsets))
 
     @cached_property
+    def diagnostics(self) -> tuple[int, tuple[float, ...], tuple[float, ...] | None]:
+        """What the stencil's own points (with f(x)) say beyond its value, for the error
+        estimate of one-step rules: ``(d, top, below)`` with ``d = len(points) - 1`` the
+        highest derivative the points ``offsets + {0}`` determine, ``top`` the weights of
+        the d-th derivative and ``below`` those of the (d-1)-th (None: f(x) itself), one
+        per nonzero offset in order (f(x) is subtracted, so its weight is implied)."""
+        points = tuple(sorted(set(self.offsets) | {Fraction(0)}))
+        d = len(points) - 1
+        nonzero = [o for o in self.offsets if o != 0]
+
+        def weights(order: int) -> tuple[float, ...]:
+            exact = dict(zip(points, _solve_weights(points, order)))
+            return tuple(float(exact[o]) for o in nonzero)
+
+        return d, weights(d), (weights(d - 1) if d > 1 else None)
+
+    @cached_property
     def symmetric(self) -> bool:
         """Whether the offsets are symmetric about 0 (error series in even powers)."""
         return sorted(self.offsets) == sorted(-o for o in self.offsets)

@@ -34,6 +34,9 @@ class AbstractPlan:
     directional: ClassVar[bool] = False
     #: a two-sided stencil meeting NaN/inf on one side retries one-sided (ONE_SIDED)
     one_sided_retry: ClassVar[bool] = False
+    #: entries of one direction: the evaluation can return extra functionals of their
+    #: points (the error estimate's second difference); False for mixed stencils
+    extras_ok: ClassVar[bool] = True
 
     problem: Problem
     method: AbstractMethod
@@ -75,6 +78,22 @@ class AbstractPlan:
         xp = self.problem.xp
         return xp.take(h, xp.asarray(self.entry_variables()[rows], device=self.problem.device),
                        axis=0)
+
+    def estimate_steps(self, h: Any) -> Any:
+        """(E, 1) the step of each entry for the error estimate of a one-step rule."""
+        return self.problem.xp.expand_dims(self.entry_step(h, np.arange(self.n_entries)), 1)
+
+    def output_scale(self, values: Any) -> Any:
+        """(E|1, M) the magnitude absolute errors of an entry are judged against: the
+        largest entry sharing its output (all entries of a Jacobian row)."""
+        xp = self.problem.xp
+        a = xp.abs(values)
+        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        return xp.max(finite, axis=0, keepdims=True) if a.shape[0] else finite
+
+    def estimate_method(self) -> AbstractMethod:
+        """The stencil whose error constants describe the entries' values."""
+        return self.method
 
     def entry_methods(self, methods: list[AbstractMethod], group: np.ndarray
                       ) -> tuple[list[AbstractMethod], np.ndarray, list[float]]:

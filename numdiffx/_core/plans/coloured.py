@@ -126,6 +126,16 @@ class ColouredPlan(AbstractPlan):
         rows = xp.asarray(self.pattern.rows, device=p.device)
         return xp.expand_dims(xp.take(f_scale(xp, p.f0), rows, axis=0), 1)
 
+    def output_scale(self, values: Any) -> Any:
+        """The largest nonzero of each entry's row (host segment max over the pattern)."""
+        p = self.problem
+        a = to_host(values[:, 0]).astype(np.float64)
+        a = np.where(np.isfinite(a), np.abs(a), 0.0)
+        top = np.zeros(p.m_out)
+        np.maximum.at(top, self.pattern.rows, a)
+        return p.xp.asarray(top[self.pattern.rows].reshape(-1, 1), dtype=values.dtype,
+                            device=p.device)
+
     def f0_entries(self) -> Any:
         p = self.problem
         rows = p.xp.asarray(self.pattern.rows, device=p.device)

@@ -113,6 +113,7 @@ class HvpPlan(AbstractPlan):
     """``H(x) v``: per element i, the mixed stencil of ``e_i`` and ``v``."""
 
     name = "hvp"
+    extras_ok = False  # mixed stencils: the estimate uses the smooth prior
 
     def __init__(self, problem: Problem, method: AbstractMethod, v: Any, *,
                  chunk_size: int | None, memory_budget: int, as_tuple: bool) -> None:
@@ -136,6 +137,13 @@ class HvpPlan(AbstractPlan):
             t = nominal(scale, step_method)
         t = xp.reshape(t, ()) / xp.astype(self._vmax, t.dtype)
         return (h, t)
+
+    def estimate_steps(self, h: Any) -> Any:
+        return self.problem.xp.expand_dims(h[0], 1)
+
+    def estimate_method(self) -> AbstractMethod:
+        return (central(order=2, deriv=2) if isinstance(self.method, ComplexStep)
+                else self.method.with_deriv(2))
 
     def evaluate(self, h: Any, rows: np.ndarray | None = None, *,
                  method: AbstractMethod | None = None, offsets: list[float] | None = None,

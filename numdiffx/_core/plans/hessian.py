@@ -26,6 +26,7 @@ __all__ = ["HessianPlan"]
 
 class HessianPlan(AbstractPlan):
     name = "hessian"
+    extras_ok = False  # mixed stencils: the estimate uses the smooth prior
 
     def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
                  memory_budget: int) -> None:
@@ -55,6 +56,12 @@ class HessianPlan(AbstractPlan):
 
     def entry_variables(self) -> np.ndarray:
         return self._first
+
+    def estimate_steps(self, h: Any) -> Any:
+        return super().estimate_steps(h[1] if self.complex_step else h)
+
+    def estimate_method(self) -> AbstractMethod:
+        return central(order=2, deriv=2) if self.complex_step else self.method.with_deriv(2)
 
     def entry_step(self, h: Any, rows: np.ndarray) -> Any:
         xp, dev = self.problem.xp, self.problem.device

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep
 from .base import AbstractStepRule, positive_finite
+from .diagnose import diagnostic_weights, estimate
 from .onesided import one_sided_retry
 
 __all__ = ["DEFAULT_AUTO", "AbstractNominalRule", "auto", "fixed", "relative"]
@@ -36,11 +38,19 @@ class AbstractNominalRule(AbstractStepRule):
             return self.nominal(scale, xp=xp, dtype=scale.dtype, method=method)
 
         h = plan.nominal_steps(nominal)
-        d = plan.evaluate(h)
-        values, status = d.values, d.status
+        method = plan.estimate_method()
+        extras = diagnostic_weights(method) if (full_output and plan.extras_ok) else ()
+        d = plan.evaluate(h, extras=extras)
+        values, status, retried = d.values, d.status, None
         if plan.one_sided_retry:
-            values, status = one_sided_retry(plan, h, values, status)
-        return Outcome(values, None, h, status)
+            values, status, retried = one_sided_retry(plan, h, values, status)
+        error = None
+        if full_output:  # the estimate and statuses cost passes only a DiffResult shows
+            error, status = estimate(plan, method, h, values, status, d.extras)
+            if retried is not None:
+                one_sided = status == int(Status.ONE_SIDED)
+                error = xp.where(one_sided, retried, error)
+        return Outcome(values, error, h, status)
 
 
 @dataclass(frozen=True)

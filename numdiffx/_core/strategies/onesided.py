@@ -7,6 +7,7 @@ gives the value, with status ``ONE_SIDED``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ def _two_sided(meth: AbstractMethod) -> bool:
     return min(offs) < 0 < max(offs)
 
 
-def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, Any]:
+def one_sided_retry(plan: Any, h: Any, values: Any, status: Any
+                    ) -> tuple[Any, Any, Any | None]:
     """Replace NON_FINITE entries of a two-sided stencil by a finite one-sided estimate.
 
     ``values``/``status`` are the plan's (E, M); the one-sided stencils are evaluated by
@@ -35,11 +37,13 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, A
     retried, forward first, then backward. A one-sided estimate is accepted only if the
     same stencil at half the step agrees with it to ``1e3 * eps**(p/(p+q))`` relative:
     at a singular edge (sqrt or log with the edge inside the step) the two disagree and
-    the entry stays NON_FINITE instead of taking a meaningless value.
+    the entry stays NON_FINITE instead of taking a meaningless value. Returns values,
+    status and, where an entry was replaced, the error estimate ``2 |v(h) - v(h/2)|``
+    (None when nothing was retried).
     """
     xp, meth, backend = plan.problem.xp, plan.method, plan.problem.backend
     if not _two_sided(meth) or backend.is_traced(status):
-        return values, status
+        return values, status, None
 
     def run(m: AbstractMethod, rows: np.ndarray, factor: float) -> tuple[Any, Any]:
         d = plan.evaluate(h * factor, rows, method=m)
@@ -48,13 +52,11 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, A
     f0_ok = xp.isfinite(plan.f0_entries())
     bad = (status == int(Status.NON_FINITE)) & f0_ok
     if not bool(xp.any(bad)):  # the usual case: one scalar, not the (E, M) mask, to host
-        return values, status
+        return values, status, None
     bad_host = to_host(bad)
-    if bad_host.size == 0:
-        return values, status
     rows = np.nonzero(bad_host.reshape(bad_host.shape[0], -1).any(axis=1))[0]
     if rows.size == 0:
-        return values, status
+        return values, status, None
     n = values.shape[0]
     pos = np.zeros(n, dtype=np.int64)
     pos[rows] = np.arange(rows.size)
@@ -67,6 +69,7 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, A
     eps = float(xp.finfo(values.dtype).eps) if xp.isdtype(values.dtype, "real floating") else (
         float(np.finfo(np.float64).eps))
     tol = 1e3 * eps ** (meth.order / (meth.order + meth.deriv))
+    error = xp.full(values.shape, math.nan, dtype=values.dtype, device=dev)
     for stencil in (forward, backward):
         side = stencil(order=meth.order, deriv=meth.deriv)
         v1, s1 = run(side, rows, 1.0)
@@ -74,11 +77,13 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any) -> tuple[Any, A
         with np.errstate(all="ignore"):
             agree = xp.abs(v1 - v2) <= tol * xp.maximum(xp.abs(v1), xp.abs(v2)) + tol * eps
         ok = (s1 == int(Status.SUCCESS)) & (s2 == int(Status.SUCCESS)) & agree
-        v1, ok = xp.take(v1, take, axis=0), xp.take(ok, take, axis=0)
+        gap = 2 * xp.abs(v1 - v2)  # first order: v(h) is off by about |v(h) - v(h/2)|
+        v1, ok, gap = (xp.take(a, take, axis=0) for a in (v1, ok, gap))
         use = bad & mask & ok
         values = xp.where(use, v1, values)
         status = xp.where(use, code, status)
+        error = xp.where(use, gap, error)
         bad = bad & ~use
-    return values, status
+    return values, status, error
 
 
