@@ -29,6 +29,8 @@ __all__ = ["ROUNDOFF_ULPS", "finite_difference_error", "numerical_jacobian"]
 
 #: Error of one evaluation of f, in units of eps * |f|: a few roundings in f itself.
 ROUNDOFF_ULPS = 8.0
+#: Most halvings of a step that meets a non-finite value of f (a domain edge).
+MAX_HALVINGS = 30
 
 
 def finite_difference_error(d_step: np.ndarray, d_half: np.ndarray, f_abs: np.ndarray,
@@ -155,8 +157,18 @@ def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.
 
 def refine_columns(p: Problem, outputs: Sequence[Slot], slot: Slot, columns: Sequence[int],
                    num: NumericalJacobian, method: AbstractMethod) -> None:
-    """Difference ``columns`` of input ``slot`` again at half the step; store the new
-    value (the smaller step's) and :func:`finite_difference_error` in ``num``."""
+    """Difference ``columns`` of input ``slot`` again at half the step (and smaller);
+    store the value and its :func:`finite_difference_error` in ``num``.
+
+    The step halves while the error estimate keeps improving (at least twofold): for a
+    smooth f at a good step that is one extra level; near a pole or a domain edge, where
+    the first step was too large, the halving goes on until the estimate is as small as
+    it gets, so a mismatch there is judged at the best accuracy f allows -- no false
+    alarm from a too-large step, no bug hidden behind one. Where f is not finite at a
+    stencil point while f(x) is (a domain edge within the step: sqrt or ndtri near 0)
+    the step halves until two successive steps give finite values. A smaller step is
+    never larger than the caller allowed.
+    """
     if not isinstance(method, Stencil):
         return
     g = OutputsOf(p, [slot.index], outputs)
@@ -164,20 +176,31 @@ def refine_columns(p: Problem, outputs: Sequence[Slot], slot: Slot, columns: Seq
     like = real_view(p.args[slot.index])
     eps_rows = _eps_rows(outputs)
     l1 = float(np.sum(np.abs(np.asarray(method.float_weights, dtype=np.float64))))
-    step_arr = num.steps[slot.index]
+    defined = np.isfinite(np.concatenate([p.f0[o.index] for o in outputs]))
     for j in columns:
-        delta = np.zeros_like(base)
-        delta[j] = step_arr[j] / 2
-        d_half, f_abs, realised = stencil_points(g, [base], [delta], method, [like])
-        h_half = realised[0][j]
-        if h_half == 0:
+        d_prev = np.concatenate([num.value[(o.index, slot.index)][:, j] for o in outputs])
+        h = float(num.steps[slot.index][j])
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        for _ in range(MAX_HALVINGS):
+            delta = np.zeros_like(base)
+            delta[j] = h / 2
+            d_half, f_abs, realised = stencil_points(g, [base], [delta], method, [like])
+            h_half = float(realised[0][j])
+            if h_half == 0:
+                break
+            d_half = d_half / h_half
+            if np.all(np.isfinite(d_half[defined])) and np.all(np.isfinite(d_prev[defined])):
+                err = finite_difference_error(d_prev, d_half, f_abs, h_half, eps_rows, l1)
+                if best is not None and not np.sum(err[defined]) < 0.5 * np.sum(
+                        best[1][defined]):
+                    break  # no longer improving: the previous level stands
+                best = (d_half, err)
+            d_prev, h = d_half, h_half
+        if best is None:
             continue
-        d_half = d_half / h_half
-        d_step = np.concatenate([num.value[(o.index, slot.index)][:, j] for o in outputs])
-        err = finite_difference_error(d_step, d_half, f_abs, h_half, eps_rows, l1)
-        for k, rows in _split(outputs, np.arange(d_half.size)).items():
-            num.value[(k, slot.index)][:, j] = d_half[rows]
-            num.error[(k, slot.index)][:, j] = err[rows]
+        for k, rows in _split(outputs, np.arange(best[0].size)).items():
+            num.value[(k, slot.index)][:, j] = best[0][rows]
+            num.error[(k, slot.index)][:, j] = best[1][rows]
         num.refined[slot.index].add(j)
     num.calls += g.calls
 
@@ -217,3 +240,25 @@ def directional(p: Problem, outputs: Sequence[Slot], delta: dict[int, np.ndarray
 def split_rows(outputs: Sequence[Slot], rows: np.ndarray) -> dict[int, np.ndarray]:
     """Rows of the concatenated real view of ``outputs`` -> {output index: rows}."""
     return _split(outputs, rows)
+
+
+def refine_direction(p: Problem, outputs: Sequence[Slot], deltas: dict[int, np.ndarray],
+                     method: AbstractMethod, first: Directional) -> Directional | None:
+    """The directional difference at half the step, and smaller while its error estimate
+    keeps improving (as :func:`refine_columns`); None if f is never finite along it.
+    The result is along its own realised tangent, ``2**-k`` times the first one."""
+    prev, best, best_norm = first, None, np.inf
+    defined = np.isfinite(np.concatenate([p.f0[o.index] for o in outputs]))
+    for k in range(1, MAX_HALVINGS + 1):
+        half = {i: x / 2**k for i, x in deltas.items()}
+        if np.all(np.isfinite(prev.value[defined])):
+            d = directional(p, outputs, half, method, previous=prev)
+        else:
+            d = directional(p, outputs, half, method)
+        if d.error is not None and np.all(np.isfinite(d.value[defined])):
+            norm = float(np.sum(d.error[defined])) * 2**k
+            if best is not None and not norm < 0.5 * best_norm:
+                break
+            best, best_norm = d, norm
+        prev = d
+    return best
