@@ -146,9 +146,10 @@ def _step_description(opts: Options) -> str:
 
 def _perturbed(p: Problem) -> str:
     names = ", ".join(s.name for s in p.inputs)
-    return (f"each element of {names} (real and imaginary parts separately) is moved alone "
-            "by +-h, every other input fixed; nothing else is perturbed. "
-            "nd.explain_perturbation(f, inputs) lists every call.")
+    parts = " (real and imaginary parts separately)" if any(s.is_complex for s in p.inputs) else ""
+    return (f"each element of {names}{parts} is moved alone by +-h, every other input "
+            "fixed; nothing else is perturbed. nd.explain_perturbation(f, inputs) lists every "
+            "call.")
 
 
 def _reentrancy(first: dict[Any, np.ndarray | None], second: dict[Any, np.ndarray | None],

@@ -217,6 +217,11 @@ def reference_kind(framework: str, reference: object) -> str:
     return kind
 
 
+def _as_output(o: Any) -> Any:
+    """numpy scalars (``np.sum`` returns one) are 0-d arrays."""
+    return np.asarray(o) if isinstance(o, np.generic) else o
+
+
 def _classify(f: Callable[..., Any], framework: str, args: list[Any], slots: list[Slot],
               outs: Sequence[Any], ref: Any, output_names: Sequence[str] | None) -> Problem:
     names = list(output_names) if output_names else [f"out[{k}]" for k in range(len(outs))]
@@ -224,6 +229,7 @@ def _classify(f: Callable[..., Any], framework: str, args: list[Any], slots: lis
     structure: list[tuple[tuple[int, ...], str] | None] = []
     f0: dict[int, np.ndarray] = {}
     for k, o in enumerate(outs):
+        o = _as_output(o)
         if not _is_array(o):
             structure.append(None)
             skipped.append(f"{names[k]} is a {type(o).__name__}, not an array: left out.")
@@ -310,7 +316,7 @@ class OutputsOf:
                 "input values.")
         pieces = []
         for s in self.outputs:
-            o = outs[s.index]
+            o = _as_output(outs[s.index])
             got = (tuple(int(n) for n in o.shape), str(o.dtype)) if _is_array(o) else None
             if got != p.structure[s.index]:
                 raise GradcheckError(
