@@ -129,8 +129,8 @@ def diagnose(p: Problem, mm: Mismatch, outputs: Sequence[Slot], method: Abstract
         return pattern
     return (f"{analytical_name} is wrong: f is smooth here (the one-sided differences agree, "
             f"and {el_out} / {el_in} is {n_val[m, j]:.10g} to within "
-            f"{mm.error[m, j]:.2g}), so the backward or custom rule computes a different "
-            "derivative than f has.")
+            f"{mm.error[m, j]:.2g}), so {analytical_name} is not the derivative f has (a wrong "
+            "formula, a missing term, or a rule that does not match this forward).")
 
 
 def real_view_host_at(p: Problem, outputs: Sequence[Slot], inp: Slot) -> np.ndarray:

@@ -229,7 +229,8 @@ def slow_check(p: Problem, opts: Options, forward: bool = False, prefix: str = "
         _grad_problems(ref)
         if p.reference is not None:
             _reentrancy(ana, ref.jacobian(ks), opts.nondet_tol, opts.analytical_name)
-        what = f"{opts.analytical_name} ({ref.name}) against finite differences, every element"
+        source = "" if ref.name == "callable" else f" ({ref.name})"
+        what = f"{opts.analytical_name}{source} against finite differences, every element"
     num = numerical_jacobian(p, outputs, opts.method, opts.rule)
     mismatches = compare_jacobians(p, outputs, num, ana, opts)
     if mismatches:
@@ -529,6 +530,8 @@ def gradcheck(
                    bool(check_batched_forward_grad))
     p = build_problem(f, inputs, reference, input_names=_input_names,
                       output_names=_output_names)
+    if callable(reference) and _analytical_name == "the backward":
+        _analytical_name = "the claimed Jacobian"
     opts = make_options(p, eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, flags=flags,
                         method=method, step=step, seed=seed, reference=reference,
                         analytical_name=_analytical_name, context=_context)
