@@ -24,6 +24,15 @@ sys.path.pop(0)
 NAMES = ("nd slow", "nd fast", "torch slow", "torch fast")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    """Tiny linalg backwards on a busy machine spend most of their time in thread hand-off."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _slice(samples: list[Any], every: int) -> list[Any]:
     steep = [s for s in samples if "steep" in s.tags]
     return samples[::every] + steep[::3]
