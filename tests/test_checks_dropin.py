@@ -6,6 +6,7 @@ import enum
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 import numdiffx as nd
@@ -165,19 +166,21 @@ def test_non_tensor_inputs_reach_f_untouched_and_are_never_perturbed() -> None:
     module = torch.nn.Identity()
     calls = []
 
-    def f(img: Any, alpha: float, n: int, flag: bool, pair: tuple[int, int], mode: Mode,
-          opts: dict[str, float], mod: Any, w: Any) -> Any:
-        calls.append((alpha, n, flag, pair, mode, opts, mod, w))
-        assert isinstance(alpha, float) and isinstance(n, int) and isinstance(flag, bool)
-        return mod(img * alpha + n * opts["k"]).sum(dim=1) * w
+    table = np.array([1.0, 2.0, 3.0, 4.0])  # a numpy array among torch inputs: passed through
 
-    args = (img, 1.5, 2, True, (1, 2), Mode.A, {"k": 0.5}, module, weight)
+    def f(img: Any, alpha: float, n: int, flag: bool, pair: tuple[int, int], mode: Mode,
+          opts: dict[str, float], mod: Any, w: Any, table: Any) -> Any:
+        calls.append((alpha, n, flag, pair, mode, opts, mod, w, table))
+        assert isinstance(alpha, float) and isinstance(n, int) and isinstance(flag, bool)
+        return mod(img * alpha + n * opts["k"]).sum(dim=1) * w * torch.as_tensor(table)
+
+    args = (img, 1.5, 2, True, (1, 2), Mode.A, {"k": 0.5}, module, weight, table)
     for fast in (False, True):
         assert torch.autograd.gradcheck(f, args, fast_mode=fast)
         assert nd.gradcheck(f, args, fast_mode=fast)
         assert nd.gradgradcheck(f, args, fast_mode=fast)
-    assert all(c[-1] is weight and c[-2] is module and c[1:6] == (2, True, (1, 2), Mode.A,
-                                                                   {"k": 0.5}) for c in calls)
+    assert all(c[-1] is table and c[-2] is weight and c[-3] is module and
+               c[1:6] == (2, True, (1, 2), Mode.A, {"k": 0.5}) for c in calls)
     assert weight.grad is None and img.grad is None
 
 

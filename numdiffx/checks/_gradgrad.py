@@ -14,7 +14,7 @@ from numdiffx.backends.autodiff import to_host
 
 from ._compare import default_tolerances, excess, tolerance_terms
 from ._gradcheck import _flag, _number, gradcheck
-from ._numerical import ROUNDOFF_ULPS
+from ._numerical import finite_difference_error
 from ._problem import GradcheckError, Problem, Slot, build_problem, real_view
 
 __all__ = ["gradgradcheck"]
@@ -248,8 +248,10 @@ def _hvp_check(p: Problem, out: Slot, eps: float | None, atol: float | None,
             second = second or numerical(factor / 2)
             n_vals, h = second[0][pos], second[1][pos]
             t = max(float(np.max(hh, initial=0.0)) for hh in second[1]) / v_max
-            err = np.abs(first[pos] - n_vals) + (
-                ROUNDOFF_ULPS * s.eps * f_abs / np.maximum(h * t, 1e-300))
+            # mixed second difference: four values of f, weights +-1/(4 h t) each
+            err = finite_difference_error(first[pos], n_vals, np.full(s.size, f_abs),
+                                          np.maximum(h * t, 1e-300), np.full(s.size, s.eps),
+                                          1.0)
             ex = excess(n_vals, a, err, atol_, rtol_)
         # no value of f at the smallest step (a domain edge): nothing to compare there
         ex = np.where(np.isfinite(n_vals) | ~np.isfinite(a), ex, -np.inf)
