@@ -234,3 +234,16 @@ def test_fast_mode_costs_two_evaluations_not_a_jacobian() -> None:
 
     assert nd.gradcheck(net, (img, w), fast_mode=True, check_undefined_grad=False)
     assert len(calls) == 3  # one forward with autograd, two for the numerical J u
+
+
+def test_cuda_tensors_stay_on_their_device() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device here")
+    x = torch.randn(4, dtype=torch.float64, device="cuda", requires_grad=True)
+    z = torch.randn(4, dtype=torch.complex128, device="cuda", requires_grad=True)
+    for fast in (False, True):
+        assert nd.gradcheck(lambda x: x.sin() * x, (x,), fast_mode=fast)
+        assert nd.gradcheck(torch.fft.fft, (z,), fast_mode=fast)
+        assert nd.gradgradcheck(lambda x: x.sin() * x, (x,), fast_mode=fast)
+        assert not nd.gradcheck(ExpWrongBackward.apply, (x,), fast_mode=fast,
+                                raise_exception=False)
