@@ -24,6 +24,7 @@ from numdiffx._core.stencils import complex_step as complex_step
 from numdiffx._core.stencils import forward as forward
 from numdiffx.backends.sparse import SparseJacobian as SparseJacobian
 from numdiffx.checks import GradcheckError as GradcheckError
+from numdiffx.checks import check_grads as check_grads
 from numdiffx.checks import cross_check as cross_check
 from numdiffx.checks import explain_perturbation as explain_perturbation
 from numdiffx.checks import gradcheck as gradcheck
@@ -64,6 +65,7 @@ __all__ = [
     "__version__",
     "backward",
     "central",
+    "check_grads",
     "complex_step",
     "cross_check",
     "derivative",

@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 
 from numdiffx._core.api import jacobian
+from numdiffx._core.stencils import Stencil, resolve_method
+from numdiffx._core.strategies.resolve import resolve_step
+from numdiffx.backends import backend_for
+from numdiffx.backends.autodiff import reference_for, to_host
+from numdiffx.steps import auto, relative
 
-from . import _frameworks as fw
-from ._diagnose import GradcheckError
-from ._gradcheck import default_tolerances
+from ._compare import default_tolerances
+from ._numerical import finite_difference_error
+from ._problem import GradcheckError
 
 __all__ = ["CrossCheckReport", "cross_check"]
 
@@ -87,31 +92,61 @@ def _convert(x: np.ndarray, framework: str) -> Any:
     return np.array(x, dtype=np.float64)
 
 
+def _numerical(f: Callable[..., Any], xs: list[Any], method: object, step: object
+               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Numerical Jacobians at the step and at half of it, and the FD error estimate."""
+    meth = resolve_method(method)
+    rule = resolve_step(step) if step is not None else relative(
+        auto().scale_for(float(np.finfo(np.float64).eps), meth))
+    argnums = tuple(range(len(xs)))
+    with backend_for(xs[0]).no_grad():
+        full = jacobian(f, *xs, argnums=argnums, method=meth, step=rule, evaluation="loop",
+                        full_output=True)
+        if not isinstance(rule, relative) or not isinstance(meth, Stencil):
+            return [to_host(r.value).astype(np.float64) for r in full], [
+                np.zeros(to_host(r.value).shape) for r in full]
+        half = jacobian(f, *xs, argnums=argnums, method=meth,
+                        step=relative(rule.scale / 2, rule.typical), evaluation="loop",
+                        full_output=True)
+        value = np.abs(to_host(f(*xs)).astype(np.float64))
+    l1 = float(np.sum(np.abs(np.asarray(meth.float_weights, dtype=np.float64))))
+    values, errors = [], []
+    for r_full, r_half in zip(full, half):
+        d_step = to_host(r_full.value).astype(np.float64)
+        d_half = to_host(r_half.value).astype(np.float64)
+        h_half = to_host(r_half.step).astype(np.float64)
+        f_abs = value.reshape(value.shape + (1,) * h_half.ndim)
+        values.append(d_half)
+        errors.append(finite_difference_error(d_step, d_half, f_abs, h_half,
+                                              np.asarray(np.finfo(np.float64).eps), l1))
+    return values, errors
+
+
 def _estimates(name: str, f: Callable[..., Any], xs_np: list[np.ndarray], method: object,
-               step: object, autodiff: bool) -> tuple[np.ndarray, dict[str, list[np.ndarray]]]:
+               step: object, autodiff: bool
+               ) -> tuple[np.ndarray, dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
+    """(value, {label: Jacobians}, {label: their error estimates}) of one implementation."""
     framework = _framework_for(name)
     with _context(framework):
         xs = [_convert(x, framework) for x in xs_np]
-        call = fw.no_grad_call(f, framework)
-        out = call(*xs)
+        with backend_for(xs[0]).no_grad():
+            out = f(*xs)
         if isinstance(out, (tuple, list)):
             raise TypeError(f"cross_check compares functions returning one array; "
                             f"{name!r} returned a {type(out).__name__}.")
-        value = fw.as_numpy(out).astype(np.float64)
-        numerical = jacobian(call, *xs, argnums=tuple(range(len(xs))), method=method,
-                             step=step, evaluation="loop")
-        jacs = {f"{name}/numerical": [fw.as_numpy(j).astype(np.float64) for j in numerical]}
+        value = to_host(out).astype(np.float64)
+        numerical, errors = _numerical(f, xs, method, step)
+        jacs = {f"{name}/numerical": numerical}
+        errs = {f"{name}/numerical": errors}
         if autodiff and framework in ("torch", "jax"):
-            diff = list(range(len(xs)))
-            if framework == "torch":
-                ana = fw.torch_jacobians(f, xs, diff, [0])[0]
-            else:
-                ana = fw.jax_jacobians(f, xs, diff, [0])
+            ref = reference_for(framework)(f, xs, list(range(len(xs))))
+            ana = ref.jacobian([0])
             jacs[f"{name}/autodiff"] = [
                 np.zeros(value.shape + x.shape) if ana[(0, i)] is None else
                 np.asarray(ana[(0, i)]).reshape(value.shape + x.shape)
                 for i, x in enumerate(xs_np)]
-    return value, jacs
+            errs[f"{name}/autodiff"] = [np.zeros(value.shape + x.shape) for x in xs_np]
+    return value, jacs, errs
 
 
 def cross_check(
@@ -143,8 +178,11 @@ def cross_check(
     x : array or tuple of arrays
         The point, as numpy data.
     atol, rtol : float, optional
-        ``|a - b| <= atol + rtol*|b|``; default the float64 numerical-Jacobian tolerance
-        (9.4e-9) for both.
+        ``|a - b| <= (FD error estimates of a and b) + atol + rtol*|b|``: each numerical
+        Jacobian is computed at its step and at half of it, and the difference plus a
+        round-off term is its error estimate (:func:`finite_difference_error`), so
+        implementations that agree are never reported on the numerical side's error.
+        Default: the float64 tolerance (9.4e-9) for both.
     method, step : as in :func:`numdiffx.jacobian`
     autodiff : bool
         Include autodiff Jacobians of torch/jax implementations.
@@ -171,20 +209,23 @@ def cross_check(
         if not callable(f):
             raise TypeError(f"functions[{name!r}] must be callable; got {type(f).__name__}.")
     items = list(x) if isinstance(x, (tuple, list)) and not np.isscalar(x[0]) else [x]
-    xs_np = [np.asarray(fw.as_numpy(a) if not isinstance(a, (int, float)) else a,
+    xs_np = [np.asarray(to_host(a) if not isinstance(a, (int, float)) else a,
                         dtype=np.float64) for a in items]
     d_atol, d_rtol = default_tolerances("float64")
     atol_ = d_atol if atol is None else float(atol)
     rtol_ = d_rtol if rtol is None else float(rtol)
     values: dict[str, np.ndarray] = {}
     jacs: dict[str, list[np.ndarray]] = {}
+    errs: dict[str, list[np.ndarray]] = {}
     for name, f in functions.items():
-        values[str(name)], j = _estimates(str(name), f, xs_np, method, step, autodiff)
+        values[str(name)], j, e = _estimates(str(name), f, xs_np, method, step, autodiff)
         jacs.update(j)
+        errs.update(e)
     rows: list[CrossRow] = []
-    rows += _pairs("value", {k: [v] for k, v in values.items()}, 0, atol_, rtol_)
+    rows += _pairs("value", {k: [v] for k, v in values.items()},
+                   {k: [np.zeros_like(v)] for k, v in values.items()}, 0, atol_, rtol_)
     for i in range(len(xs_np)):
-        rows += _pairs(f"jacobian d/d inputs[{i}]", jacs, i, atol_, rtol_)
+        rows += _pairs(f"jacobian d/d inputs[{i}]", jacs, errs, i, atol_, rtol_)
     report = CrossCheckReport(tuple(rows), atol_, rtol_)
     if raise_exception and not report.passed:
         bad = ", ".join(f"{r.first} vs {r.second} ({r.quantity})" for r in report.disagreeing)
@@ -195,12 +236,15 @@ def cross_check(
                 "all the others has a wrong derivative (an autodiff rule or the function's "
                 "smoothness).")
         raise GradcheckError(f"cross_check failed: {bad}.\n  likely cause: {hint}\n"
-                             f"  tolerance |a - b| <= {atol_:.3g} + {rtol_:.3g}*|b|\n{report}")
+                             f"  tolerance |a - b| <= FD error estimates + {atol_:.3g} + "
+                             f"{rtol_:.3g}*|b|\n{report}")
     return report
 
 
-def _pairs(quantity: str, estimates: Mapping[str, list[np.ndarray]], i: int, atol: float,
-           rtol: float) -> list[CrossRow]:
+def _pairs(quantity: str, estimates: Mapping[str, list[np.ndarray]],
+           errors: Mapping[str, list[np.ndarray]], i: int, atol: float, rtol: float
+           ) -> list[CrossRow]:
+    """Every pair; a numerical estimate brings its FD error estimate into the tolerance."""
     rows = []
     for (a_name, a), (b_name, b) in itertools.combinations(estimates.items(), 2):
         av, bv = a[i], b[i]
@@ -208,7 +252,7 @@ def _pairs(quantity: str, estimates: Mapping[str, list[np.ndarray]], i: int, ato
             rows.append(CrossRow(quantity, a_name, b_name, float("inf"), (), False))
             continue
         diff = np.abs(av - bv)
-        excess = diff - (atol + rtol * np.abs(bv))
+        excess = diff - (errors[a_name][i] + errors[b_name][i] + atol + rtol * np.abs(bv))
         excess = np.where(np.isnan(excess), np.inf, excess)
         flat = int(np.argmax(excess)) if excess.size else 0
         where = tuple(int(w) for w in np.unravel_index(flat, av.shape)) if av.size else ()

@@ -94,6 +94,7 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
         else:
             s = safe_h / (method.step_constant * eps ** (1.0 / (p + q)))
             roundoff = method.roundoff_constant * eps * f_abs / safe_h ** q
+            assert isinstance(method, Stencil)
             trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras)
         error = TRUNCATION_SAFETY * trunc + ROUNDOFF_SAFETY * roundoff
         rtol = tolerance(eps, method)
