@@ -52,7 +52,8 @@ def test_cli_study_delta_prints_a_table_and_writes_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "relu network, float32" in out and "auto" in out and "x+h==x" in out
-    records = json.loads(path.read_text())
+    assert "B. Hendrata, 2024" in out  # the report is cited wherever its MLP is named
+    records = json.loads(path.read_text())["records"]
     assert {r["method"] for r in records} == {"central"}
     assert len(records) == 12  # ten deltas, auto and adaptive
 
