@@ -18,8 +18,8 @@ evaluated once on the client before the perturbed points are sent (65 = 1 + 64 c
 so the ideal speed-up is 65 / (1 + ceil(64 / W)), e.g. 1.97 at W = 2. Each cluster is
 warmed with one small Jacobian before timing; each timing is the best of 2 runs.
 
-Run from the repository root: PYTHONPATH=. python asv_bench/compare/distributed_vs_serial.py
-(the worker processes must import this numdiffx)
+Run: PYTHONPATH=. python asv_bench/compare/distributed_vs_serial.py (from the repository
+root: the worker processes must import this numdiffx)
 """
 
 from __future__ import annotations
