@@ -267,8 +267,8 @@ def plot_timing(records: Sequence[Any], path: str, *,
             ax.tick_params(labelsize=10)
             ax.grid(True, which="major", alpha=0.35)
             what = ("5-128-128-128-5 tanh MLP" if case == "mlp"
-                    else {"two": "two(x) = 2x", "add": "x + y (both args)",
-                          "mul": "x · y, wrapper (both args)"}.get(case, case))
+                    else {"two": "two(x) = 2x", "add": "f(x, y) = x + y, d/dx",
+                          "mul": "g(x, y) = x · y, d/dx"}.get(case, case))
             ax.set_title(f"{what} on {backend}", fontsize=11.5)
             ax.set_xlabel("rows of x (rows × 5 inputs)" if case == "mlp" else "n", fontsize=10.5)
             if col == 0:
@@ -285,7 +285,8 @@ def plot_timing(records: Sequence[Any], path: str, *,
     repeats = first.repeats if first else 0
     fig.suptitle(f"Jacobian wall time, {dtype} on {devices.upper()} ({machine_line(machine)}),"
                  f" median of {repeats} runs after a warm-up\nthe timing cases of "
-                 f"{REPORT_SHORT} (§5.2) and its MLP", fontsize=12,
+                 f"{REPORT_SHORT} (§5.2, each through a Python wrapper) and its MLP",
+                 fontsize=12,
                  y=1 - 0.08 / fig.get_figheight(), va="top")
     fig.savefig(path, dpi=100)
     plt.close(fig)
