@@ -221,6 +221,33 @@ def _seconds(value: float, _: object = None) -> str:
     return f"{value * 1e9:g} ns"
 
 
+def _timing_lines(ax: Any, group: Sequence[Any], methods: Sequence[str],
+                  sizes: Sequence[int]) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    for method in methods:
+        fam = _family(method)
+        colour, ls, _ = _TIMING_STYLE.get(fam, ("tab:brown", "-", method))
+        pts = sorted((r for r in group if r.method == method), key=lambda r: r.n)
+        ax.loglog([r.n for r in pts], [r.median_s for r in pts], ls=ls, marker="o", ms=4,
+                  lw=2.2 if fam in ("jacrevfinite", "numdiffx forward") else 1.5, color=colour)
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+
+
+def _timing_bars(ax: Any, group: Sequence[Any], methods: Sequence[str]) -> None:
+    times = [next(r.median_s for r in group if r.method == m) for m in methods]
+    colours = [_TIMING_STYLE.get(_family(m), ("tab:brown",))[0] for m in methods]
+    hatches = ["//" if m.startswith("jax.jit(") else "" for m in methods]
+    bars = ax.bar(range(len(methods)), times, color=colours, log=True)
+    for bar, hatch in zip(bars, hatches):
+        bar.set_hatch(hatch)
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels(methods, rotation=35, ha="right", fontsize=9)
+
+
 def plot_timing(records: Sequence[Any], path: str, *,
                 machine: dict[str, object] | None = None) -> Any:
     """Median time vs size, one row per case, one column per backend (log-log).
@@ -230,7 +257,7 @@ def plot_timing(records: Sequence[Any], path: str, *,
     this one, :func:`numdiffx.studies.machine_info`) names the CPU in the title. Returns
     the figure after saving it to ``path``.
     """
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     from ._machine import machine_line
 
@@ -239,28 +266,23 @@ def plot_timing(records: Sequence[Any], path: str, *,
     cases = list(dict.fromkeys(r.case for r in ok))
     backends = list(dict.fromkeys(r.backend for r in ok))
     nrows, ncols = max(len(cases), 1), max(len(backends), 1)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.7 * ncols, 3.3 * nrows + 1.7),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.7 * ncols, 7.0),
+                                                    3.3 * nrows + 2.2), squeeze=False)
     families: list[str] = []
     for row, case in enumerate(cases):
         for col, backend in enumerate(backends):
             ax = axes[row][col]
             group = [r for r in ok if r.case == case and r.backend == backend]
             sizes = sorted({r.n for r in group})
-            for method in dict.fromkeys(r.method for r in group):
+            methods = list(dict.fromkeys(r.method for r in group))
+            for method in methods:
                 fam = _family(method)
-                colour, ls, _ = _TIMING_STYLE.get(fam, ("tab:brown", "-", method))
-                pts = sorted((r for r in group if r.method == method), key=lambda r: r.n)
-                ax.loglog([r.n for r in pts], [r.median_s for r in pts], ls=ls, marker="o",
-                          ms=4, lw=2.2 if fam in ("jacrevfinite", "numdiffx forward") else 1.5,
-                          color=colour)
                 if fam not in families:
                     families.append(fam)
-            ax.xaxis.set_major_locator(FixedLocator(sizes))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            if sizes:
-                ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+            if len(sizes) == 1:  # one size: bars, one per method, not lone points
+                _timing_bars(ax, group, methods)
+            else:
+                _timing_lines(ax, group, methods, sizes)
             _decades(ax, [r.median_s for r in group], minimum=2)
             ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=12))
             ax.yaxis.set_major_formatter(FuncFormatter(_seconds))
@@ -270,23 +292,28 @@ def plot_timing(records: Sequence[Any], path: str, *,
                     else {"two": "two(x) = 2x", "add": "f(x, y) = x + y, d/dx",
                           "mul": "g(x, y) = x · y, d/dx"}.get(case, case))
             ax.set_title(f"{what} on {backend}", fontsize=11.5)
-            ax.set_xlabel("rows of x (rows × 5 inputs)" if case == "mlp" else "n", fontsize=10.5)
+            size_label = "rows of x (rows × 5 inputs)" if case == "mlp" else "n"
+            ax.set_xlabel(size_label if len(sizes) > 1 else f"{size_label} = {sizes[0]}",
+                          fontsize=10.5)
             if col == 0:
                 ax.set_ylabel("median wall time", fontsize=10.5)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 1.55 / fig.get_figheight()))
     handles = [plt.Line2D([], [], color=_TIMING_STYLE[f][0], ls=_TIMING_STYLE[f][1],
                           marker="o", ms=4, lw=2) for f in families if f in _TIMING_STYLE]
     labels = [_TIMING_STYLE[f][2] for f in families if f in _TIMING_STYLE]
-    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=9.5, frameon=False,
-               bbox_to_anchor=(0.5, 1 - 0.62 / fig.get_figheight()))
+    legend_cols = min(ncols, 3)
+    legend_rows = math.ceil(len(labels) / legend_cols)
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.85 + 0.23 * legend_rows) / fig.get_figheight()))
+    fig.legend(handles, labels, loc="upper center", ncol=legend_cols, fontsize=9.5,
+               frameon=False, bbox_to_anchor=(0.5, 1 - 0.62 / fig.get_figheight()))
     first = ok[0] if ok else None
     dtype = first.dtype if first else "?"
     devices = ", ".join(sorted({r.device for r in ok})) or "?"
     repeats = first.repeats if first else 0
+    runs = "run" if repeats == 1 else "runs"
     fig.suptitle(f"Jacobian wall time, {dtype} on {devices.upper()} ({machine_line(machine)}),"
-                 f" median of {repeats} runs after a warm-up\nthe timing cases of "
+                 f" median of {repeats} {runs} after a warm-up\nthe timing cases of "
                  f"{REPORT_SHORT} (§5.2, each through a Python wrapper) and its MLP",
-                 fontsize=12,
+                 fontsize=12 if ncols > 1 else 9,
                  y=1 - 0.08 / fig.get_figheight(), va="top")
     fig.savefig(path, dpi=100)
     plt.close(fig)
