@@ -206,3 +206,15 @@ def test_timing_figure_is_written(tmp_path):
     assert "float64 on CPU" in fig._suptitle.get_text()
     assert [ax.get_title() for ax in fig.axes] == ["two(x) = 2x on numpy",
                                                    "5-128-128-128-5 tanh MLP on numpy"]
+
+
+def test_timing_figure_draws_bars_when_a_panel_has_one_size(tmp_path):
+    pytest.importorskip("matplotlib")
+    from numdiffx.studies.plot import plot_timing
+
+    recs = timing(backends=("numpy",), cases=("mlp",), mlp_rows=(2,), repeats=1)
+    fig = plot_timing(recs, str(tmp_path / "t.png"))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "jacrevfinite", "numdiffx forward", "numdiffx central", "numdiffx default"]
+    assert len(ax.patches) == 4 and ax.get_xlabel().endswith("= 2")
