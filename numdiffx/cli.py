@@ -63,11 +63,9 @@ def _missing_plot_dependency(path: str | None) -> bool:
     return True
 
 
-_CITATION = ("JacrevFinite: Finite Difference approach to replacing PyTorch Autograd, "
-             "B. Hendrata, 2024")
-
-
 def _parser() -> argparse.ArgumentParser:
+    from numdiffx.studies._report import REPORT as _CITATION
+
     parser = argparse.ArgumentParser(
         prog="numdiffx", description="numdiffx studies and tools",
         epilog=f"The studies reproduce and extend the report '{_CITATION}'.")
@@ -129,7 +127,7 @@ def _write_json(path: str, study: str, records: Sequence[object], **settings: ob
 
 
 def _delta(args: argparse.Namespace) -> int:
-    from numdiffx.studies import DEFAULT_DELTAS, delta_sweep, format_table
+    from numdiffx.studies import DEFAULT_DELTAS, REPORT, delta_sweep, format_table
     from numdiffx.studies._networks import backend_available
     from numdiffx.studies.delta import (
         REPRODUCTION_NOTE,
@@ -160,7 +158,7 @@ def _delta(args: argparse.Namespace) -> int:
     how = ("dense, one perturbed copy of the whole input per element, as JacrevFinite"
            if args.dense else "per-sample pattern: the rows are independent, so one "
            "perturbation moves a column of every row")
-    print(f"numdiffx delta study: the 5-128-128-128-5 MLP of the report '{_CITATION}', "
+    print(f"numdiffx delta study: the 5-128-128-128-5 MLP of the report '{REPORT}', "
           f"input ({args.rows}, 5), batched Jacobian on {args.backend} ({how}) vs the exact "
           "analytic one")
     print(format_table(records))
