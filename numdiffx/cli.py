@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="n of the elementwise cases, repeatable; default 10 100 1000")
     timing.add_argument("--rows", action="append", type=int,
                         help="input rows of the mlp case, repeatable; default 1 10 100")
-    timing.add_argument("--repeats", type=int, default=3, help="timed runs (median); default 3")
+    timing.add_argument("--repeats", type=int, default=3,
+                        help="timed runs after a warm-up (the minimum is shown); default 3")
     timing.add_argument("--json", metavar="PATH",
                         help="also write times and errors as JSON")
     timing.add_argument("--plot", metavar="PATH", help="also write a PNG (needs matplotlib)")
@@ -207,7 +208,8 @@ def _timing(args: argparse.Namespace) -> int:
     records = timing(backends=backends, cases=cases, sizes=sizes, mlp_rows=rows,
                      dtype=args.dtype, repeats=args.repeats, progress=bar)
     bar.close()
-    print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up)")
+    print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up; "
+          "the minimum is shown, the median is in the JSON)")
     print(format_timing(records))
     print()
     print(textwrap.fill(REPRODUCTION_NOTE, 92))

@@ -229,7 +229,7 @@ def _timing_lines(ax: Any, group: Sequence[Any], methods: Sequence[str],
         fam = _family(method)
         colour, ls, _ = _TIMING_STYLE.get(fam, ("tab:brown", "-", method))
         pts = sorted((r for r in group if r.method == method), key=lambda r: r.n)
-        ax.loglog([r.n for r in pts], [r.median_s for r in pts], ls=ls, marker="o", ms=4,
+        ax.loglog([r.n for r in pts], [r.min_s for r in pts], ls=ls, marker="o", ms=4,
                   lw=2.2 if fam in ("jacrevfinite", "numdiffx forward") else 1.5, color=colour)
     ax.xaxis.set_major_locator(FixedLocator(sizes))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -238,7 +238,7 @@ def _timing_lines(ax: Any, group: Sequence[Any], methods: Sequence[str],
 
 
 def _timing_bars(ax: Any, group: Sequence[Any], methods: Sequence[str]) -> None:
-    times = [next(r.median_s for r in group if r.method == m) for m in methods]
+    times = [next(r.min_s for r in group if r.method == m) for m in methods]
     colours = [_TIMING_STYLE.get(_family(m), ("tab:brown",))[0] for m in methods]
     hatches = ["//" if m.startswith("jax.jit(") else "" for m in methods]
     bars = ax.bar(range(len(methods)), times, color=colours, log=True)
@@ -250,7 +250,7 @@ def _timing_bars(ax: Any, group: Sequence[Any], methods: Sequence[str]) -> None:
 
 def plot_timing(records: Sequence[Any], path: str, *,
                 machine: dict[str, object] | None = None) -> Any:
-    """Median time vs size, one row per case, one column per backend (log-log).
+    """Minimum time vs size, one row per case, one column per backend (log-log).
 
     Methods keep one colour across panels (jacrev blue, the report's JacrevFinite black,
     numdiffx forward red, ...); dashed lines are jax.jit-compiled. ``machine`` (default:
@@ -283,7 +283,7 @@ def plot_timing(records: Sequence[Any], path: str, *,
                 _timing_bars(ax, group, methods)
             else:
                 _timing_lines(ax, group, methods, sizes)
-            _decades(ax, [r.median_s for r in group], minimum=2)
+            _decades(ax, [r.min_s for r in group], minimum=2)
             ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=12))
             ax.yaxis.set_major_formatter(FuncFormatter(_seconds))
             ax.tick_params(labelsize=10)
@@ -296,7 +296,7 @@ def plot_timing(records: Sequence[Any], path: str, *,
             ax.set_xlabel(size_label if len(sizes) > 1 else f"{size_label} = {sizes[0]}",
                           fontsize=10.5)
             if col == 0:
-                ax.set_ylabel("median wall time", fontsize=10.5)
+                ax.set_ylabel("wall time (min of runs)", fontsize=10.5)
     handles = [plt.Line2D([], [], color=_TIMING_STYLE[f][0], ls=_TIMING_STYLE[f][1],
                           marker="o", ms=4, lw=2) for f in families if f in _TIMING_STYLE]
     labels = [_TIMING_STYLE[f][2] for f in families if f in _TIMING_STYLE]
@@ -311,7 +311,7 @@ def plot_timing(records: Sequence[Any], path: str, *,
     repeats = first.repeats if first else 0
     runs = "run" if repeats == 1 else "runs"
     fig.suptitle(f"Jacobian wall time, {dtype} on {devices.upper()} ({machine_line(machine)}),"
-                 f" median of {repeats} {runs} after a warm-up\nthe timing cases of "
+                 f" minimum of {repeats} {runs} after a warm-up\nthe timing cases of "
                  f"{REPORT_SHORT} (§5.2, each through a Python wrapper) and its MLP",
                  fontsize=12 if ncols > 1 else 9,
                  y=1 - 0.08 / fig.get_figheight(), va="top")

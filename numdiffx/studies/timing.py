@@ -28,8 +28,10 @@ Methods, compared like with like:
   ``jacfwd`` and of ``numdiffx forward`` (compilation excluded).
 
 Every measurement runs once as warm-up (excluded: imports, jit compilation, allocator
-growth), then ``repeats`` times; the median is reported. Outputs are synchronised before
-the clock stops (``torch.cuda.synchronize`` on CUDA, ``block_until_ready`` for jax).
+growth), then ``repeats`` times; the minimum is reported (the least disturbed run: on a
+shared machine other jobs only ever add time), the median is kept in the record. Outputs
+are synchronised before the clock stops (``torch.cuda.synchronize`` on CUDA,
+``block_until_ready`` for jax).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ REPRODUCTION_NOTE = (
     'g(x, y) = x * y through a wrapper, Jacobian with respect to the first argument, '
     'timed with torch.func.jacrev, torch.autograd.grad and JacrevFinite (torch, float64).'
     ' What differs: the report gives one timeit total per method at unstated sizes; here '
-    'each cell is the median of repeated runs after a warm-up at stated sizes, with the '
+    'each cell is the minimum of repeated runs after a warm-up at stated sizes, with the '
     "error of every result; 'jacrevfinite' is the report's algorithm re-implemented (x "
     'and its n copies x + delta e_i, delta = 1e-5, in ONE batched call: a forward '
     'difference, n + 1 points), not its class; autograd.grad computes one vector-Jacobian'
@@ -83,7 +85,7 @@ class TimingRecord:
     elements (of the first argument). ``max_error``: max |J - J_exact| over the result
     (for ``grad``, one vector-Jacobian product, the error of that product); NaN where
     not measured.
-    ``status`` is "ok" or the full reason a method was skipped (median NaN).
+    ``status`` is "ok" or the full reason a method was skipped (times NaN).
     """
 
     case: str
@@ -321,7 +323,8 @@ def timing(
         Input rows of the network case (the Jacobian is rows x 5 x rows x 5).
     dtype : {"float64", "float32"}
     repeats : int
-        Timed runs per measurement after one excluded warm-up call; the median is reported.
+        Timed runs per measurement after one excluded warm-up call; the minimum and the
+        median are recorded.
     seed : int
         Seed of the inputs and of the network's weights.
     progress : callable, optional
@@ -394,12 +397,13 @@ def _measure(bnet: BackendNetwork, case: str, n: int, label: str, dtype: str,
 
 
 def format_timing(records: Sequence[TimingRecord]) -> str:
-    """One table per case x backend: method rows, size columns, median ms and max error.
+    """One table per case x backend: method rows, size columns, minimum ms and max error.
 
     The last line of each table is the like-for-like ratio: numdiffx forward / the
     report's JacrevFinite algorithm (both forward differences, n + 1 points, one call).
     """
-    lines = ["median wall time in ms (warm-up call excluded) and max |J - J_exact| in ()"]
+    lines = ["minimum wall time in ms over the repeats (warm-up call excluded) and max "
+             "|J - J_exact| in ()"]
     groups: dict[tuple[str, str], list[TimingRecord]] = {}
     for r in records:
         groups.setdefault((r.case, r.backend), []).append(r)
@@ -424,13 +428,13 @@ def format_timing(records: Sequence[TimingRecord]) -> str:
                         skipped.append(f"{m}: {cell.status}")
                     cells.append(f"{'skipped':<19}")
                     continue
-                cells.append(f"{1e3 * cell.median_s:9.3f} ({cell.max_error:7.1e})")
+                cells.append(f"{1e3 * cell.min_s:9.3f} ({cell.max_error:7.1e})")
             lines.append(f"{m:>26} | " + " | ".join(cells))
         ratios = []
         for s in sizes:
             a, b = by.get(("numdiffx forward", s)), by.get(("jacrevfinite", s))
             if a and b and a.status == b.status == "ok":
-                ratios.append(f"{a.median_s / b.median_s:.2f}x at {size_label}={s}")
+                ratios.append(f"{a.min_s / b.min_s:.2f}x at {size_label}={s}")
         if ratios:
             lines.append("numdiffx forward / jacrevfinite (both forward, n + 1 points, one "
                          "call): " + ", ".join(ratios))
