@@ -42,13 +42,24 @@ def machine_info() -> dict[str, object]:
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch_threads"] = torch.get_num_threads()
+    info["thread_env"] = {k: os.environ[k] for k in _THREAD_VARS if k in os.environ}
     return info
 
 
+# environment variables that cap the threads of the BLAS / OpenMP pools
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def machine_line(info: dict[str, object] | None = None) -> str:
-    """``"<cpu>, <n> cores"`` for a title."""
+    """``"<cpu>, <n> cores[, torch <k> threads][, OMP_NUM_THREADS=...]"`` for a title."""
     info = machine_info() if info is None else info
-    return f"{info['cpu']}, {info['cores']} cores"
+    parts = [str(info["cpu"]), f"{info['cores']} cores"]
+    if "torch_threads" in info:
+        parts.append(f"torch {info['torch_threads']} thread(s)")
+    thread_env = info.get("thread_env")
+    if isinstance(thread_env, dict):
+        parts += [f"{k}={v}" for k, v in thread_env.items()]
+    return ", ".join(parts)
 
 
 def study_document(study: str, records: Sequence[Any], **settings: object) -> dict[str, object]:
