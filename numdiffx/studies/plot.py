@@ -7,6 +7,7 @@ Both figures are drawn for a page about 1200 px wide (the docs show them at that
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -267,7 +268,7 @@ def plot_timing(records: Sequence[Any], path: str, *,
     backends = list(dict.fromkeys(r.backend for r in ok))
     nrows, ncols = max(len(cases), 1), max(len(backends), 1)
     fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.7 * ncols, 7.0),
-                                                    3.3 * nrows + 2.2), squeeze=False)
+                                                    3.3 * nrows + 2.4), squeeze=False)
     families: list[str] = []
     for row, case in enumerate(cases):
         for col, backend in enumerate(backends):
@@ -300,21 +301,26 @@ def plot_timing(records: Sequence[Any], path: str, *,
     handles = [plt.Line2D([], [], color=_TIMING_STYLE[f][0], ls=_TIMING_STYLE[f][1],
                           marker="o", ms=4, lw=2) for f in families if f in _TIMING_STYLE]
     labels = [_TIMING_STYLE[f][2] for f in families if f in _TIMING_STYLE]
-    legend_cols = min(ncols, 3)
-    legend_rows = math.ceil(len(labels) / legend_cols)
-    fig.tight_layout(rect=(0, 0, 1, 1 - (0.85 + 0.23 * legend_rows) / fig.get_figheight()))
-    fig.legend(handles, labels, loc="upper center", ncol=legend_cols, fontsize=9.5,
-               frameon=False, bbox_to_anchor=(0.5, 1 - 0.62 / fig.get_figheight()))
     first = ok[0] if ok else None
     dtype = first.dtype if first else "?"
     devices = ", ".join(sorted({r.device for r in ok})) or "?"
     repeats = first.repeats if first else 0
     runs = "run" if repeats == 1 else "runs"
-    fig.suptitle(f"Jacobian wall time, {dtype} on {devices.upper()} ({machine_line(machine)}),"
-                 f" minimum of {repeats} {runs} after a warm-up\nthe timing cases of "
-                 f"{REPORT_SHORT} (§5.2, each through a Python wrapper) and its MLP",
-                 fontsize=12 if ncols > 1 else 9,
-                 y=1 - 0.08 / fig.get_figheight(), va="top")
+    title_size = 12 if ncols > 1 else 10
+    chars = int(fig.get_figwidth() * 72 / (0.6 * title_size))  # characters per line
+    title = "\n".join(textwrap.fill(line, chars) for line in (
+        f"Jacobian wall time, {dtype} on {devices.upper()}, minimum of {repeats} {runs} "
+        "after a warm-up", machine_line(machine),
+        f"the timing cases of {REPORT_SHORT} (§5.2, each through a Python wrapper) and its "
+        "MLP"))
+    legend_cols = min(ncols, 3)
+    legend_rows = math.ceil(len(labels) / legend_cols)
+    height = fig.get_figheight()
+    legend_top = 0.08 + (title.count("\n") + 1) * 1.45 * title_size / 72 + 0.08
+    fig.tight_layout(rect=(0, 0, 1, 1 - (legend_top + 0.2 * legend_rows + 0.25) / height))
+    fig.legend(handles, labels, loc="upper center", ncol=legend_cols, fontsize=9.5,
+               frameon=False, bbox_to_anchor=(0.5, 1 - legend_top / height))
+    fig.suptitle(title, fontsize=title_size, y=1 - 0.08 / height, va="top")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return fig
