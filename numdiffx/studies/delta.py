@@ -90,24 +90,33 @@ class DeltaRecord:
         return asdict(self)
 
 
-def kink_counts(net: MLP, x: np.ndarray, h: float, offsets: Sequence[float]) -> tuple[int, int]:
+def kink_counts(net: MLP, x: np.ndarray, h: float, offsets: Sequence[float],
+                cache: dict[tuple[float, float], np.ndarray] | None = None
+                ) -> tuple[int, int]:
     """(kinks crossed, perturbed inputs crossing >= 1 kink) for steps ``o*h`` of ``x``.
 
     For every input element x[r, j] and offset o, the pre-activations z of row r at
     x + o*h*e_j are compared in sign with those at x; each sign change is one kink
-    crossed. Zero for any smooth activation.
+    crossed. Zero for any smooth activation. ``cache`` (a dict for one ``net`` and
+    ``x``) keeps the count per (h, o), so stencils sharing an offset share the work.
     """
     if net.activation != "relu" or not offsets:
         return 0, 0
-    n_in = x.shape[-1]
-    base = np.concatenate(net.pre_activations(x), axis=-1) > 0          # (rows, units)
-    eye = np.eye(n_in, dtype=x.dtype)
-    crossed = np.zeros((n_in, x.shape[0]), dtype=np.int64)
-    for o in offsets:
-        xp = x[None] + (x.dtype.type(o * h) * eye)[:, None, :]        # (n_in, rows, n_in)
+    cache = {} if cache is None else cache
+    crossed = np.sum([_crossings(net, x, h, o, cache) for o in offsets], axis=0)
+    return int(crossed.sum()), int(np.count_nonzero(crossed))
+
+
+def _crossings(net: MLP, x: np.ndarray, h: float, o: float,
+               cache: dict[tuple[float, float], np.ndarray]) -> np.ndarray:
+    """Kinks crossed per (input column, row) by the steps ``o*h e_j``, shape (n_in, rows)."""
+    if (h, o) not in cache:
+        n_in = x.shape[-1]
+        base = np.concatenate(net.pre_activations(x), axis=-1) > 0      # (rows, units)
+        xp = x[None] + (x.dtype.type(o * h) * np.eye(n_in, dtype=x.dtype))[:, None, :]
         flips = (np.concatenate(net.pre_activations(xp), axis=-1) > 0) != base[None]
-        crossed += flips.sum(axis=-1)
-    return int(crossed.sum()), int((crossed > 0).sum())
+        cache[h, o] = flips.sum(axis=-1)
+    return cache[h, o]
 
 
 def _extra_steps(include_auto: bool) -> list[tuple[str, object]]:
@@ -221,6 +230,7 @@ def delta_sweep(
             bnet = network_for(net64, backend, dtype)
             x = bnet.asarray(x64)
             net_dtype, x_dtype = net64.astype(dtype), x64.astype(dtype)
+            kink_cache: dict[tuple[float, float], np.ndarray] = {}  # shared by the stencils
             for method in methods:
                 if method == "complex_step" and not complex_step_valid(activation):
                     continue
@@ -237,7 +247,7 @@ def delta_sweep(
                     err[idx, :, idx, :] = np.abs(value[idx, :, idx, :] - exact_blocks)
                     block_err = err[idx, :, idx, :]
                     kinks = (kink_counts(net_dtype, x_dtype, float(label),
-                                         _OFFSETS.get(method, ()))
+                                         _OFFSETS.get(method, ()), kink_cache)
                              if isinstance(label, float) else (0, 0))
                     records.append(DeltaRecord(
                         activation, dtype, method, label, float(err.mean()), float(err.max()),
