@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import TextIO
@@ -63,12 +64,20 @@ def _missing_plot_dependency(path: str | None) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="numdiffx", description="numdiffx studies and tools")
+    from numdiffx.studies._report import REPORT as _CITATION
+
+    parser = argparse.ArgumentParser(
+        prog="numdiffx", description="numdiffx studies and tools",
+        epilog=f"The studies reproduce and extend the report '{_CITATION}'.")
     sub = parser.add_subparsers(dest="command", required=True)
     study = sub.add_parser("study", help="run a reproducible study")
     kinds = study.add_subparsers(dest="study", required=True)
 
-    delta = kinds.add_parser("delta", help="Jacobian error vs step on the report's MLP")
+    delta = kinds.add_parser(
+        "delta", help="Jacobian error vs step on the 5-128-128-128-5 MLP of the report "
+        "(Hendrata 2024, JacrevFinite; its Figure 1)",
+        description="Jacobian error vs finite-difference step on the 5-128-128-128-5 MLP of "
+        f"the report '{_CITATION}' (reproduces its Figure 1 and extends it).")
     delta.add_argument("--problem", action="append", choices=sorted(_DELTA_PROBLEMS),
                        help="repeatable; default both")
     delta.add_argument("--activation", action="append", choices=["relu", "tanh"],
@@ -82,10 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     delta.add_argument("--backend", default="numpy", choices=_BACKENDS,
                        help="where the network runs (same weights); default numpy")
     delta.add_argument("--rows", type=int, default=100, help="input rows (default 100)")
+    delta.add_argument("--dense", action="store_true",
+                       help="evaluate as JacrevFinite does, one perturbed copy of the whole "
+                       "input per element (same errors, ~100x the work)")
     delta.add_argument("--json", metavar="PATH", help="also write the records as JSON")
     delta.add_argument("--plot", metavar="PATH", help="also write a PNG (needs matplotlib)")
 
-    timing = kinds.add_parser("timing", help="Jacobian wall time per backend x method x size")
+    timing = kinds.add_parser(
+        "timing", help="Jacobian wall time and error per backend x method x size (the "
+        "report's section 5.2)",
+        description="Jacobian wall time and error of autodiff, the JacrevFinite algorithm and "
+        f"numdiffx, on the cases of the report '{_CITATION}' (section 5.2) and its MLP.")
     timing.add_argument("--problem", action="append", choices=_TIMING_PROBLEMS,
                         help="repeatable; default all")
     timing.add_argument("--backend", action="append", choices=_BACKENDS,
@@ -94,23 +110,32 @@ def _parser() -> argparse.ArgumentParser:
     timing.add_argument("--size", action="append", type=int,
                         help="n of the elementwise cases, repeatable; default 10 100 1000")
     timing.add_argument("--rows", action="append", type=int,
-                        help="input rows of the mlp case, repeatable; default 20")
-    timing.add_argument("--repeats", type=int, default=3, help="timed runs (median); default 3")
-    timing.add_argument("--json", metavar="PATH", help="also write the records as JSON")
+                        help="input rows of the mlp case, repeatable; default 1 10 100")
+    timing.add_argument("--repeats", type=int, default=3,
+                        help="timed runs after a warm-up (the minimum is shown); default 3")
+    timing.add_argument("--json", metavar="PATH",
+                        help="also write times and errors as JSON")
     timing.add_argument("--plot", metavar="PATH", help="also write a PNG (needs matplotlib)")
     return parser
 
 
-def _write_json(path: str, records: Sequence[object]) -> None:
+def _write_json(path: str, study: str, records: Sequence[object], **settings: object) -> None:
+    from numdiffx.studies._machine import study_document
+
     with open(path, "w") as fh:
-        json.dump([r.as_dict() for r in records], fh, indent=1)  # type: ignore[attr-defined]
+        json.dump(study_document(study, records, **settings), fh, indent=1)
     print(f"records written to {path}")
 
 
 def _delta(args: argparse.Namespace) -> int:
-    from numdiffx.studies import DEFAULT_DELTAS, delta_sweep, format_table
+    from numdiffx.studies import DEFAULT_DELTAS, REPORT, delta_sweep, format_table
     from numdiffx.studies._networks import backend_available
-    from numdiffx.studies.delta import _extra_steps, complex_step_valid
+    from numdiffx.studies.delta import (
+        REPRODUCTION_NOTE,
+        _extra_steps,
+        complex_step_valid,
+        figure1_finding,
+    )
 
     if _missing_plot_dependency(args.plot):
         return 2
@@ -129,18 +154,27 @@ def _delta(args: argparse.Namespace) -> int:
     bar = Progress(total, block=per)  # piped: a line per (network, dtype, method) block
     t0 = time.perf_counter()
     records = delta_sweep(activations=activations, dtypes=dtypes, methods=methods,
-                          backend=args.backend, rows=args.rows, progress=bar)
+                          backend=args.backend, rows=args.rows, dense=args.dense, progress=bar)
     bar.close()
-    print("numdiffx delta study: the report's 5-128-128-128-5 MLP, input "
-          f"({args.rows}, 5), batched Jacobian on {args.backend} vs the exact analytic one")
+    how = ("dense, one perturbed copy of the whole input per element, as JacrevFinite"
+           if args.dense else "per-sample pattern: the rows are independent, so one "
+           "perturbation moves a column of every row")
+    print(f"numdiffx delta study: the 5-128-128-128-5 MLP of the report '{REPORT}', "
+          f"input ({args.rows}, 5), batched Jacobian on {args.backend} ({how}) vs the exact "
+          "analytic one")
     print(format_table(records))
     print("\n'auto' is numdiffx's default step rule: c * eps**(1/(p+1)) * max(|x|, 1), "
-          "c the stencil's error-balancing constant.\n'x+h==x' marks steps below the "
-          "input's float resolution: numdiffx returns NaN with status STEP_TOO_SMALL there "
-          "instead of a silent zero.")
+          "c the stencil's error-balancing constant; 'adaptive' is nd.steps.adaptive().\n"
+          "'x+h==x' marks steps below the input's float resolution: numdiffx returns NaN with "
+          "status STEP_TOO_SMALL there instead of a silent zero.\n")
+    print(textwrap.fill(REPRODUCTION_NOTE, 92))
+    finding = figure1_finding(records)
+    if finding:
+        print(textwrap.fill(finding, 92))
     print(f"({len(records)} Jacobians in {time.perf_counter() - t0:.1f} s)")
     if args.json:
-        _write_json(args.json, records)
+        _write_json(args.json, "delta", records, rows=args.rows, backend=args.backend,
+                    dense=args.dense)
     if args.plot:
         from numdiffx.studies.plot import plot_delta
 
@@ -151,7 +185,15 @@ def _delta(args: argparse.Namespace) -> int:
 
 def _timing(args: argparse.Namespace) -> int:
     from numdiffx.studies._networks import backend_available
-    from numdiffx.studies.timing import CASES, DEFAULT_SIZES, format_timing, timing
+    from numdiffx.studies.timing import (
+        CASES,
+        DEFAULT_MLP_ROWS,
+        DEFAULT_SIZES,
+        REPRODUCTION_NOTE,
+        count_measurements,
+        format_timing,
+        timing,
+    )
 
     if _missing_plot_dependency(args.plot):
         return 2
@@ -161,16 +203,19 @@ def _timing(args: argparse.Namespace) -> int:
     backends = [b for b in backends if backend_available(b)]
     cases = tuple(args.problem or CASES)
     sizes = tuple(args.size or DEFAULT_SIZES)
-    rows = tuple(args.rows or (20,))
-    per_backend = sum(len(rows) if c == "mlp" else len(sizes) for c in cases)
-    bar = Progress(per_backend * len(backends) * 7, block=7)  # piped: a line per cell
+    rows = tuple(args.rows or DEFAULT_MLP_ROWS)
+    bar = Progress(count_measurements(backends, cases, sizes, rows), block=10)
     records = timing(backends=backends, cases=cases, sizes=sizes, mlp_rows=rows,
                      dtype=args.dtype, repeats=args.repeats, progress=bar)
     bar.close()
-    print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up)")
+    print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up; "
+          "the minimum is shown, the median is in the JSON)")
     print(format_timing(records))
+    print()
+    print(textwrap.fill(REPRODUCTION_NOTE, 92))
     if args.json:
-        _write_json(args.json, records)
+        _write_json(args.json, "timing", records, dtype=args.dtype, repeats=args.repeats,
+                    sizes=list(sizes), mlp_rows=list(rows))
     if args.plot:
         from numdiffx.studies.plot import plot_timing
 

@@ -52,7 +52,8 @@ def test_cli_study_delta_prints_a_table_and_writes_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "relu network, float32" in out and "auto" in out and "x+h==x" in out
-    records = json.loads(path.read_text())
+    assert "B. Hendrata, 2024" in out  # the report is cited wherever its MLP is named
+    records = json.loads(path.read_text())["records"]
     assert {r["method"] for r in records} == {"central"}
     assert len(records) == 12  # ten deltas, auto and adaptive
 
@@ -89,3 +90,28 @@ def test_progress_prints_a_line_per_block_when_piped():
     lines = stream.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == ["[3/7]", "[6/7]", "[7/7]"]
     assert lines[0].endswith("step 2")
+
+
+def test_cli_help_cites_the_report(capsys):
+    import pytest
+
+    for argv in (["study", "delta", "--help"], ["study", "timing", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = " ".join(capsys.readouterr().out.split())
+        assert "JacrevFinite: Finite Difference approach to replacing PyTorch Autograd" in out
+        assert "B. Hendrata, 2024" in out
+
+
+def test_cli_dense_evaluates_as_jacrevfinite_does(tmp_path, capsys):
+    path = tmp_path / "dense.json"
+    argv = ["study", "delta", "--rows", "3", "--activation", "tanh", "--dtype", "float64",
+            "--method", "forward", "--json", str(path)]
+    assert main(argv) == 0
+    per_sample = json.loads(path.read_text())["records"]
+    assert main([*argv, "--dense"]) == 0
+    assert "one perturbed copy of the whole input per element" in capsys.readouterr().out
+    dense = json.loads(path.read_text())["records"]
+    assert {r["evaluation"] for r in dense} == {"dense"}
+    # fixed and auto steps: a copy per input element (3 x 5) against one per column (5)
+    assert [d["nfev"] - p["nfev"] for d, p in zip(dense, per_sample)][:2] == [10, 10]

@@ -8,10 +8,9 @@ import json
 import numpy as np
 import pytest
 
-import numdiffx as nd
 from numdiffx.cli import main
 from numdiffx.studies import DeltaRecord, delta_sweep, kink_counts, make_mlp
-from numdiffx.studies.timing import jacrev_finite, timing
+from numdiffx.studies.timing import format_timing, jacrev_finite, timing
 
 
 def test_delta_sweep_records_have_every_field_and_consistent_errors():
@@ -57,31 +56,104 @@ def test_delta_sweep_on_torch_matches_numpy():
     np.testing.assert_allclose(b.max_error, a.max_error, rtol=0.5)
 
 
-def test_delta_sweep_adds_adaptive_rows_when_the_rule_exists(monkeypatch):
-    import numdiffx.steps
+def test_per_sample_evaluation_gives_the_dense_quotients_at_a_fraction_of_the_cost():
+    kw = dict(activations=("relu", "tanh"), dtypes=("float64", "float32"),
+              methods=("forward", "central"), deltas=(1e-1, 1e-5), rows=6)
+    sparse, dense = delta_sweep(**kw), delta_sweep(dense=True, **kw)
+    assert len(sparse) == len(dense) == 2 * 2 * 2 * 4
+    for a, b in zip(sparse, dense):
+        where = f"{a.activation} {a.dtype} {a.method} {a.delta}"
+        assert (a.evaluation, b.evaluation) == ("per-sample", "dense")
+        assert (a.activation, a.dtype, a.method, a.delta) == (b.activation, b.dtype, b.method,
+                                                              b.delta)
+        assert a.nfev < b.nfev
+        # the network runs on batches of other sizes, so f may round differently (BLAS
+        # kernels): errors dominated by round-off agree within a factor 2 (adaptive, whose
+        # stopping decisions follow that rounding, within 5) ...
+        if a.delta == "adaptive":
+            assert 0.2 < a.max_error / b.max_error < 5, where
+            continue
+        assert (a.kinks_crossed, a.step_median) == (b.kinks_crossed, b.step_median), where
+        assert 0.5 < a.max_error / b.max_error < 2, where
+        if a.activation == "tanh" and a.dtype == "float64" and a.delta == 1e-1:
+            # ... those dominated by truncation to many digits
+            np.testing.assert_allclose(a.max_error, b.max_error, rtol=1e-8, err_msg=where)
+            np.testing.assert_allclose(a.mean_error, b.mean_error, rtol=1e-8, err_msg=where)
 
-    monkeypatch.setattr(numdiffx.steps, "adaptive", lambda: nd.steps.auto(), raising=False)
-    recs = delta_sweep(activations=("tanh",), dtypes=("float64",), methods=("central",),
-                       deltas=(1e-5,), rows=3)
-    assert [r.delta for r in recs] == [1e-5, "auto", "adaptive"]
+
+def test_delta_records_name_the_steps_numdiffx_used():
+    recs = delta_sweep(activations=("tanh",), dtypes=("float64",), methods=("forward",),
+                       deltas=(1e-3,), rows=3)
+    fixed, auto, adaptive = recs
+    assert fixed.step_min == pytest.approx(1e-3, rel=1e-6)   # (x + h) - x, not exactly h
+    assert fixed.step_max == pytest.approx(1e-3, rel=1e-6)
+    # forward auto: ~sqrt(eps) * max(|x|, 1), between 1e-8 and 1e-7 at |x| ~ 1
+    assert 1e-9 < auto.step_min <= auto.step_median <= auto.step_max < 1e-6
+    assert adaptive.step_median > 0 and adaptive.rows == 3
 
 
-def test_jacrev_finite_baseline_matches_exact():
+def test_jacrev_finite_is_the_reports_forward_difference_in_one_call():
+    calls = []
+
+    def mul(a, b):
+        calls.append(a.shape)
+        return a * b
+
     x, y = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
+    jx = jacrev_finite(mul, x, y)
+    assert calls == [(4, 3)]  # x and its 3 perturbed copies in ONE batch: n + 1 points
+    # forward difference with the report's delta 1e-5: exact here, mul is linear in x
+    np.testing.assert_allclose(jx, np.diag(y), atol=1e-10)
     jx, jy = jacrev_finite(lambda a, b: a * b, x, y, argnums=(0, 1))
-    np.testing.assert_allclose(jx, np.diag(y), atol=1e-5)
-    np.testing.assert_allclose(jy, np.diag(x), atol=1e-5)
+    np.testing.assert_allclose(jy, np.diag(x), atol=1e-10)
+    # truncation error delta * f''/2 of a forward difference
+    sq = jacrev_finite(lambda a: a ** 2, x)
+    np.testing.assert_allclose(np.diag(sq) - 2 * x, 1e-5, rtol=1e-3)
 
 
-def test_timing_on_numpy_returns_baseline_and_numdiffx_modes():
+def test_timing_on_numpy_records_times_and_errors_like_for_like():
     recs = timing(backends=("numpy",), cases=("two", "mul", "mlp"), sizes=(3,), mlp_rows=(2,),
                   repeats=1)
-    methods = {r.method for r in recs}
-    assert {"jacrevfinite", "numdiffx[batched]", "numdiffx[loop]", "numdiffx[vmap]"} <= methods
-    ok = [r for r in recs if r.status == "ok"]
-    assert ok and all(r.median_s > 0 for r in ok)
-    vmap = [r for r in recs if r.method == "numdiffx[vmap]"]
-    assert all(r.status.startswith("skipped") for r in vmap)  # numpy has no vmap
+    by = {(r.case, r.method): r for r in recs}
+    assert {m for _, m in by} == {"jacrevfinite", "numdiffx forward", "numdiffx central",
+                                  "numdiffx default"}
+    assert all(r.status == "ok" and r.median_s > 0 and r.device == "cpu" for r in recs)
+    assert by[("mlp", "numdiffx central")].inputs == 10
+    # the report's fixed delta 1e-5 vs numdiffx's automatic steps on the tanh network
+    assert 1e-8 < by[("mlp", "jacrevfinite")].max_error < 1e-4
+    assert by[("mlp", "numdiffx forward")].max_error < by[("mlp", "jacrevfinite")].max_error
+    assert by[("mlp", "numdiffx central")].max_error < 1e-9
+
+
+def test_timing_on_torch_times_autodiff_and_checks_its_error():
+    pytest.importorskip("torch")
+    recs = timing(backends=("torch",), cases=("mlp",), mlp_rows=(2,), repeats=1)
+    by = {r.method: r for r in recs}
+    assert {"torch.func.jacrev", "torch.func.jacfwd", "torch.autograd.grad"} <= set(by)
+    assert all(r.status == "ok" for r in recs)
+    assert by["torch.func.jacrev"].max_error < 1e-14
+    assert by["torch.autograd.grad"].max_error < 1e-14  # one VJP, checked against ones^T J
+    assert by["numdiffx central"].max_error < 1e-9
+
+
+def test_a_skipped_measurement_keeps_its_whole_reason():
+    from numdiffx.studies import make_mlp, network_for
+    from numdiffx.studies.timing import _measure, _problem
+
+    reason = ("evaluation='vmap' needs a backend with vmap; numpy has none: pass "
+              "evaluation='batched' if f accepts a leading batch axis, else 'loop'.")
+
+    def build(problem):
+        def call():
+            raise ValueError(reason)
+        return call
+
+    net = make_mlp("tanh")
+    bnet = network_for(net, "numpy")
+    rec = _measure(bnet, "two", 3, "broken", "float64", 1,
+                   _problem("two", bnet, net, 3, "float64", 0), build)
+    assert rec.status == f"skipped: {reason}"
+    assert "skipped: " + reason in format_timing([rec])
 
 
 def test_timing_rejects_unknown_case():
@@ -95,19 +167,54 @@ def test_cli_study_timing_prints_tables_and_json_round_trips(tmp_path, capsys):
                  "--repeats", "1", "--json", str(path)])
     out = capsys.readouterr().out
     assert code == 0 and "add on numpy" in out and "jacrevfinite" in out
+    assert "numdiffx forward / jacrevfinite (both forward" in out
+    assert "B. Hendrata, 2024" in out
     from numdiffx.studies.timing import TimingRecord
 
-    back = [TimingRecord(**d) for d in json.loads(path.read_text())]
-    assert {r.method for r in back} >= {"jacrevfinite", "numdiffx[batched]"}
+    doc = json.loads(path.read_text())
+    assert doc["study"] == "timing" and "Hendrata" in doc["report"]
+    assert doc["machine"]["cores"] >= 1 and doc["settings"]["repeats"] == 1
+    back = [TimingRecord(**d) for d in doc["records"]]
+    assert {r.method for r in back} >= {"jacrevfinite", "numdiffx forward"}
+    assert all(r.max_error == r.max_error for r in back)  # errors next to the times
 
 
 def test_cli_study_delta_plot_and_json_round_trip(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png, js = tmp_path / "d.png", tmp_path / "d.json"
     code = main(["study", "delta", "--problem", "mlp-relu", "--dtype", "float64", "--rows", "3",
-                 "--method", "central", "--plot", str(png), "--json", str(js)])
+                 "--method", "central", "--method", "forward", "--plot", str(png),
+                 "--json", str(js)])
     out = capsys.readouterr().out
     assert code == 0 and "kinks crossed" in out and "complex_step: not valid" in out
+    assert "Figure 1 setting (relu, float64, forward)" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    records = [DeltaRecord(**d) for d in json.loads(js.read_text())]
+    doc = json.loads(js.read_text())
+    assert doc["study"] == "delta" and doc["settings"]["rows"] == 3
+    records = [DeltaRecord(**d) for d in doc["records"]]
     assert records[0].activation == "relu" and records[-1].delta == "adaptive"
+
+
+def test_timing_figure_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from numdiffx.studies.plot import plot_timing
+
+    recs = timing(backends=("numpy",), cases=("two", "mlp"), sizes=(2, 4), mlp_rows=(1, 2),
+                  repeats=1)
+    fig = plot_timing(recs, str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    assert "float64 on CPU" in fig._suptitle.get_text()
+    assert [ax.get_title() for ax in fig.axes] == ["two(x) = 2x on numpy",
+                                                   "5-128-128-128-5 tanh MLP on numpy"]
+
+
+def test_timing_figure_draws_bars_when_a_panel_has_one_size(tmp_path):
+    pytest.importorskip("matplotlib")
+    from numdiffx.studies.plot import plot_timing
+
+    recs = timing(backends=("numpy",), cases=("mlp",), mlp_rows=(2,), repeats=1)
+    fig = plot_timing(recs, str(tmp_path / "t.png"))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "jacrevfinite", "numdiffx forward", "numdiffx central", "numdiffx default"]
+    assert len(ax.patches) == 4 and ax.get_xlabel().endswith("= 2")

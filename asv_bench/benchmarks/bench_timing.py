@@ -1,85 +1,63 @@
-"""The timing study as asv ``time_*``/``peakmem_*``: Jacobians per backend x method x size.
+"""The timing study as asv ``time_*``/``track_*``: Jacobians per backend and method, with
+the error of each result.
 
-Data are built in ``setup`` from a fixed seed; absent backends raise NotImplementedError
-(asv skips them); every callable is called once in ``setup`` so jit compilation and
-other warm-up is excluded from the timed region. Outputs are synchronised.
+The methods are the timing study's (``numdiffx.studies.timing``): autodiff, the report's
+JacrevFinite algorithm (a batched forward difference, n + 1 points in one call) and numdiffx
+forward (the same points: like for like), central and default. Each parameter is a
+(backend: method) pair that runs (asv starts a process per combination, so none is wasted
+on a skip). Data are built in ``setup`` from a fixed seed; absent backends raise
+NotImplementedError (asv skips them); every callable runs once in ``setup`` so jit
+compilation and other warm-up are not timed; outputs are synchronised.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from numdiffx.studies import make_mlp
+from numdiffx.studies.timing import _max_error, _methods, _problem
 
-from numdiffx import jacobian
-from numdiffx.studies.timing import jacrev_finite
+from ._common import SEED, mlp
 
-from ._common import SEED, mlp, require
-
-METHODS = ["numdiffx[batched]", "numdiffx[loop]", "jacrevfinite", "autodiff"]
-
-
-def _autodiff(backend, f, x):
-    if backend == "torch":
-        import torch.func
-
-        return lambda: torch.func.jacrev(f)(x)
-    if backend == "jax":
-        import jax
-
-        g = jax.jit(jax.jacfwd(f))
-        return lambda: g(x)
-    raise NotImplementedError("numpy has no autodiff")
+_NUMDIFFX = ["jacrevfinite", "numdiffx forward", "numdiffx central", "numdiffx default"]
+PAIRS = ([f"numpy: {m}" for m in _NUMDIFFX]
+         + [f"torch: {m}" for m in ["torch.func.jacrev", "torch.func.jacfwd", *_NUMDIFFX]]
+         + [f"jax: {m}" for m in ["jax.jit(jax.jacfwd)", "jax.jit(numdiffx forward)",
+                                  *_NUMDIFFX]])
 
 
-def _build(backend, method, f, x):
-    if method == "autodiff":
-        return _autodiff(backend, f, x)
-    if method == "jacrevfinite":
-        return lambda: jacrev_finite(f, x)
-    mode = method[len("numdiffx["):-1]
-    return lambda: jacobian(f, x, evaluation=mode)
+class _StudyCell:
+    case = "two"
 
-
-class MLPJacobian:
-    """The report's network Jacobian, (rows, 5) -> (rows, 5)."""
-
-    params = (["numpy", "torch", "jax"], METHODS, [10, 100])
-    param_names = ["backend", "method", "rows"]
-    timeout = 120
-
-    def setup(self, backend, method, rows):
-        if method == "numdiffx[loop]" and rows > 10:
-            raise NotImplementedError("loop mode only timed at small sizes")
-        net, x = mlp(backend, "tanh", "float64", rows)
-        self.net = net
-        self.call = _build(backend, method, net.f, x)
-        net.sync(self.call())  # warm-up (jit compile) excluded
-
-    def time_jacobian(self, backend, method, rows):
-        self.net.sync(self.call())
-
-    def peakmem_jacobian(self, backend, method, rows):
-        self.call()
-
-
-class ElementwiseJacobian:
-    """``two(x) = 2 x`` through a wrapper: the report's smallest case, at larger n."""
-
-    params = (["numpy", "torch", "jax"], METHODS, [10, 100, 1000])
-    param_names = ["backend", "method", "n"]
-
-    def setup(self, backend, method, n):
-        if method == "numdiffx[loop]" and n > 100:
-            raise NotImplementedError("loop mode only timed at small sizes")
+    def setup(self, pair, n):
+        backend, method = pair.split(": ", 1)
         net, _ = mlp(backend, "tanh", "float64", 1)
-        require(backend)
-        x = net.asarray(np.random.default_rng(SEED).standard_normal(n))
+        self.net, self.method = net, method
+        self.problem = _problem(self.case, net, make_mlp("tanh", seed=SEED), n, "float64",
+                                SEED)
+        self.call = _methods(backend)[method](self.problem)
+        self.value = net.sync(self.call())  # warm-up (jit compilation) excluded
 
-        def two(x):
-            return 2 * x
-
-        self.net = net
-        self.call = _build(backend, method, two, x)
-        net.sync(self.call())
-
-    def time_jacobian(self, backend, method, n):
+    def time_jacobian(self, pair, n):
         self.net.sync(self.call())
+
+
+class MLPJacobian(_StudyCell):
+    """The report's tanh network, x (rows, 5) -> (rows, 5)."""
+
+    case = "mlp"
+    params = (PAIRS, [100])
+    param_names = ["backend: method", "rows"]
+    timeout = 120
+    smoke_overrides = {"params": (PAIRS, [2])}  # tests/test_asv_smoke.py: small rows
+
+    def track_max_error(self, pair, n):
+        return _max_error(self.method, self.net, self.value, self.problem)
+
+    track_max_error.unit = "abs error"  # type: ignore[attr-defined]
+
+
+class ElementwiseJacobian(_StudyCell):
+    """``two(x) = 2 x`` through a wrapper: the report's first timing case."""
+
+    case = "two"
+    params = (PAIRS, [10, 1000])
+    param_names = ["backend: method", "n"]

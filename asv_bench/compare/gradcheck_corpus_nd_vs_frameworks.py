@@ -1,6 +1,8 @@
-"""False alarms and caught bugs: ``nd.gradcheck``/``nd.gradgradcheck``/``nd.check_grads``
-next to ``torch.autograd.gradcheck``/``gradgradcheck`` and ``jax.test_util.check_grads``
-on the same corpus (issue 18). Like with like: the same samples, each checker with its
+"""False alarms and caught bugs: numdiffx's checkers vs torch's and jax's own.
+
+``nd.gradcheck``/``nd.gradgradcheck``/``nd.check_grads`` next to
+``torch.autograd.gradcheck``/``gradgradcheck`` and ``jax.test_util.check_grads`` on the
+same corpus. Like with like: the same samples, each checker with its
 own defaults, slow and fast mode.
 
 - False alarms: a correct operator (torch's or jax's own derivative) that the checker

@@ -1,5 +1,6 @@
-"""``nd.gradcheck`` against ``torch.autograd.gradcheck``: time, the cost of the FD error
-estimate, and float32 false alarms, measured in one run.
+"""``nd.gradcheck`` vs ``torch.autograd.gradcheck``: time, the FD error estimate's cost.
+
+Also float32 false alarms, all measured in one run.
 
 1. Time on a small conv + MLP model and on a small super-resolution conv net (float64),
    fast mode vs fast mode and slow vs slow (ratio numdiffx / torch; target <= 1.5).
@@ -9,7 +10,7 @@ estimate, and float32 false alarms, measured in one run.
 3. float32: false alarms on CORRECT functions, numdiffx (auto step, per-dtype tolerances,
    FD error estimate) vs torch's defaults (eps=1e-6, atol=1e-5, rtol=1e-3).
 
-Run from the repository root: ``python asv_bench/compare/gradcheck_nd_vs_torch_targets.py``.
+Run: ``python asv_bench/compare/gradcheck_nd_vs_torch_targets.py`` (from the repository root).
 Timings are best of 3 on a shared machine.
 """
 

@@ -1,11 +1,13 @@
-"""A real third-party test suite run twice: with ``torch.autograd.gradcheck`` and with
-``nd.gradcheck`` swapped in (issue 23). Compares like with like: the same tests, the same
+"""A real third-party test suite: ``torch.autograd.gradcheck`` vs ``nd.gradcheck`` swapped in.
+
+The suite runs twice, once with each checker. Compares like with like: the same tests, the same
 keywords, the same machine, one after the other.
 
-Usage (the suite is NOT part of numdiffx; check it out yourself)::
+The suite is NOT part of numdiffx: PATH is an existing checkout of kornia's repository
+(its ``tests/``), with kornia importable in the environment.
 
-    git clone https://github.com/kornia/kornia /tmp/kornia   # or any checkout
-    pip install kornia_rs                                     # its one compiled dependency
+Run: ``python asv_bench/compare/gradcheck_suite_torch_vs_nd.py PATH``, e.g.
+
     python asv_bench/compare/gradcheck_suite_torch_vs_nd.py /tmp/kornia
     python asv_bench/compare/gradcheck_suite_torch_vs_nd.py /tmp/kornia -- -k grad tests/geometry
 

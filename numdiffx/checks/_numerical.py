@@ -19,10 +19,10 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from numdiffx._core.api import jacobian
+from numdiffx._core.result import Status
 from numdiffx._core.stencils import AbstractMethod, Stencil
 from numdiffx._core.strategies.resolve import resolve_step
 from numdiffx.backends.autodiff import to_host
-from numdiffx._core.result import Status
 from numdiffx.steps import AbstractStepRule, adaptive, auto, fixed, relative
 
 from ._problem import OutputsOf, Problem, Slot, real_view, real_view_host

@@ -1,4 +1,8 @@
-"""The report's network, 5-128-128-128-5, in numpy with an exact (analytic) Jacobian."""
+"""The report's network, 5-128-128-128-5, in numpy with an exact (analytic) Jacobian.
+
+The report: "JacrevFinite: Finite Difference approach to replacing PyTorch Autograd",
+B. Hendrata, 2024 (``numdiffx.studies.REPORT``).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every problem is ``f(xp, x)`` (elementwise, any namespace) with its exact first
 derivative (and the second where it is easy), the sample points and the domain. The
-tests and ``benchmarks/adaptive_targets.py`` both iterate over :data:`PROBLEMS`.
+tests and ``asv_bench/`` (benchmarks and compare scripts) iterate over :data:`PROBLEMS`.
 Exact derivatives are host functions of float64 numpy arrays.
 """
 

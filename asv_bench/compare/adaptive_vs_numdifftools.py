@@ -1,11 +1,11 @@
-"""Issue 4 target: fewer function evaluations than numdifftools' default, same accuracy.
+"""Adaptive steps vs numdifftools' default ``Derivative``: evaluations at equal accuracy.
 
 For every problem of :data:`numdiffx.studies.PROBLEMS` and every one of its points x0
 (float64, first derivative, one point per call), three estimators are run:
 
 * ``nd``: ``nd.derivative(f, [x0], step=nd.steps.adaptive(typical=problem.typical,
   scale_with_x=False), full_output=True)`` (the hinted adaptive rule, as in
-  ``benchmarks/adaptive_targets.py``);
+  ``step_rules_vs_best_fixed_step.py``);
 * ``nd default``: the same with ``nd.steps.adaptive()`` (no hints);
 * ``ndt``: ``numdifftools.Derivative(f)(x0)`` with every option at its default.
 
@@ -40,7 +40,7 @@ Where nd is less accurate than ndt, a fixed ladder of tighter tolerances
 unhinted ``steps.adaptive()`` matches); the tightest ``rtol`` that matched anywhere is then
 applied to every problem and summarised, so no problem is tuned silently.
 
-Run: python benchmarks/adaptive_vs_numdifftools.py
+Run: python asv_bench/compare/adaptive_vs_numdifftools.py
 """
 
 from __future__ import annotations

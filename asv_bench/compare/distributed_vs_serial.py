@@ -1,9 +1,10 @@
-"""Distributed-evaluation targets (issue 8), measured in one run and printed as ratios.
+"""Distributed evaluation vs serial, the same Jacobian: ``executor=`` a dask cluster.
 
 An expensive black box -- ``time.sleep(0.05)`` plus cheap math, i.e. a 50 ms simulation
 call -- with n = 32 inputs; central differences need f(x) plus 64 perturbed points
-(65 calls, about 3.25 s serially). Wall time of ``nd.jacobian`` serially vs with
-``executor=`` a ``dask.distributed.Client`` on a local loopback cluster:
+(65 calls, about 3.25 s serially). Compared: wall time of ``nd.jacobian`` serially vs with
+``executor=`` a ``dask.distributed.Client`` on a local loopback cluster, and whether the
+two Jacobians are identical:
 
 - W = 1, 2 worker PROCESSES with one thread each (real parallel hardware: this
   machine has ``os.cpu_count()`` cores, printed below);
@@ -17,8 +18,8 @@ evaluated once on the client before the perturbed points are sent (65 = 1 + 64 c
 so the ideal speed-up is 65 / (1 + ceil(64 / W)), e.g. 1.97 at W = 2. Each cluster is
 warmed with one small Jacobian before timing; each timing is the best of 2 runs.
 
-Run from the repository root: PYTHONPATH=. python benchmarks/dask_targets.py
-(the worker processes must import this numdiffx)
+Run: PYTHONPATH=. python asv_bench/compare/distributed_vs_serial.py (from the repository
+root: the worker processes must import this numdiffx)
 """
 
 from __future__ import annotations
