@@ -286,7 +286,8 @@ def test_sparse_adaptive_per_nonzero_on_every_backend(xb):
     assert np.all(error >= true) and np.all(error <= 1e-9)
     assert np.all(xb.to_numpy(r.status) == 0)
     assert np.all((step > 0) & (step <= 0.1 * np.maximum(np.abs(x64), 1.0)[pattern.cols]))
-    assert r.nfev < 40  # 3 colours x 2 points per level, not 2 x 12 columns
+    # 3 colours x 2 points per level (and one check pass at the auto step), not 2 x 12 columns
+    assert r.nfev < 40 + 3 * 2
 
 
 def test_sparse_bound_per_nonzero_on_every_backend(xb):

@@ -113,6 +113,8 @@ def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequenc
         if opts.batch_axis > len(shape):
             raise ValueError(f"batch_axis={opts.batch_axis} is out of range for {name} of shape "
                              f"{shape}; use 0..{len(shape)}.")
+    if known is None:  # before f is ever called
+        opts.rule.check_point(x_flat, tuple(names), backend)
     spec = EvaluatorSpec(f, tuple(args), tuple(variables), tuple(shapes), opts.evaluation,
                          opts.batch_axis)
     evaluator = (Evaluator(spec, backend, xp) if opts.executor is None else
@@ -128,6 +130,8 @@ def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequenc
         value = evaluator.known(x_flat, xp.reshape(given, (-1,)))
     else:
         value = evaluator.first(x_flat)
+    if known is None and xp.isdtype(x_flat.dtype, "complex floating"):
+        holomorphic.check_complex_input(xp, backend, evaluator, x_flat, value, names)
     if isinstance(opts.method, ComplexStep):
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError("method='complex_step' needs a real-valued f; f returned complex "

@@ -84,6 +84,14 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         Whether the first step grows with ``|x_i|``.
     safety : float
         Factor on the Ridders difference estimate (>= 1).
+    verify : bool
+        Check every value that converged at a step larger than the auto step against one
+        central difference at the auto step (one more pass). Large steps can agree across
+        levels on a staircase (floor at x = 9.5: slope 1 at h = 1 and 0.5) or across the
+        kinks of a ReLU network; where the small-step value disagrees with the tableau's
+        grossly (beyond ten times both estimates and ``sqrt(eps)`` of the derivative's
+        scale), it replaces it, with its own estimate and status. Not with ``noise=``
+        (the auto step lies below the noise floor).
 
     Examples
     --------
@@ -107,6 +115,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     typical: float | tuple[float, ...] = 1.0
     scale_with_x: bool = True
     safety: float = 2.0
+    verify: bool = True
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -155,9 +164,10 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         else:
             s(self, "typical", positive_finite(self.typical, "adaptive(typical=...)",
                                                 "adaptive(typical=1.0)"))
-        if not isinstance(self.scale_with_x, bool):
-            raise TypeError(f"adaptive(scale_with_x=...) must be True or False; got "
-                            f"{self.scale_with_x!r}.")
+        for flag in ("scale_with_x", "verify"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"adaptive({flag}=...) must be True or False; got "
+                                f"{getattr(self, flag)!r}.")
         s(self, "safety", positive_finite(self.safety, "adaptive(safety=...)",
                                            "adaptive(safety=2.0)"))
         if self.safety < 1.0:
@@ -238,12 +248,55 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             d = plan.level(hk, rows, entry_methods, entry_group, nested)
             return Level(d.values, d.status == int(Status.SUCCESS), plan.entry_step(hk, rows))
 
-        value, error, step, status = extrapolate(
+        value, error, step, stop = extrapolate(
             xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out, dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
             roundoff=roundoff, floor=floor_e, deriv=plan.deriv)
+        method_e = plan.estimate_method()
+        if self.verify and self.noise is None:  # (below the noise floor a check means nothing)
+            # near bounds (one-sided stencils) the central check could leave the domain
+            skip = group != 0 if self.bounds is not None else None
+            value, error, step, stop = _verify(plan, method_e, value, error, step, stop, skip)
+        status = self.final_status(plan, method_e, value, error, stop)
         return Outcome(value, error, step, status, per_entry_step=True)
+
+    def check_point(self, x_flat: Any, names: tuple[str, ...], backend: Any) -> None:
+        """With ``bounds``, x itself must lie inside them: f is never evaluated outside."""
+        if self.bounds is None or backend.is_traced(x_flat):
+            return
+        lo, hi = self.bounds
+        x = to_host(x_flat)
+        if np.iscomplexobj(x):
+            return  # refused later with the message for complex inputs
+        outside = np.flatnonzero(~((x >= lo) & (x <= hi)))
+        if outside.size:
+            i = int(outside[0])
+            raise ValueError(
+                f"adaptive(bounds=({lo}, {hi})): x lies outside the bounds at {outside.size} "
+                f"flat element(s) of {', '.join(names)}, e.g. element {i} = {x[i]!r}. f is "
+                "never evaluated outside bounds=: move x inside them or widen bounds=.")
+
+    def success_tolerances(self, eps: float, method: AbstractMethod) -> tuple[float, float]:
+        """(atol, rtol) of SUCCESS: the caller's, or what the stencil promises at its
+        optimal step (as for one-step rules) when ``rtol`` is None. The default stopping
+        tolerance (``eps**0.75``) is tighter: the tableau refines past the promise."""
+        from .diagnose import tolerance
+
+        return self.atol, (tolerance(eps, method) if self.rtol is None else self.rtol)
+
+    def final_status(self, plan: Any, method: AbstractMethod, value: Any, error: Any,
+                     stop: Any) -> Any:
+        """SUCCESS where the estimate is within the success tolerance (judged, like one-step
+        rules, against the value, its output row and atol); elsewhere why it stopped."""
+        xp = plan.problem.xp
+        atol, rtol = self.success_tolerances(plan.problem.eps, method)
+        with np.errstate(all="ignore"):
+            tol = atol + rtol * (xp.abs(value) + plan.output_scale(value))
+            ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
+                                   | (stop == int(Status.ERROR_INCREASED))
+                                   | (stop == int(Status.MAX_ITERATIONS)))
+        return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop)
 
 
 
@@ -324,3 +377,43 @@ def _real_problem(prob: Any) -> None:
             prob.f0.dtype, "real floating"):
         raise ValueError("steps.adaptive() needs real floating inputs and a real-valued f; use "
                          "step='auto' for complex inputs or outputs.")
+
+
+def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any, stop: Any,
+            skip: np.ndarray | None) -> tuple[Any, Any, Any, Any]:
+    # ``skip`` (host, per step variable): variables the check must not move
+    """One central pass at the auto step; where it disagrees with the tableau grossly
+    (beyond ten times both estimates and sqrt(eps) of the derivative's scale), its value
+    (and estimate, step, status) replaces the tableau's.
+
+    A tableau converged at large steps can be fooled by structure between its points
+    (floor, the kinks of a ReLU network); a one-step difference at a small step sees the
+    derivative at x itself, with an error estimate from its own points."""
+    from .diagnose import diagnostic_weights, estimate
+    from .nominal import DEFAULT_AUTO
+
+    p = plan.problem
+    xp = p.xp
+
+    def nominal(scale: Any, m: AbstractMethod) -> Any:
+        return DEFAULT_AUTO.nominal(scale, xp=xp, dtype=scale.dtype, method=m)
+
+    h = plan.nominal_steps(nominal)
+    if skip is not None and skip.any():  # those step variables do not move (step 0)
+        h = xp.where(xp.asarray(skip, device=p.device), xp.zeros_like(h), h)
+    h_e = plan.estimate_steps(h)
+    if not bool(xp.any(step > 4 * xp.abs(h_e))):
+        return value, error, step, stop  # converged at the auto step's scale already
+    d = plan.evaluate(h, extras=diagnostic_weights(method) if plan.extras_ok else ())
+    err_v, st_v = estimate(plan, method, h, d.values, d.status, d.extras)
+    # gross disagreement only: beyond ten times both estimates AND sqrt(eps) of the
+    # derivative's scale (finer than that a one-step difference cannot judge a tableau)
+    floor = p.eps ** 0.5 * (xp.maximum(xp.abs(value), xp.abs(d.values))
+                            + plan.output_scale(d.values))
+    with np.errstate(all="ignore"):
+        valid = (st_v != int(Status.NON_FINITE)) & (st_v != int(Status.STEP_TOO_SMALL))
+        apart = xp.abs(value - d.values) > 10 * (error + err_v) + floor
+        use = valid & xp.isfinite(value) & apart & (step > 4 * xp.abs(h_e))
+    return (xp.where(use, d.values, value), xp.where(use, err_v, error),
+            xp.where(use, xp.broadcast_to(xp.abs(h_e), value.shape), step),
+            xp.where(use, st_v, stop))

@@ -55,5 +55,8 @@ class AbstractStepRule:
                              f"{operation} (refused before f is called): for {operation} use "
                              "step='auto', a number, or another rule of nd.steps.")
 
+    def check_point(self, x_flat: Any, names: tuple[str, ...], backend: Any) -> None:
+        """Refuse, before f is called, a point the rule cannot work at (default: any)."""
+
     def run(self, plan: Any, *, full_output: bool) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -19,6 +19,7 @@ from numdiffx.backends import to_host
 from ..stencils import AbstractMethod, Stencil, central
 from .adaptive import _pow2
 from .base import AbstractStepRule, positive_finite
+from .diagnose import verdict
 
 __all__ = ["bound"]
 
@@ -105,13 +106,18 @@ class bound(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         # one step per step variable, from the largest M and |f| of its entries
         m_var = _per_variable(plan, m_safe)
         f_var = _per_variable(plan, xp.broadcast_to(plan.f_scale(), m_safe.shape))
-        h = plan.to_steps(_bound_steps(xp, scale, self, method, m_var, f_var))
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # huge |f|
+            h = plan.to_steps(_bound_steps(xp, scale, self, method, m_var, f_var))
         d = plan.evaluate(h)
         h_e = xp.expand_dims(plan.entry_step(h, np.arange(plan.n_entries)), 1)
-        error = _bound_error(xp, method, self, m_safe, f_abs,
-                             xp.where(h_e == 0, xp.ones_like(h_e), h_e))
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            trunc, roundoff = _bound_error(xp, method, self, m_safe, f_abs,
+                                           xp.where(h_e == 0, xp.ones_like(h_e), h_e))
+            error = trunc + roundoff
+        status = verdict(xp, method, p.eps, d.values, d.status, trunc, roundoff,
+                         plan.output_scale(d.values))
         error = xp.where(d.status == 0, error, xp.asarray(math.nan, dtype=error.dtype))
-        return Outcome(d.values, error, xp.broadcast_to(h_e, d.values.shape), d.status,
+        return Outcome(d.values, error, xp.broadcast_to(h_e, d.values.shape), status,
                        per_entry_step=True)
 
 
@@ -143,10 +149,11 @@ def _bound_steps(xp: Any, x: Any, rule: bound, method: AbstractMethod, m_abs: An
 
 
 def _bound_error(xp: Any, method: AbstractMethod, rule: bound, m_abs: Any, f_abs: Any,
-                 h: Any) -> Any:
+                 h: Any) -> tuple[Any, Any]:
+    """(truncation, round-off) terms of the error bound, each doubled."""
     p, q, c_r, c_t, _ = _bound_constants(method)
     eps = float(xp.finfo(h.dtype).eps)
     level = max(rule.noise or 0.0, eps)
-    return 2.0 * (c_t * m_abs * h ** p + c_r * level * f_abs / h ** q)
+    return 2.0 * c_t * m_abs * h ** p, 2.0 * c_r * level * f_abs / h ** q
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil
 
-__all__ = ["diagnostic_weights", "estimate", "one_step_estimate"]
+__all__ = ["diagnostic_weights", "estimate", "one_step_estimate", "tolerance", "verdict"]
 
 #: safety factors on the truncation and round-off estimates
 TRUNCATION_SAFETY = 4.0
@@ -96,17 +96,25 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
             roundoff = method.roundoff_constant * eps * f_abs / safe_h ** q
             assert isinstance(method, Stencil)
             trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras)
-        error = TRUNCATION_SAFETY * trunc + ROUNDOFF_SAFETY * roundoff
-        rtol = tolerance(eps, method)
-        tol = rtol * (xp.abs(value) + scale + spread)
-        fails = (status == int(Status.SUCCESS)) & ~(error <= tol)
-    code = xp.int8
-    status = xp.where(fails & (ROUNDOFF_SAFETY * roundoff >= TRUNCATION_SAFETY * trunc),
-                      xp.asarray(int(Status.ROUNDOFF), dtype=code),
-                      xp.where(fails, xp.asarray(int(Status.NONSMOOTH), dtype=code), status))
+        trunc, roundoff = TRUNCATION_SAFETY * trunc, ROUNDOFF_SAFETY * roundoff
+        error = trunc + roundoff
+    status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
     return error, status
+
+
+def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any, trunc: Any,
+            roundoff: Any, scale: Any) -> Any:
+    """The status of one-step values from their error terms: SUCCESS stays SUCCESS where
+    ``trunc + roundoff <= tolerance * (|value| + scale)``; elsewhere the larger term names
+    it, NONSMOOTH (truncation) or ROUNDOFF."""
+    with np.errstate(all="ignore"):
+        tol = tolerance(eps, method) * (xp.abs(value) + scale)
+        fails = (status == int(Status.SUCCESS)) & ~(trunc + roundoff <= tol)
+    code = xp.int8
+    return xp.where(fails & (roundoff >= trunc), xp.asarray(int(Status.ROUNDOFF), dtype=code),
+                    xp.where(fails, xp.asarray(int(Status.NONSMOOTH), dtype=code), status))
 
 
 def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,

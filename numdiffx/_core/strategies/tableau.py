@@ -81,14 +81,16 @@ def extrapolate(
     ngrow = full(0, xp.int32)
     limited = xp.zeros((size,), dtype=xp.bool, device=device)
     stop = full(int(Status.MAX_ITERATIONS), xp.int8)
+    # the range of the levels' own values: where the steps run out unconverged (a kink
+    # closer to x than the smallest step), the answer is only known to lie in it
+    lo, hi = full(math.inf), full(-math.inf)
     prev: list[Any] = []
-    finished: list[tuple[np.ndarray, Any, Any, Any, Any, Any]] = []
+    finished: list[tuple[Any, ...]] = []
 
     def retire(sel: np.ndarray, status: Any) -> None:
         s = dev(sel)
-        finished.append((idx[sel], xp.take(best, s, axis=0), xp.take(best_err, s, axis=0),
-                         xp.take(best_h, s, axis=0), xp.take(limited, s, axis=0),
-                         xp.take(status, s, axis=0)))
+        finished.append((idx[sel], *(xp.take(a, s, axis=0) for a in (
+            best, best_err, best_h, limited, status, lo, hi))))
 
     for k in range(rule.max_steps):
         if idx.shape[0] == 0:
@@ -112,6 +114,8 @@ def extrapolate(
             h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
+        lo = xp.where(ok, xp.minimum(lo, values), lo)
+        hi = xp.where(ok, xp.maximum(hi, values), hi)
         amp: Any = 1.0
         new_err = full(math.inf)
         fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
@@ -155,9 +159,9 @@ def extrapolate(
             retire(np.flatnonzero(done), stop)
             keep = np.flatnonzero(~done)
             kd = dev(keep)
-            best, best_err, best_h, limited, stop, nvalid, ngrow = (
+            best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi = (
                 xp.take(a, kd, axis=0)
-                for a in (best, best_err, best_h, limited, stop, nvalid, ngrow))
+                for a in (best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi))
             prev = [xp.take(a, kd, axis=0) for a in prev]
             idx = idx[keep]
     if idx.shape[0]:
@@ -169,9 +173,17 @@ def extrapolate(
         return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take, axis=0),
                           (n_entries, n_out))
 
-    best, best_err, best_h, limited, stop = (assemble(i) for i in range(1, 6))
+    best, best_err, best_h, limited, stop, lo, hi = (assemble(i) for i in range(1, 8))
+    with np.errstate(invalid="ignore"):  # inf - inf where a level never was finite
+        spread = xp.maximum(hi - best, best - lo)
+        unconverged = (stop == int(Status.MAX_ITERATIONS)) & xp.isfinite(spread)
+        best_err = xp.where(unconverged, xp.maximum(best_err, spread), best_err)
+    # why each element stopped: converged (SUCCESS here: the stopping tolerance was met),
+    # round-off limited (ROUNDOFF: smaller steps could only make it worse), the error grew,
+    # or the steps ran out. The rule turns this into the final status (one meaning of
+    # SUCCESS for every rule: the estimate within the tolerance).
     final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE),
-                     xp.where((best_err <= atol + rtol * xp.abs(best)) | limited,
-                              code(Status.SUCCESS), stop))
+                     xp.where(best_err <= atol + rtol * xp.abs(best), code(Status.SUCCESS),
+                              xp.where(limited, code(Status.ROUNDOFF), stop)))
     best = xp.where(final == int(Status.NON_FINITE), xp.asarray(math.nan, dtype=dtype), best)
     return best, best_err, best_h, final
