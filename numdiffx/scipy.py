@@ -166,6 +166,12 @@ class _Base:
         """How often a remembered value was reused (by the derivative or the solver)."""
         return self._memo.hits
 
+    def _counted(self, r: Any) -> Any:
+        """The value of one derivative's DiffResult, its evaluations counted."""
+        self.nfev += r.nfev
+        self.ncalls += 1
+        return r.value
+
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"step": self.step, "evaluation": self.evaluation}
         if self.method is not None:
@@ -214,9 +220,7 @@ class _Patterned(_Base):
         r = jacobian(fx, x, **self._options(), sparsity=self.pattern,
                      sparse_output=self.sparse_output, batch_axis=batch_axis, f0=f0,
                      full_output=True)
-        self.nfev += r.nfev
-        self.ncalls += 1
-        return r.value
+        return self._counted(r)
 
 
 class Jacobian(_Patterned):
@@ -433,16 +437,15 @@ class Gradient(_Base):
         f0 = self.fun.at(x, args, {})
         r = gradient(_bind(self.fun.fn, args, {}), x, **self._options(), f0=f0,
                      full_output=True)
-        self.nfev += r.nfev
-        self.ncalls += 1
-        return r.value
+        return self._counted(r)
 
 
 class _Second(_Base):
     """Shared by Hessian and HessianProduct: differences of grad, or of fun's values."""
 
-    def __init__(self, fun: Callable[..., Any] | None, grad: Callable[..., Any] | None,
-                 method: object, step: object, evaluation: str, memo_size: object) -> None:
+    def __init__(self, fun: Callable[..., Any] | None = None, *,
+                 grad: Callable[..., Any] | None = None, method: object = None,
+                 step: object = None, evaluation: str = "auto", memo_size: int = 8) -> None:
         if grad is None and fun is None:
             raise TypeError("pass fun (the objective) or grad= (its gradient); the gradient "
                             "is cheaper: n gradient calls per Hessian instead of 2 n**2 "
@@ -500,18 +503,10 @@ class Hessian(_Second):
     (True, True)
     """
 
-    def __init__(self, fun: Callable[..., Any] | None = None, *,
-                 grad: Callable[..., Any] | None = None, method: object = None,
-                 step: object = None, evaluation: str = "auto", memo_size: int = 8) -> None:
-        super().__init__(fun, grad, method, step, evaluation, memo_size)
-
     def __call__(self, x: Any, *args: Any) -> Any:
         x = np.asarray(x)
-        r = hessian(self._function(args), x, **self._options(), **self._known(x, args),
-                    full_output=True)
-        self.nfev += r.nfev
-        self.ncalls += 1
-        return r.value
+        return self._counted(hessian(self._function(args), x, **self._options(),
+                                     **self._known(x, args), full_output=True))
 
 
 class HessianProduct(_Second):
@@ -541,15 +536,7 @@ class HessianProduct(_Second):
     (True, True)
     """
 
-    def __init__(self, fun: Callable[..., Any] | None = None, *,
-                 grad: Callable[..., Any] | None = None, method: object = None,
-                 step: object = None, evaluation: str = "auto", memo_size: int = 8) -> None:
-        super().__init__(fun, grad, method, step, evaluation, memo_size)
-
     def __call__(self, x: Any, p: Any, *args: Any) -> Any:
         x = np.asarray(x)
-        r = hvp(self._function(args), x, np.asarray(p, dtype=x.dtype), **self._options(),
-                **self._known(x, args), full_output=True)
-        self.nfev += r.nfev
-        self.ncalls += 1
-        return r.value
+        return self._counted(hvp(self._function(args), x, np.asarray(p, dtype=x.dtype),
+                                 **self._options(), **self._known(x, args), full_output=True))
