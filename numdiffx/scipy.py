@@ -39,15 +39,14 @@ total cost, comparable with SciPy's ``nfev`` (``njev`` for gradients).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from numdiffx._core.api import gradient, hessian, hvp, jacobian
+from numdiffx._core.api import _first_derivative, gradient, hessian, hvp, jacobian
+from numdiffx._core.evaluation.points import DEFAULT_MEMORY_BUDGET
 from numdiffx._core.sparse import SparsityPattern, detect_sparsity
-from numdiffx._core.stencils import resolve_method
-from numdiffx._core.strategies.resolve import resolve_step
-from numdiffx._core.validation import callable_iv
+from numdiffx._core.validation import callable_iv, options_iv
 
 __all__ = ["Gradient", "Hessian", "HessianProduct", "IvpJacobian", "Jacobian"]
 
@@ -150,12 +149,13 @@ class _Base:
     """Options shared by the callables, validated where they are written."""
 
     def __init__(self, method: object, step: object, evaluation: str, memo_size: object,
-                 default_method: str | None) -> None:
+                 default_method: str | None, operation: str, batch_axis: int = 0) -> None:
         _require_scipy()
         self.method = default_method if method is None else method
-        if self.method is not None:
-            resolve_method(self.method)  # a bad method fails here, not inside the solver
-        resolve_step(step)
+        # every option fails here, naming itself, not inside the solver at its first call
+        opts = options_iv(self.method or "central", step, evaluation, None,
+                          DEFAULT_MEMORY_BUDGET, batch_axis, operation=operation)
+        _first_derivative(opts, operation.split("_")[0])
         self.step, self.evaluation = step, evaluation
         self._memo = _Memo(_memo_size_iv(memo_size))
         self.nfev = 0  #: evaluations the derivatives took (points; not f(x) itself)
@@ -186,7 +186,9 @@ class _Patterned(_Base):
                  sparsity: object, sparse_output: bool, evaluation: str,
                  memo_size: object) -> None:
         callable_iv(fun, "fun")
-        super().__init__(method, step, evaluation, memo_size, "forward")
+        super().__init__(method, step, evaluation, memo_size, "forward",
+                         "jacobian" if sparsity is None else "sparse jacobian",
+                         1 if evaluation == "batched" else 0)
         if not (sparsity is None or isinstance(sparsity, (str, SparsityPattern, tuple))
                 or hasattr(sparsity, "tocoo") or hasattr(sparsity, "shape")):
             raise TypeError("sparsity must be None, 'detect', a boolean array, a scipy.sparse "
@@ -429,7 +431,7 @@ class Gradient(_Base):
     def __init__(self, fun: Callable[..., Any], *, method: object = None, step: object = None,
                  evaluation: str = "auto", memo_size: int = 8) -> None:
         callable_iv(fun, "fun")
-        super().__init__(method, step, evaluation, memo_size, "central")
+        super().__init__(method, step, evaluation, memo_size, "central", "gradient")
         self.fun = _Remembered(fun, self._memo, "fun")
 
     def __call__(self, x: Any, *args: Any) -> Any:
@@ -443,6 +445,8 @@ class Gradient(_Base):
 class _Second(_Base):
     """Shared by Hessian and HessianProduct: differences of grad, or of fun's values."""
 
+    _operation: ClassVar[str]  # "hessian" or "hvp"
+
     def __init__(self, fun: Callable[..., Any] | None = None, *,
                  grad: Callable[..., Any] | None = None, method: object = None,
                  step: object = None, evaluation: str = "auto", memo_size: int = 8) -> None:
@@ -454,7 +458,9 @@ class _Second(_Base):
             callable_iv(grad, "grad")
         if fun is not None:
             callable_iv(fun, "fun")
-        super().__init__(method, step, evaluation, memo_size, None)
+        op = self._operation
+        super().__init__(method, step, evaluation, memo_size, None,
+                         op if grad is None else f"{op}_from_gradient")
         self.fun = _Remembered(fun, self._memo, "fun") if grad is None and fun else None
         self.grad = _Remembered(grad, self._memo, "grad") if grad is not None else None
 
@@ -503,6 +509,8 @@ class Hessian(_Second):
     (True, True)
     """
 
+    _operation = "hessian"
+
     def __call__(self, x: Any, *args: Any) -> Any:
         x = np.asarray(x)
         return self._counted(hessian(self._function(args), x, **self._options(),
@@ -535,6 +543,8 @@ class HessianProduct(_Second):
     >>> bool(np.allclose(res.x, 1.0, atol=1e-3)), Hp.nfev == Hp.ncalls  # 1 call/product
     (True, True)
     """
+
+    _operation = "hvp"
 
     def __call__(self, x: Any, p: Any, *args: Any) -> Any:
         x = np.asarray(x)
