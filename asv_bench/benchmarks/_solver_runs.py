@@ -64,8 +64,16 @@ def _numdiffx_options(provider: str) -> dict[str, Any]:
             "numdiffx-adaptive": {"method": "central", "step": nd.steps.adaptive()}}[provider]
 
 
+def _numdifftools() -> Any:
+    try:
+        import numdifftools
+    except ImportError:
+        raise NotImplementedError("numdifftools is not installed") from None
+    return numdifftools
+
+
 def _numdifftools_jacobian(fun: Callable[[Any], Any], counter: list[int]) -> Callable[..., Any]:
-    import numdifftools as ndt
+    ndt = _numdifftools()
 
     def jac(x: Any) -> Any:
         counter[0] += 1
@@ -131,6 +139,7 @@ def ode(o: Ode, provider: str, method: str = "BDF") -> Run:
     elif provider == "numdifftools":
         if o.sparsity is not None:
             raise NotImplementedError("numdifftools has no sparse Jacobians")
+        _numdifftools()
         target = fun
 
         def jac(t: float, y: Any) -> Any:
@@ -197,8 +206,7 @@ def minimise(m: Minimisation, provider: str, method: str) -> Run:
         elif provider == "numdifftools":
             if method != "trust-exact":
                 raise NotImplementedError("numdifftools has no Hessian-vector products")
-            import numdifftools as ndt
-
+            ndt = _numdifftools()
             options["hess"] = lambda x: ndt.Jacobian(grad)(x)
         else:
             cls = nd.scipy.Hessian if method == "trust-exact" else nd.scipy.HessianProduct

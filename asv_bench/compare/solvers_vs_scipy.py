@@ -281,8 +281,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     mins = minimisation(repeat, args.quick)
     adapt = ls["adapt"] + mins["adapt"]
     print(f"steps.adaptive() costs {min(adapt):.1f}-{max(adapt):.1f}x the points of central "
-          f"(median {np.median(adapt):.1f}x); numdifftools "
-          f"{min(ls['ndt']):.0f}-{max(ls['ndt']):.0f}x (median {np.median(ls['ndt']):.0f}x)\n")
+          f"(median {np.median(adapt):.1f}x)")
+    if ls["ndt"]:
+        print(f"numdifftools costs {min(ls['ndt']):.0f}-{max(ls['ndt']):.0f}x the points of "
+              f"numdiffx central (median {np.median(ls['ndt']):.0f}x)")
+    print()
     overhead(args.quick)
 
 
