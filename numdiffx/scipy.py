@@ -136,15 +136,6 @@ class _Remembered:
         return f"<remembering {self.name} of {self.fn!r}>"
 
 
-def _bind(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-          ) -> Callable[[Any], Any]:
-    """``x -> fn(x, *args, **kwargs)``: the solver's extra arguments never reach the engine
-    (nothing in them is perturbed, broadcast or batched)."""
-    if not args and not kwargs:
-        return fn
-    return lambda x: fn(x, *args, **kwargs)
-
-
 class _Base:
     """Options shared by the callables, validated where they are written."""
 
@@ -166,11 +157,24 @@ class _Base:
         """How often a remembered value was reused (by the derivative or the solver)."""
         return self._memo.hits
 
-    def _counted(self, r: Any) -> Any:
-        """The value of one derivative's DiffResult, its evaluations counted."""
-        self.nfev += r.nfev
+    def _evaluated(self, fn: Callable[..., Any], args: tuple[Any, ...] = (),
+                   kwargs: dict[str, Any] | None = None, batch_axis: int | None = None
+                   ) -> Callable[[Any], Any]:
+        """``x -> fn(x, *args, **kwargs)``, each point counted in ``nfev`` (a batched call:
+        its rows along ``batch_axis``). The derivative then needs no ``full_output`` pass
+        to report its evaluations, and the solver's extra arguments never reach the engine
+        (nothing in them is perturbed, broadcast or batched)."""
+        kw = kwargs or {}
+
+        def call(x: Any) -> Any:
+            self.nfev += 1 if batch_axis is None else int(np.shape(x)[batch_axis])
+            return fn(x, *args, **kw)
+
+        return call
+
+    def _done(self, value: Any) -> Any:
         self.ncalls += 1
-        return r.value
+        return value
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"step": self.step, "evaluation": self.evaluation}
@@ -204,25 +208,17 @@ class _Patterned(_Base):
 
     def _jacobian(self, fx: Callable[[Any], Any], x: np.ndarray, f0: np.ndarray,
                   single: Callable[[Any], Any], batch_axis: int = 0) -> Any:
-        """The Jacobian of ``fx`` at x with ``f0``; ``single`` evaluates one point (the
-        pattern is detected with it, one point per call, once)."""
+        """The Jacobian of ``fx`` (counted) at x with ``f0``; ``single`` (counted) evaluates
+        one point: the pattern is detected with it, one point per call, once."""
         if self._sparsity is not None and self.pattern is None:
             if isinstance(self._sparsity, str):
-                probes = [0]
-
-                def counted(z: Any) -> Any:
-                    probes[0] += 1
-                    return single(z)
-
-                self.pattern = detect_sparsity(counted, x, evaluation="loop")
-                self.nfev += probes[0]
+                self.pattern = detect_sparsity(single, x, evaluation="loop")
             else:
                 shape = (int(np.size(f0)), int(x.size))
                 self.pattern = SparsityPattern.from_any(self._sparsity, shape)
-        r = jacobian(fx, x, **self._options(), sparsity=self.pattern,
-                     sparse_output=self.sparse_output, batch_axis=batch_axis, f0=f0,
-                     full_output=True)
-        return self._counted(r)
+        return self._done(jacobian(fx, x, **self._options(), sparsity=self.pattern,
+                                   sparse_output=self.sparse_output, batch_axis=batch_axis,
+                                   f0=f0))
 
 
 class Jacobian(_Patterned):
@@ -287,8 +283,9 @@ class Jacobian(_Patterned):
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         x = np.asarray(x)
         f0 = self.fun.at(x, args, kwargs)
-        fx = _bind(self.fun.fn, args, kwargs)
-        return self._jacobian(fx, x, f0, fx)
+        batched = 0 if self.evaluation == "batched" else None
+        return self._jacobian(self._evaluated(self.fun.fn, args, kwargs, batched), x, f0,
+                              self._evaluated(self.fun.fn, args, kwargs))
 
 
 class IvpJacobian(_Patterned):
@@ -364,8 +361,9 @@ class IvpJacobian(_Patterned):
         def single(z: Any) -> Any:
             return fun(t, z[:, None], *args)[:, 0] if self.vectorized else fun(t, z, *args)
 
-        return self._jacobian(lambda z: fun(t, z, *args), y, f0, single,
-                              batch_axis=1 if self.vectorized else 0)
+        batched = 1 if self.vectorized else None
+        return self._jacobian(self._evaluated(lambda z: fun(t, z, *args), batch_axis=batched),
+                              y, f0, self._evaluated(single), batch_axis=batched or 0)
 
 
 class _RememberedOde:
@@ -437,9 +435,9 @@ class Gradient(_Base):
     def __call__(self, x: Any, *args: Any) -> Any:
         x = np.asarray(x)
         f0 = self.fun.at(x, args, {})
-        r = gradient(_bind(self.fun.fn, args, {}), x, **self._options(), f0=f0,
-                     full_output=True)
-        return self._counted(r)
+        batched = 0 if self.evaluation == "batched" else None
+        return self._done(gradient(self._evaluated(self.fun.fn, args, batch_axis=batched), x,
+                                   **self._options(), f0=f0))
 
 
 class _Second(_Base):
@@ -467,12 +465,18 @@ class _Second(_Base):
     def _known(self, x: np.ndarray, args: tuple[Any, ...]) -> dict[str, Any]:
         """The arguments reusing the gradient (or f) at x: grad=, grad0= (or f0=)."""
         if self.grad is not None:
-            return {"grad": _bind(self.grad.fn, args, {}), "grad0": self.grad.at(x, args, {})}
+            return {"grad": self._evaluated(self.grad.fn, args, batch_axis=self._batch_axis),
+                    "grad0": self.grad.at(x, args, {})}
         assert self.fun is not None
         return {"f0": self.fun.at(x, args, {})}
 
     def _function(self, args: tuple[Any, ...]) -> Callable[[Any], Any] | None:
-        return None if self.fun is None else _bind(self.fun.fn, args, {})
+        return None if self.fun is None else self._evaluated(self.fun.fn, args,
+                                                             batch_axis=self._batch_axis)
+
+    @property
+    def _batch_axis(self) -> int | None:
+        return 0 if self.evaluation == "batched" else None
 
 
 class Hessian(_Second):
@@ -513,8 +517,8 @@ class Hessian(_Second):
 
     def __call__(self, x: Any, *args: Any) -> Any:
         x = np.asarray(x)
-        return self._counted(hessian(self._function(args), x, **self._options(),
-                                     **self._known(x, args), full_output=True))
+        return self._done(hessian(self._function(args), x, **self._options(),
+                                  **self._known(x, args)))
 
 
 class HessianProduct(_Second):
@@ -548,5 +552,5 @@ class HessianProduct(_Second):
 
     def __call__(self, x: Any, p: Any, *args: Any) -> Any:
         x = np.asarray(x)
-        return self._counted(hvp(self._function(args), x, np.asarray(p, dtype=x.dtype),
-                                 **self._options(), **self._known(x, args), full_output=True))
+        return self._done(hvp(self._function(args), x, np.asarray(p, dtype=x.dtype),
+                              **self._options(), **self._known(x, args)))
