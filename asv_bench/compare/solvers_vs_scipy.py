@@ -16,7 +16,10 @@ BDF and Radau, 2 Newton minimisations):
    ``approx_derivative(f0=...)`` (same points), and where numdiffx spends the time
    (cProfile of one small call).
 
-Run: ``python asv_bench/compare/solvers_vs_scipy.py [--repeat 3] [--quick]``
+Targets (issue 21): points <= SciPy's own FD of the same order on every problem, fewer
+with a sparsity pattern; solver outcomes unchanged against exact derivatives; wall time
+<= 1.2x SciPy's own FD (the per-call overhead part depends on the engine's speed).
+Run: python asv_bench/compare/solvers_vs_scipy.py [--repeat 3] [--quick]
 (``--quick``: a few problems, one repeat). The asv suite is ``bench_solvers.py``.
 """
 
@@ -26,12 +29,11 @@ import argparse
 import cProfile
 import pstats
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from _harness import best_times, verdict
 
 import numdiffx as nd
 
@@ -49,16 +51,18 @@ def _geomean(values: Sequence[float]) -> float:
 
 def _measure(run: Callable[[str], runs.Run], providers: Sequence[str], repeat: int
              ) -> dict[str, runs.Run]:
-    """Each provider's first run (counts), its time the minimum over ``repeat`` runs."""
+    """Each provider's first run (the counts; a warm-up too); the solves of ``TIMED`` are
+    then timed interleaved, ``repeat`` rounds, the minimum kept."""
     out: dict[str, runs.Run] = {}
     for provider in providers:
         try:
-            first = run(provider)
+            out[provider] = run(provider)
         except NotImplementedError:
             continue
-        for _ in range(repeat - 1 if provider in TIMED else 0):
-            first.seconds = min(first.seconds, run(provider).seconds)
-        out[provider] = first
+    if repeat > 1:
+        timed = {p: (lambda p=p: run(p)) for p in out if p in TIMED}
+        for name, (seconds, _) in best_times(timed, repeats=repeat - 1, warmup=0).items():
+            out[name].seconds = min(out[name].seconds, seconds)
     return out
 
 
@@ -86,7 +90,7 @@ def least_squares(repeat: int, quick: bool) -> dict[str, list[float]]:
     if quick:
         probs = [probs[0], probs[17], probs[-1]]
     rows, stats = [], {k: [] for k in ("fwd", "cen", "tfwd", "tcen", "adapt", "ndt", "same_f",
-                                       "same_c", "same_s", "n")}
+                                       "same_c", "same_s", "size")}
     for p in probs:
         r = _measure(lambda prov, p=p: runs.least_squares(p, prov), runs.PROVIDERS, repeat)
         ex = r["exact"]
@@ -104,7 +108,7 @@ def least_squares(repeat: int, quick: bool) -> dict[str, list[float]]:
         stats["same_f"].append(_same(r["numdiffx-forward"], ex))
         stats["same_c"].append(_same(r["numdiffx-central"], ex))
         stats["same_s"].append(_same(r["scipy-2point"], ex))
-        stats["n"].append(1)
+        stats["size"].append(p.n)
         scale = max(1.0, float(np.max(np.abs(ex.answer))))
         dx = " / ".join(f"{np.max(np.abs(r[k].answer - ex.answer)) / scale:.0e}"
                         for k in ("scipy-2point", "numdiffx-forward", "numdiffx-central"))
@@ -223,14 +227,15 @@ def overhead(quick: bool) -> None:
     for p in cases[:2] if quick else cases:
         f0 = p.fun(p.x0)
         sparsity = None if p.sparsity is None else (p.sparsity, group_columns(p.sparsity))
-        per_eval = _best(lambda p=p: p.fun(p.x0), 2000)
+        per_eval = _per_call({"f": lambda p=p: p.fun(p.x0)}, 2000)["f"]
         for order, method in (("2-point", "forward"), ("3-point", "central")):
             J = nd.scipy.Jacobian(p.fun, method=method, sparsity=p.sparsity)
             J.fun(p.x0)
             J(p.x0)  # the pattern is normalised at the first call; time the later ones
-            t_nd = _best(lambda J=J, p=p: J(p.x0), 200)
-            t_sp = _best(lambda p=p, f0=f0, o=order, s=sparsity: approx_derivative(
-                p.fun, p.x0, method=o, f0=f0, sparsity=s), 200)
+            t = _per_call({"nd": lambda J=J, p=p: J(p.x0),
+                           "sp": lambda p=p, f0=f0, o=order, s=sparsity: approx_derivative(
+                               p.fun, p.x0, method=o, f0=f0, sparsity=s)}, 200)
+            t_nd, t_sp = t["nd"], t["sp"]
             rows.append([p.name, str(p.n), order, f"{t_sp * 1e6:.0f}", f"{t_nd * 1e6:.0f}",
                          f"{(t_nd - t_sp) * 1e6:.0f}", f"{t_nd / t_sp:.2f}",
                          f"{per_eval * 1e6:.1f}"])
@@ -258,14 +263,10 @@ def overhead(quick: bool) -> None:
     print("(the rest: numdiffx.scipy's wrapper and memory, and f itself)\n")
 
 
-def _best(fn: Callable[[], Any], number: int) -> float:
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+def _per_call(funs: dict[str, Callable[[], object]], number: int) -> dict[str, float]:
+    """Seconds per call of each, ``number`` calls per timing, interleaved, min of 7."""
+    loops = {k: (lambda f=f: [f() for _ in range(number)]) for k, f in funs.items()}
+    return {k: t / number for k, (t, _) in best_times(loops, repeats=7).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -277,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"numdiffx {nd.__version__}; numpy {np.__version__}; "
           f"scipy {__import__('scipy').__version__}\n")
     ls = least_squares(repeat, args.quick)
-    odes(repeat, args.quick)
+    ode = odes(repeat, args.quick)
     mins = minimisation(repeat, args.quick)
     adapt = ls["adapt"] + mins["adapt"]
     print(f"steps.adaptive() costs {min(adapt):.1f}-{max(adapt):.1f}x the points of central "
@@ -287,6 +288,21 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"numdiffx central (median {np.median(ls['ndt']):.0f}x)")
     print()
     overhead(args.quick)
+    points = ls["fwd"] + ls["cen"] + ode["pts"] + mins["fwd"] + mins["cen"]
+    sparse = [r for r, n in zip(ls["fwd"], ls["size"]) if n >= 1000]
+    times = ls["tfwd"] + ode["time"] + mins["tfwd"]
+    print("Targets (issue 21):")
+    print(f"  points <= SciPy's own FD of the same order on every problem: "
+          f"{verdict(max(points) <= 1.0)} (max ratio {max(points):.3f})")
+    print(f"  sparse: fewer points than SciPy with the same pattern: "
+          f"{verdict(bool(sparse) and min(sparse) < 1.0)} (ratios "
+          f"{', '.join(f'{r:.2f}' for r in sparse)})")
+    print(f"  solver outcomes as with exact derivatives: least squares "
+          f"{sum(ls['same_f'])}/{len(ls['same_f'])} (forward), ODE steps "
+          f"{sum(ode['same'])}/{len(ode['same'])} -- see the tables for the exceptions")
+    print(f"  wall time <= 1.2x SciPy's own FD: {verdict(_geomean(times) <= 1.2)} (geomean "
+          f"{_geomean(times):.2f}, range {min(times):.2f}-{max(times):.2f}; the per-call "
+          "overhead above)")
 
 
 if __name__ == "__main__":
