@@ -116,6 +116,7 @@ def test_a_failed_entry_takes_its_mirror():
         assert codes[i, 1] == codes[1, i] == nd.Status.SUCCESS
         assert r.value[i, 1] == r.value[1, i]
         np.testing.assert_allclose(r.value[i, 1], A[i, 1], rtol=1e-6)
+    np.testing.assert_array_equal(nd.hessian(None, x0, grad=g), r.value)  # value alone too
 
 
 @pytest.mark.parametrize("call, exc, match", [
