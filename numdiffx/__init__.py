@@ -32,7 +32,14 @@ from numdiffx.checks import gradgradcheck as gradgradcheck
 
 
 def __getattr__(name: str) -> object:
-    """``nd.torch`` / ``nd.jax``: the interop modules, imported (with their library) on use."""
+    """``nd.torch`` / ``nd.jax``: the interop modules, imported (with their library) on use;
+    ``nd.scipy``: the solver callables (SciPy is imported when one is created)."""
+    if name == "scipy":
+        from importlib import import_module
+
+        module = import_module("numdiffx.scipy")
+        globals()[name] = module
+        return module
     if name in ("torch", "jax"):
         from importlib import import_module
         from importlib.util import find_spec

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .evaluation.points import DEFAULT_MEMORY_BUDGET
+from .from_gradient import hessian_from_gradient, hvp_from_gradient
 from .plans.coloured import ColouredPlan
 from .plans.columns import ColumnsPlan
 from .plans.directional import DirectionalPlan, HvpPlan
@@ -19,12 +20,15 @@ from .plans.elementwise import ElementwisePlan
 from .plans.hessian import HessianPlan
 from .problem import Problem, build_problem
 from .sparse import SparsityPattern, detect
+from .stencils import resolve_method
 from .validation import (
     Options,
     argnums_iv,
     callable_iv,
     check_same_library,
+    f0_iv,
     flat_tangent_iv,
+    input_iv,
     options_iv,
     sparse_output_iv,
     tangents_iv,
@@ -38,6 +42,37 @@ def _first_derivative(opts: Options, op: str) -> None:
         raise ValueError(f"{op} needs a first-derivative method; got deriv={opts.method.deriv}. "
                          "Use nd.derivative for higher derivatives of elementwise functions, or "
                          "nd.hessian for second derivatives.")
+
+
+def _second_iv(f: object, method: object, f0: object, grad: object, grad0: object
+               ) -> tuple[object, bool]:
+    """Checks shared by hessian and hvp: (the method, whether g is differenced)."""
+    if grad is None:
+        callable_iv(f)
+        if grad0 is not None:
+            raise ValueError("grad0= is the gradient at x that grad= would return; it needs "
+                             "grad=. Pass grad=g (the gradient function) as well, or drop "
+                             "grad0 (f0= is f's own value).")
+        return ("central" if method is None else method), False
+    callable_iv(grad, "grad")
+    if f is not None:
+        callable_iv(f)
+    if f0 is not None:
+        raise ValueError("f0= is f(x), which is not needed when grad= is given (the "
+                         "gradient is differenced, f is never called); pass the known "
+                         "gradient g(x) as grad0= instead.")
+    return ("forward" if method is None else method), True
+
+
+def _grad0_iv(grad0: Any, x: Any, name: str, method: object) -> None:
+    """grad0 (when given) is an array of x's library and shape."""
+    if grad0 is None:
+        return
+    xp, xv = input_iv(x, name, resolve_method(method))
+    g0 = f0_iv(grad0, xp, "grad0")
+    if tuple(g0.shape) != tuple(xv.shape):
+        raise ValueError(f"grad0 must be the gradient at x, of {name}'s shape "
+                         f"{tuple(xv.shape)}; got shape {tuple(g0.shape)}.")
 
 
 def _pattern(prob: Problem, opts: Options, sparsity: object) -> SparsityPattern:
@@ -224,10 +259,10 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
 
 
 def hessian(
-    f: Callable[..., Any],
+    f: Callable[..., Any] | None,
     *args: Any,
     argnums: int = 0,
-    method: object = "central",
+    method: object = None,
     step: object = None,
     evaluation: str = "auto",
     chunk_size: int | None = None,
@@ -237,16 +272,55 @@ def hessian(
     executor: object = None,
     retries: int = 0,
     f0: Any = None,
+    grad: Callable[..., Any] | None = None,
+    grad0: Any = None,
 ) -> Any:
-    """Hessian of ``f`` from second-derivative stencils, layout ``out + in + in``.
+    """Hessian of ``f``: from second-derivative stencils, or from a known gradient.
 
-    Diagonal entries use the method's second-derivative stencil of the same family and
-    order (central: ``[1, -2, 1] / h**2``); off-diagonal entries the mixed stencil, the
-    tensor product of the first-derivative stencil with itself
-    (central: ``[f(++) - f(+-) - f(-+) + f(--)] / (4 h_i h_j)``). Steps follow the rule
-    for derivative order 2 (``eps**(1/4)`` for central). ``complex_step`` uses the mixed
-    complex/central formula for every entry. The result is exactly symmetric.
-    Parameters are those of :func:`jacobian` (``argnums`` an int, ``f0`` as there).
+    Without ``grad``: diagonal entries use the method's second-derivative stencil of the
+    same family and order (central: ``[1, -2, 1] / h**2``); off-diagonal entries the
+    mixed stencil, the tensor product of the first-derivative stencil with itself
+    (central: ``[f(++) - f(+-) - f(-+) + f(--)] / (4 h_i h_j)``), ``2 n**2 + 1``
+    evaluations of f. Steps follow the rule for derivative order 2 (``eps**(1/4)`` for
+    central). ``complex_step`` uses the mixed complex/central formula for every entry.
+    Layout ``out + in + in``; the result is exactly symmetric.
+
+    With ``grad=g`` (the gradient of a scalar f): the Jacobian of ``g`` by
+    first-derivative stencils, symmetrised ``(J + J.T) / 2``; f is never called. The
+    default method is then ``"forward"``: ``n`` calls of g (plus ``g(x)`` unless
+    ``grad0`` is given), the cheapest stencil, and as accurate as the central Hessian
+    from values of f (both ``O(sqrt(eps))`` relative, at steps ``2 sqrt(eps) |x|``);
+    SciPy's ``hess='2-point'`` is the same difference. ``method="central"`` costs
+    ``2 n`` calls for ``O(eps**(2/3))``.
+
+    The parameters are those of :func:`jacobian` (``argnums`` an int, ``f0`` as
+    there); these differ or are added:
+
+    Parameters
+    ----------
+    f : callable or None
+        ``f(*args)``, scalar (or any shape: layout ``out + in + in``). May be None when
+        ``grad`` is given.
+    method : str or method object, optional
+        Default ``"central"``; with ``grad``, ``"forward"``.
+    grad : callable, optional
+        ``grad(*args)`` returns the gradient of a scalar f with respect to
+        ``args[argnums]`` (that argument's shape), called as f would be under
+        ``evaluation`` (``"batched"``: a leading batch axis in and out). Its Jacobian,
+        symmetrised, is the Hessian.
+    grad0 : array, optional
+        ``grad(*args)`` as the caller already has it (a solver does): reused instead of
+        evaluated, one call fewer, results identical. Needs ``grad``; ``f0`` is refused
+        with ``grad`` (f's value is not used).
+
+    Returns
+    -------
+    array or DiffResult
+        With ``grad``: ``x.shape + x.shape``. ``full_output``: ``nfev`` counts calls of
+        g; ``error`` is the larger of the rule's estimate averaged over ``(i, j)`` and
+        ``(j, i)`` and half their disagreement ``|J_ij - J_ji| / 2`` (None where the rule
+        gives no estimate); ``step`` is the step of each column of g's Jacobian. Where
+        one of a pair failed (NaN) the other gives the entry.
 
     Examples
     --------
@@ -254,15 +328,24 @@ def hessian(
     >>> H = nd.hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
     >>> float(np.max(np.abs(H - np.array([[4.0, 2.0], [2.0, 0.0]])))) < 1e-6
     True
+    >>> g = lambda x: np.array([2 * x[0] * x[1], x[0] ** 2])      # its gradient
+    >>> r = nd.hessian(None, np.array([1.0, 2.0]), grad=g, full_output=True)
+    >>> float(np.max(np.abs(r.value - np.array([[4.0, 2.0], [2.0, 0.0]])))) < 1e-6, r.nfev
+    (True, 3)
     """
-    callable_iv(f)
+    method, from_grad = _second_iv(f, method, f0, grad, grad0)
     if isinstance(argnums, (tuple, list)):
         raise TypeError("hessian takes one argnums int; for several arguments, differentiate a "
                         "function of their concatenation.")
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation="hessian")
+                      retries, operation="hessian_from_gradient" if from_grad else "hessian")
     _first_derivative(opts, "hessian")
     (a,), _ = argnums_iv(argnums, len(args))
+    if from_grad:
+        assert grad is not None
+        _grad0_iv(grad0, args[a], f"args[{a}]", method)
+        return hessian_from_gradient(grad, args, a, opts, grad0, full_output)
+    assert f is not None
     prob = build_problem(f, args, (a,), opts, (f"args[{a}]",), f0=f0)
     plan = HessianPlan(prob, opts.method, chunk_size=opts.chunk_size,
                        memory_budget=opts.memory_budget)
@@ -329,33 +412,42 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     return value, plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
 
 
-def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
+def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: object = None,
         step: object = None, evaluation: str = "auto", chunk_size: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False,
         batch_axis: int = 0, executor: object = None, retries: int = 0,
-        f0: Any = None) -> Any:
+        f0: Any = None, grad: Callable[..., Any] | None = None, grad0: Any = None) -> Any:
     """Hessian-vector product ``H(x) @ v`` without forming H.
 
-    Each element ``(H v)_i = d/dx_i d/dv f`` comes from the mixed stencil between the
-    basis direction ``e_i`` and the direction ``v`` (4 evaluations per element for
-    central), so the cost is linear in the input size. Layout ``out + in``; a scalar f
-    gives the shape of x. Tuples of primals return a tuple.
+    Without ``grad``: each element ``(H v)_i = d/dx_i d/dv f`` comes from the mixed
+    stencil between the basis direction ``e_i`` and the direction ``v`` (4 evaluations
+    per element for central), so the cost is linear in the input size. Layout
+    ``out + in``; a scalar f gives the shape of x. Tuples of primals return a tuple.
+
+    With ``grad=g`` (the gradient of a scalar f): ONE directional difference of g along
+    v, ``(g(x + t v) - g(x)) / t`` by default (``"forward"``): one call of g per
+    product when ``grad0 = g(x)`` is given (a solver's Newton-CG inner loop calls hvp
+    many times at one x), two without; ``method="central"`` costs two calls (three
+    without ``grad0``) for ``O(eps**(2/3))`` instead of ``O(sqrt(eps))`` relative. The
+    step along v is the rule's first-derivative step at ``max|x|`` divided by
+    ``max|v|``. f is never called.
 
     Parameters
     ----------
-    f : callable
+    f : callable or None
         ``f(*primals)`` returns one array (usually a scalar); called as in
-        :func:`jacobian` for ``evaluation``.
+        :func:`jacobian` for ``evaluation``. May be None when ``grad`` is given.
     primals : array or tuple of arrays
-        The point.
+        The point (one array with ``grad``).
     tangents : array or tuple of arrays
         The direction ``v``, matching ``primals`` in shapes.
-    method : str or method object
-        As in :func:`jacobian`.
+    method : str or method object, optional
+        As in :func:`jacobian`. Default ``"central"``; with ``grad``, ``"forward"``.
     step : None, float or step rule
-        As in :func:`jacobian`; the steps follow the rule for derivative order 2.
+        As in :func:`jacobian`; without ``grad`` the steps follow the rule for
+        derivative order 2.
     evaluation : {"auto", "batched", "vmap", "loop"}
-        As in :func:`jacobian`.
+        As in :func:`jacobian` (applies to ``grad`` when given).
     chunk_size : int, optional
         As in :func:`jacobian`.
     memory_budget : int
@@ -363,8 +455,14 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     f0 : array, optional
         f(x) as the caller already has it (a solver does): reused instead of evaluated,
         one evaluation fewer, results identical. Unbatched, f's own output shape.
+        Refused with ``grad`` (f's value is not used; pass ``grad0``).
+    grad : callable, optional
+        ``grad(x)`` returns the gradient of a scalar f at x (x's shape).
+    grad0 : array, optional
+        ``grad(x)`` as the caller already has it: reused, one call fewer, results
+        identical. Needs ``grad``.
     full_output : bool
-        Return a :class:`DiffResult`.
+        Return a :class:`DiffResult` (``nfev`` counts calls of g with ``grad``).
     batch_axis : int
         As in :func:`jacobian`.
 
@@ -380,12 +478,24 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     >>> hv = nd.hvp(lambda x: x[0] ** 2 * x[1], x, v)
     >>> float(np.max(np.abs(hv - np.array([4.0, 2.0])))) < 1e-6
     True
+    >>> g = lambda x: np.array([2 * x[0] * x[1], x[0] ** 2])      # its gradient
+    >>> r = nd.hvp(None, x, v, grad=g, grad0=g(x), full_output=True)
+    >>> float(np.max(np.abs(r.value - np.array([4.0, 2.0])))) < 1e-6, r.nfev
+    (True, 1)
     """
-    callable_iv(f)
+    method, from_grad = _second_iv(f, method, f0, grad, grad0)
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation="hvp")
+                      retries, operation="hvp_from_gradient" if from_grad else "hvp")
     _first_derivative(opts, "hvp")
     p, t = tangents_iv(primals, tangents)
+    if from_grad:
+        assert grad is not None
+        if isinstance(primals, (tuple, list)):
+            raise TypeError("with grad=, primals must be one array (grad returns the gradient "
+                            "with respect to it); concatenate several arguments into one.")
+        _grad0_iv(grad0, primals, "primals", method)
+        return hvp_from_gradient(grad, p[0], t[0], opts, grad0, full_output)
+    assert f is not None
     prob = build_problem(f, p, tuple(range(len(p))), opts,
                          [f"primals[{i}]" for i in range(len(p))], f0=f0)
     v = flat_tangent_iv(prob.xp, prob.dtype, prob.shapes, t)
