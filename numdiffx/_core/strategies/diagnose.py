@@ -19,8 +19,9 @@ second difference for central differences) and the ``(d-1)``-th ``B`` (the slope
 Stencils whose points determine nothing beyond their value (several directions: mixed
 Hessian entries, hvp) use the prior ``|f^(p+q)| ~ (|value| s**q + |f|) / s**(p+q)``.
 
-SUCCESS means the estimate is within ``100 eps**(p/(p+q))`` (what the stencil promises
-at its optimal step, with margin) times the derivative's scale: its own size, the largest
+SUCCESS means the estimate is within ``100 eps**max(p/(p+q), 1/2)`` (what the stencil
+promises at its optimal step, with margin, capped at ``100 sqrt(eps)``; :func:`tolerance`)
+times the derivative's scale: its own size, the largest
 entry sharing its output (so the structural zeros of a Jacobian row are judged against
 the row), and how much it varies over ``s`` (``|A| s**(d-q)``: a smooth extremum).
 Otherwise the status names the dominating term: NONSMOOTH (truncation: the points are
@@ -62,26 +63,43 @@ def diagnostic_weights(method: AbstractMethod) -> tuple[tuple[float, ...], ...]:
 
 
 def estimate(plan: Any, method: AbstractMethod, h: Any, values: Any, status: Any,
-             extras: list[Any]) -> tuple[Any, Any]:
-    """(error, status) of a plan's one-step outcome (see :func:`one_step_estimate`)."""
+             extras: list[Any], noise: float | None = None) -> tuple[Any, Any]:
+    """(error, status) of a plan's one-step outcome (see :func:`one_step_estimate`);
+    ``noise``: a relative noise level of f above the dtype's eps, which raises the
+    round-off term (the tolerance stays the dtype's)."""
     p = plan.problem
     xp = p.xp
     h_e = plan.estimate_steps(h)
-    return one_step_estimate(xp, method, p.eps, h_e, values, status,
-                             xp.abs(plan.f0_entries()), extras, plan.output_scale(values))
+    f_abs = xp.abs(plan.f0_entries())
+    if noise is not None and noise > p.eps:
+        f_abs = f_abs * (noise / p.eps)
+    error, status = one_step_estimate(xp, method, p.eps, h_e, values, status, f_abs, extras,
+                                      plan.output_scale(values))
+    return plan.inherit(error, status)
 
 
 def tolerance(eps: float, method: AbstractMethod) -> float:
-    """Relative tolerance of a one-step rule: what the stencil promises, with margin."""
+    """Relative tolerance of SUCCESS: what the stencil promises at its optimal step,
+    ``100 eps**(p/(p+q))``, but never looser than ``100 sqrt(eps)`` (what a forward
+    difference promises for a first derivative).
+
+    The cap matters where the derivative order exceeds the stencil's order: an order-2
+    stencil for a 6th derivative "promises" ``100 eps**(1/4) = 1.2e-2``, which let
+    answers 1e-3 off be called SUCCESS (the 6th derivative of cos, the forward Hessian of
+    ``2 x**3`` at 0). SUCCESS now always means at least 1.5e-6 relative in float64."""
+    if isinstance(method, ComplexStep):
+        return PROMISE * eps
     p, q = method.order, method.deriv
-    return PROMISE * eps ** (p / (p + q)) if not isinstance(method, ComplexStep) else (
-        PROMISE * eps)
+    return PROMISE * eps ** max(p / (p + q), 0.5)
 
 
 def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value: Any,
-                      status: Any, f_abs: Any, extras: list[Any], scale: Any) -> tuple[Any, Any]:
+                      status: Any, f_abs: Any, extras: list[Any], scale: Any,
+                      known: tuple[Any, Any, Any] | None = None) -> tuple[Any, Any]:
     """(error, status) for the (E, M) ``value`` at steps ``h`` (E, 1); ``scale`` is the
-    magnitude absolute errors are judged against (the largest entry sharing the output)."""
+    magnitude absolute errors are judged against (the largest entry sharing the output).
+    ``known = (mask, truncation, round-off)``: terms a rule measured itself (a pilot),
+    used where ``mask`` holds, safety factors included."""
     p, q = method.order, method.deriv
     h = xp.abs(h)
     safe_h = xp.where(h == 0, xp.ones_like(h), h)
@@ -97,6 +115,11 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
             assert isinstance(method, Stencil)
             trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras)
         trunc, roundoff = TRUNCATION_SAFETY * trunc, ROUNDOFF_SAFETY * roundoff
+        if known is not None:
+            mask, k_trunc, k_round = known
+            trunc = xp.where(mask, k_trunc, trunc)
+            roundoff = xp.where(mask, k_round, roundoff)
+            spread = xp.where(mask, xp.zeros_like(spread), spread)
         error = trunc + roundoff
     status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
@@ -126,8 +149,20 @@ def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any
     c_t = method.truncation_constant
     # |f^(p+q)| ~ |f^(q)| / s**p at the very least: truncation c_t |value| (h/s)**p
     floor = c_t * xp.abs(value) * (h / s) ** p
+    prior = floor + c_t * f_abs * (h / s) ** p / s ** q
     if not extras:  # nothing beyond the value: the smooth prior at scale s
-        return floor + c_t * f_abs * (h / s) ** p / s ** q, xp.zeros_like(value)
+        return prior, xp.zeros_like(value)
+    trunc, spread = _from_points(xp, method, h, s, value, f_abs, extras, floor)
+    # entries without diagnostics (a Hessian's mixed entries: NaN) keep the prior
+    has = xp.isfinite(extras[0])
+    return xp.where(has, trunc, prior), xp.where(has, spread, xp.zeros_like(spread))
+
+
+def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,
+                 extras: list[Any], floor: Any) -> tuple[Any, Any]:
+    """(truncation, spread) from the stencil's own second and first differences."""
+    p, q = method.order, method.deriv
+    c_t = method.truncation_constant
     d = method.diagnostics[0]
     k = max(p + q - d, 0)
     top_h = xp.abs(extras[0]) / h ** q  # |A| h**(d-q): the d-th derivative, in q-th units
@@ -145,8 +180,24 @@ def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any
     smooth = top_h <= SMOOTH_PRIOR * (below_h * h_over_s + f_abs * h_over_s ** d / h ** q)
     # resolved: the measured curvature scale; an extremum of the slope that a smooth f
     # on the scale s explains: 1/s; otherwise a feature on the scale of the step itself
-    hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s),
-                  xp.where(smooth, h_over_s + xp.zeros_like(top_h), xp.ones_like(top_h)))
+    unresolved = xp.where(smooth, h_over_s + xp.zeros_like(top_h), xp.ones_like(top_h))
+    if d == q:  # the value is the top difference (a Hessian's diagonal, [1, -2, 1]): at an
+        # extremum of f (a likelihood at its maximum) the slope is ~0 and cannot resolve
+        # the curvature. Two scales can: the asymmetry of the points, |B| / (h |A|), which
+        # is h |f3| / (6 |f2|) there, and the length over which the curvature changes f by
+        # about f itself, (|f| / |A|)**(1/q). A step beyond either (a variance stepped
+        # below zero, where the likelihood returns 0.0) is a feature at the step's scale.
+        with np.errstate(all="ignore"):
+            asym = 6.0 * below_h / xp.where(top_h == 0, xp.ones_like(top_h), top_h)
+            reach = h * (top_h / f_abs) ** (1.0 / q)
+        reach = xp.where(xp.isfinite(reach), reach, xp.ones_like(reach))
+        measured = xp.maximum(asym, reach)
+        unresolved = xp.where(smooth, unresolved, xp.minimum(xp.maximum(measured, h_over_s),
+                                                             xp.ones_like(top_h)))
+        # a resolved slope says how fast f' changes, not f'': its truncation scale is the
+        # curvature's reach (an AR coefficient whose score is -0.47 at statsmodels' MLE)
+        h_ratio = xp.minimum(reach, xp.ones_like(reach))
+    hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s), unresolved)
     trunc = xp.maximum(c_t * top_h * hk ** k, floor)
     if d > q:  # a kink, a jump, noise: the one-sided disagreement h**(d-q) |A| / 2
         trunc = xp.where(resolved | smooth, trunc, xp.maximum(trunc, top_h / 2))
