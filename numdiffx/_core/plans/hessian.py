@@ -9,13 +9,14 @@ complex/central formula for every entry. The result is exactly symmetric, laid o
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..evaluation.points import BasisDirection, Differences, differences
 from ..problem import Problem
-from ..result import DiffResult
+from ..result import DiffResult, Status
 from ..stencils import AbstractMethod, ComplexStep, central
 from .base import AbstractPlan
 from .outcome import Outcome
@@ -26,7 +27,10 @@ __all__ = ["HessianPlan"]
 
 class HessianPlan(AbstractPlan):
     name = "hessian"
-    extras_ok = False  # mixed stencils: the estimate uses the smooth prior
+    # diagonal entries return their stencil's diagnostics (second and first difference);
+    # mixed entries have none (NaN: the estimate uses the smooth prior there) and inherit
+    # a failed status of their diagonals (:meth:`inherit`)
+    extras_ok = True
 
     def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
                  memory_budget: int) -> None:
@@ -47,12 +51,20 @@ class HessianPlan(AbstractPlan):
             return super().nominal_steps(nominal)
         # the complex direction takes the complex step's own step, the real one central's
         scale = self.step_scale()
-        h_c = self.to_steps(nominal(scale, self.method))
+        h_c = nominal(scale, self.method)  # an imaginary step is never lost to rounding
         real = central(order=2)
         from ..evaluation.points import representable_steps
 
         h_r = representable_steps(self.problem.xp, self.step_x(), nominal(scale, real))
         return (h_c, h_r)
+
+    def to_steps(self, h: Any) -> Any:
+        if not self.complex_step:
+            return super().to_steps(h)
+        # adaptive levels: the same step in the complex and the real direction
+        from ..evaluation.points import representable_steps
+
+        return (h, representable_steps(self.problem.xp, self.step_x(), h))
 
     def entry_variables(self) -> np.ndarray:
         return self._first
@@ -63,7 +75,29 @@ class HessianPlan(AbstractPlan):
     def estimate_method(self) -> AbstractMethod:
         return central(order=2, deriv=2) if self.complex_step else self.method.with_deriv(2)
 
+    def output_scale(self, values: Any) -> Any:
+        """(E, M) the scale an entry's error is judged against: ``sqrt(|H_ii| |H_jj|)``,
+        the geometric mean of its diagonals (``|H_ii|`` on the diagonal).
+
+        Hessian entries carry the units of their two variables: relative to the largest
+        entry of the matrix, a variance's curvature (1e10 for an AR(2) on GDP growth)
+        would make every other entry's error look negligible, and standard errors 70%
+        off pass. Relative to its diagonals an entry is judged as the standard errors
+        see it, whatever the parameters' units."""
+        xp, n = self.problem.xp, self.problem.n
+        a = xp.abs(values)
+        top = a[:n, ...]
+        diag = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        if self.pairs.shape[0] == 0:
+            return diag
+        dev = self.problem.device
+        d_i = xp.take(diag, xp.asarray(self.pairs[:, 0], device=dev), axis=0)
+        d_j = xp.take(diag, xp.asarray(self.pairs[:, 1], device=dev), axis=0)
+        return xp.concat([diag, xp.sqrt(d_i) * xp.sqrt(d_j)], axis=0)
+
     def entry_step(self, h: Any, rows: np.ndarray) -> Any:
+        if isinstance(h, tuple):  # complex step: the real direction's step
+            h = h[1]
         xp, dev = self.problem.xp, self.problem.device
         hi = xp.take(h, xp.asarray(self._first[rows], device=dev), axis=0)
         hj = xp.take(h, xp.asarray(self._second[rows], device=dev), axis=0)
@@ -74,6 +108,8 @@ class HessianPlan(AbstractPlan):
         n = self.problem.n
         base = methods[0]
         kinds = np.concatenate([np.zeros(n, np.int64), np.ones(self.pairs.shape[0], np.int64)])
+        if self.complex_step:  # Im[f(x + ih e_i + h e_j) - f(x + ih e_i - h e_j)] / (2 h h)
+            return [base, base], kinds, [1.0, 1.0]
         w = base.roundoff_constant
         diag = base.with_deriv(2)
         return [diag, base], kinds, [diag.roundoff_constant, w * w]
@@ -87,29 +123,63 @@ class HessianPlan(AbstractPlan):
         rows = np.arange(self.n_entries) if rows is None else rows
         meth = method or self.method
 
-        def run(directions: list[Any], entries: np.ndarray) -> Differences:
+        def run(directions: list[Any], entries: np.ndarray,
+                extra: tuple[tuple[float, ...], ...] = ()) -> Differences:
             return differences(p.evaluator, p.x_flat, p.f0, directions, entries,
-                               chunk_size=self.chunk_size, memory_budget=self.memory_budget)
+                               chunk_size=self.chunk_size, memory_budget=self.memory_budget,
+                               extras=extra)
 
-        if self.complex_step:
+        if self.complex_step:  # (the mixed complex/central points give no diagnostics)
             h_c, h_r = h
             table = np.concatenate([np.stack([np.arange(n)] * 2, axis=1), self.pairs], axis=0)
             return run([BasisDirection(meth, h_c, 0), BasisDirection(central(order=2), h_r, 1)],
                        table[rows])
-        parts = []
+        parts, extra_parts = [], []
         diag = rows[rows < n]
         if diag.size:
-            d = run([BasisDirection(meth.with_deriv(2), h, 0)], diag.reshape(-1, 1))
+            d = run([BasisDirection(meth.with_deriv(2), h, 0)], diag.reshape(-1, 1), extras)
             parts.append((diag, d.values, d.status))
+            extra_parts.append((diag, d.extras))
         mixed = rows[rows >= n]
         if mixed.size:
             d = run([BasisDirection(meth, h, 0), BasisDirection(meth, h, 1)],
                     self.pairs[mixed - n])
             parts.append((mixed, d.values, d.status))
+            nan = p.xp.full(d.values.shape, math.nan, dtype=d.values.dtype, device=p.device)
+            extra_parts.append((mixed, [nan for _ in extras]))
         if not parts:
-            return run([BasisDirection(meth.with_deriv(2), h, 0)], np.zeros((0, 1), np.int64))
+            return run([BasisDirection(meth.with_deriv(2), h, 0)], np.zeros((0, 1), np.int64),
+                       extras)
         values, status = scatter_rows(p.xp, parts, rows, p.device)
-        return Differences(values, status)
+        laid = [scatter_rows(p.xp, [(sel, ex[k], st) for (sel, ex), (_, _, st) in
+                                    zip(extra_parts, parts)], rows, p.device)[0]
+                for k in range(len(extras))]
+        return Differences(values, status, laid)
+
+    def inherit(self, error: Any, status: Any) -> tuple[Any, Any]:
+        """A mixed entry (i, j) is no more trustworthy than its diagonals: where (i, i) or
+        (j, j) failed (their own points showed a kink, a domain edge, noise or
+        cancellation at these steps, which the mixed points straddle too), the mixed
+        entry takes that status and at least ``sqrt(error_ii error_jj)``."""
+        xp, n = self.problem.xp, self.problem.n
+        if self.pairs.shape[0] == 0 or error is None:
+            return error, status
+        dev = self.problem.device
+        first = xp.asarray(self.pairs[:, 0], device=dev)
+        second = xp.asarray(self.pairs[:, 1], device=dev)
+        d_status, d_error = status[:n, ...], error[:n, ...]
+        s_i, s_j = xp.take(d_status, first, axis=0), xp.take(d_status, second, axis=0)
+        e_i, e_j = xp.take(d_error, first, axis=0), xp.take(d_error, second, axis=0)
+        m_status, m_error = status[n:, ...], error[n:, ...]
+        ok = int(Status.SUCCESS)
+        worst = xp.where(s_i != ok, s_i, s_j)
+        failed = (worst != ok) & (m_status == ok)
+        with np.errstate(all="ignore"):
+            bound = xp.sqrt(xp.abs(e_i)) * xp.sqrt(xp.abs(e_j))
+        m_error = xp.where(failed, xp.maximum(m_error, bound), m_error)
+        m_status = xp.where(failed, worst, m_status)
+        return (xp.concat([d_error, m_error], axis=0),
+                xp.concat([d_status, m_status], axis=0))
 
     def level(self, h: Any, rows: np.ndarray, methods: list[AbstractMethod],
               entry_group: np.ndarray, nested: list[Any]) -> Differences:
