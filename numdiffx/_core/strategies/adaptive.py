@@ -37,9 +37,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     With ``full_output=True`` they return ``DiffResult(value, error, step, nfev,
     status)``: ``error`` is the estimate (true error <= estimate on >= 95% of the
     reference problems), ``step`` the step of the level the chosen estimate came from
-    (value's shape) and ``status`` SUCCESS (tolerance met, or the estimate is limited
-    by the round-off or noise of f, which smaller steps cannot improve),
-    ERROR_INCREASED (the error grew before the tolerance was met; best value kept),
+    (value's shape) and ``status`` SUCCESS (the estimate is within the success
+    tolerance: ``atol + rtol * |value|`` with the caller's ``rtol``, or what the
+    stencil promises, ``100 eps**max(p/(p+q), 1/2)``, when ``rtol`` is None; see
+    :meth:`final_status`), else why the tableau stopped: ROUNDOFF (round-off or noise
+    of f limits the estimate), ERROR_INCREASED (the error grew; best value kept),
     MAX_ITERATIONS (the steps ran out; best value kept) or NON_FINITE (no finite
     estimate).
 
@@ -48,11 +50,14 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     initial : float, optional
         First step ``h_0 = initial * max(|x_i|, typical_i)`` (``initial * typical_i``
         when ``scale_with_x=False``), rounded to a power of two. ``None`` picks it from
-        the dtype and stencil: ``min(1, 0.1 * (eps / eps_float64)**(1/9)) / reach``,
-        where ``reach`` is the stencil's largest offset (at least 1): 0.1 for central
-        in float64, 0.93 in float32, half that for ``central(order=4)``. The step where
-        round-off meets the truncation of a high-order extrapolation grows with
-        ``eps``, so a low-precision tableau must start further out to reach its best
+        the dtype, the stencil and the derivative order ``q``:
+        ``min(1, 0.1 * g * (eps / eps_float64)**(1/9)) / reach`` with ``g = q`` for
+        ``q >= 3`` (else 1), where ``reach`` is the stencil's largest offset (at least
+        1): 0.1 for central first derivatives and Hessians in float64, 0.93 in float32,
+        half that for ``central(order=4)``, 0.2 for ``central(deriv=10)`` (reach 5).
+        The step where round-off meets the truncation of a high-order extrapolation
+        grows with ``eps`` and with ``q`` (round-off grows like ``eps / h**q``), so a
+        low-precision or high-order tableau must start further out to reach its best
         accuracy.
     ratio : float
         Step ratio between levels (> 1). 2 is exact in binary arithmetic.
@@ -63,8 +68,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     max_order : int
         Most extrapolation columns kept in the tableau.
     atol, rtol : float
-        Stop an element once ``error <= atol + rtol * |value|``. ``rtol=None`` means
-        ``eps**0.75`` of the dtype (1.8e-12 in float64, 6.4e-6 in float32).
+        Stop an element once ``error <= atol + rtol * |value|`` (both >= 0; ``rtol=0``
+        stops on ``atol`` alone). ``rtol=None`` means ``eps**0.75`` of the dtype
+        (1.8e-12 in float64, 6.4e-6 in float32).
     noise : float, optional
         Relative noise level of f (e.g. 1e-8 for a simulation with 8 digits); without
         it, ``eps`` of the dtype. For a vector f (jacobian, jvp, hessian) the level is
@@ -139,8 +145,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                              f"{self.atol!r}.")
         s(self, "atol", float(self.atol))
         if self.rtol is not None:
-            s(self, "rtol", positive_finite(self.rtol, "adaptive(rtol=...)",
-                                             "adaptive(rtol=1e-10)"))
+            if isinstance(self.rtol, bool) or not isinstance(self.rtol, (int, float)) or not (
+                    math.isfinite(self.rtol) and self.rtol >= 0):
+                raise ValueError(f"adaptive(rtol=...) must be None or a finite number >= 0; "
+                                 f"got {self.rtol!r}. Example: adaptive(rtol=1e-10).")
+            s(self, "rtol", float(self.rtol))
         if self.noise is not None:
             s(self, "noise", positive_finite(self.noise, "adaptive(noise=...)",
                                               "adaptive(noise=1e-8)"))
@@ -186,17 +195,22 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             typ = xp.full_like(abs_x, self.typical)
         return typ if not self.scale_with_x else xp.maximum(abs_x, typ)
 
-    def initial_for(self, dtype: Any, method: AbstractMethod, *, xp: Any) -> float:
-        """``initial``, or the default of the dtype and stencil when it is None."""
+    def initial_for(self, dtype: Any, method: AbstractMethod, *, xp: Any,
+                    deriv: int | None = None) -> float:
+        """``initial``, or the default of the dtype, stencil and derivative order (the
+        stencil's own when ``deriv`` is None) when it is None."""
         if self.initial is not None:
             return self.initial
         eps = float(xp.finfo(dtype).eps)
-        reach = method.reach
-        return min(1.0, 0.1 * (eps / float(np.finfo(np.float64).eps)) ** (1.0 / 9.0)) / reach
+        q = method.deriv if deriv is None else deriv
+        grow = (q if q >= 3 else 1) * (eps / float(np.finfo(np.float64).eps)) ** (1.0 / 9.0)
+        return min(1.0, 0.1 * grow) / method.reach
 
-    def first_step(self, abs_x: Any, method: AbstractMethod, *, xp: Any) -> Any:
+    def first_step(self, abs_x: Any, method: AbstractMethod, *, xp: Any,
+                   deriv: int | None = None) -> Any:
         """``h_0`` per element, rounded to a power of two (exact halving)."""
-        h = self.initial_for(abs_x.dtype, method, xp=xp) * self.scale(abs_x, xp=xp)
+        h = self.initial_for(abs_x.dtype, method, xp=xp, deriv=deriv) * self.scale(abs_x,
+                                                                                     xp=xp)
         if self.max_step is not None:
             h = xp.minimum(h, xp.asarray(self.max_step, dtype=h.dtype))
         return _pow2(xp, h)
@@ -217,13 +231,12 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         if plan.directional and (self.bounds is not None or isinstance(self.typical, tuple)):
             raise ValueError("adaptive(bounds=...) and per-element typical=(...) apply to basis "
                              "directions; use nd.jacobian(...) @ v for a restricted domain.")
-        if plan.name == "hessian" and (isinstance(method, ComplexStep)
-                                       or self.bounds is not None):
-            raise ValueError("an adaptive hessian needs a real stencil and no bounds=; use "
-                             "method='central' (or step='auto' with complex_step).")
+        if plan.name == "hessian" and self.bounds is not None:
+            raise ValueError("an adaptive hessian takes no bounds=: its mixed stencils move "
+                             "two elements at once; use step='auto' near a bound.")
         xp, dtype, device = p.xp, p.dtype, p.device
         scale = plan.step_scale()
-        h0 = self.first_step(scale, method, xp=xp)
+        h0 = self.first_step(scale, method, xp=xp, deriv=plan.deriv)
         x_vars = plan.step_x()
         methods, group, h0 = group_methods(method, self, x_vars if x_vars is not None else scale,
                                            h0, xp)
@@ -252,7 +265,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out, dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
-            roundoff=roundoff, floor=floor_e, deriv=plan.deriv)
+            roundoff=roundoff, floor=floor_e, deriv=plan.deriv,
+            gate=growth_gate(eps, plan.estimate_method()))
         method_e = plan.estimate_method()
         if self.verify and self.noise is None:  # (below the noise floor a check means nothing)
             # near bounds (one-sided stencils) the central check could leave the domain
@@ -298,6 +312,18 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                                    | (stop == int(Status.MAX_ITERATIONS)))
         return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop)
 
+
+
+def growth_gate(eps: float, method: AbstractMethod) -> float:
+    """Relative accuracy a tableau must have reached before a growing estimate stops it
+    (ERROR_INCREASED): ``eps**min(p/(p+q), 1/2)``, what the stencil could reach in one
+    step. ``sqrt(eps)`` for first derivatives and Hessians; looser for higher
+    derivatives, whose tableau meets round-off well above ``sqrt(eps)`` (the 5th
+    derivative of cos at pi/2: -1 to 3e-8, then the levels diverge)."""
+    if isinstance(method, ComplexStep):
+        return math.sqrt(eps)
+    p, q = method.order, method.deriv
+    return eps ** min(p / (p + q), 0.5)
 
 
 def _pow2(xp: Any, h: Any) -> Any:
@@ -389,7 +415,7 @@ def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any
     A tableau converged at large steps can be fooled by structure between its points
     (floor, the kinks of a ReLU network); a one-step difference at a small step sees the
     derivative at x itself, with an error estimate from its own points."""
-    from .diagnose import diagnostic_weights, estimate
+    from .diagnose import diagnostic_weights, estimate, tolerance
     from .nominal import DEFAULT_AUTO
 
     p = plan.problem
@@ -406,12 +432,17 @@ def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any
         return value, error, step, stop  # converged at the auto step's scale already
     d = plan.evaluate(h, extras=diagnostic_weights(method) if plan.extras_ok else ())
     err_v, st_v = estimate(plan, method, h, d.values, d.status, d.extras)
-    # gross disagreement only: beyond ten times both estimates AND sqrt(eps) of the
-    # derivative's scale (finer than that a one-step difference cannot judge a tableau)
-    floor = p.eps ** 0.5 * (xp.maximum(xp.abs(value), xp.abs(d.values))
-                            + plan.output_scale(d.values))
+    # gross disagreement only: beyond ten times both estimates AND what one step can
+    # promise, at least sqrt(eps), of the derivative's scale (finer than that a one-step
+    # difference cannot judge a tableau: a Hessian's one step is 1e-6 off)
+    promise = max(p.eps ** 0.5, tolerance(p.eps, method))
+    floor = promise * (xp.maximum(xp.abs(value), xp.abs(d.values))
+                       + plan.output_scale(d.values))
     with np.errstate(all="ignore"):
-        valid = (st_v != int(Status.NON_FINITE)) & (st_v != int(Status.STEP_TOO_SMALL))
+        # only a one-step value whose own points are consistent (within its tolerance,
+        # or limited by round-off alone: 0 on a staircase) can overrule the tableau; not
+        # one whose truncation is in doubt (the forward Hessian of 2 x**3 at 0: 12 h)
+        valid = (st_v == int(Status.SUCCESS)) | (st_v == int(Status.ROUNDOFF))
         apart = xp.abs(value - d.values) > 10 * (error + err_v) + floor
         use = valid & xp.isfinite(value) & apart & (step > 4 * xp.abs(h_e))
     return (xp.where(use, d.values, value), xp.where(use, err_v, error),
