@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -183,6 +184,9 @@ def put(xp: Any, target: Any, at: np.ndarray, values: Any) -> Any:
 
 def check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
     """Refuse, with the size, a dense result that cannot fit in memory."""
+    needed = m_out * n * 16  # bytes of a complex128 result: the most a dtype takes
+    if needed <= 2**30:  # a GiB fits anywhere this runs: no need to ask the machine
+        return
     limit = dense_bytes_limit()
     needed = m_out * n * 8 * (2 if "complex" in str(dtype) else 1)
     if limit is not None and needed > limit:
@@ -194,8 +198,9 @@ def check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1)
 def dense_bytes_limit() -> int | None:
-    """Half the machine's physical memory, or None where it cannot be read."""
+    """Half the machine's physical memory, or None where it cannot be read (read once)."""
     import os
 
     try:

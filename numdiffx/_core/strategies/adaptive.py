@@ -20,6 +20,7 @@ from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
+from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 from .base import AbstractStepRule, positive_finite
@@ -208,7 +209,6 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         """Levels of the plan, extrapolated per (entry, output)."""
-        from ..plans.outcome import Outcome
         from ..plans.shared import NestedPoints
 
         p = plan.problem

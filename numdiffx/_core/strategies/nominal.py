@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep
 from .base import AbstractStepRule, positive_finite
@@ -30,8 +31,6 @@ class AbstractNominalRule(AbstractStepRule):
         raise NotImplementedError
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
-        from ..plans.outcome import Outcome
-
         xp = plan.problem.xp
 
         def nominal(scale: Any, method: AbstractMethod) -> Any:
@@ -42,7 +41,7 @@ class AbstractNominalRule(AbstractStepRule):
         extras = diagnostic_weights(method) if (full_output and plan.extras_ok) else ()
         d = plan.evaluate(h, extras=extras)
         values, status, retried = d.values, d.status, None
-        if plan.one_sided_retry:
+        if plan.one_sided_retry and not d.clean:
             values, status, retried = one_sided_retry(plan, h, values, status)
         error = None
         if full_output:  # the estimate and statuses cost passes only a DiffResult shows
