@@ -45,14 +45,14 @@ class NestedPoints:
         self.ratio = ratio
         exact = list(method.offsets) if isinstance(method, Stencil) else []
         weights = list(method.float_weights) if isinstance(method, Stencil) else []
-        r = Fraction(ratio)
+        r = Fraction(ratio) if ratio else None  # ratio 0: reuse nothing (traced)
         keep = [i for i, o in enumerate(exact) if o != 0]
         self.offsets = [float(exact[i]) for i in keep]
         self.weights = [weights[i] for i in keep]
         nonzero = [exact[i] for i in keep]
         #: offset index at level k+1 -> offset index at level k with the same point
-        self.source = {i: nonzero.index(o / r) for i, o in enumerate(nonzero)
-                       if o / r in nonzero}
+        self.source = {} if r is None else {i: nonzero.index(o / r)
+                                             for i, o in enumerate(nonzero) if o / r in nonzero}
         self.new = [i for i in range(len(nonzero)) if i not in self.source]
         self._prev: tuple[np.ndarray, np.ndarray | None, dict[int, Any], Any] | None = None
         #: the caller's own state between levels (the sparse driver's column steps)

@@ -222,6 +222,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             raise ValueError("an adaptive hessian needs a real stencil and no bounds=; use "
                              "method='central' (or step='auto' with complex_step).")
         xp, dtype, device = p.xp, p.dtype, p.device
+        traced = p.backend.is_traced(p.x_flat)
+        if traced and self.bounds is not None:
+            raise ValueError("adaptive(bounds=...) chooses each element's stencil from x's "
+                             "values, which jax.jit does not know while tracing: call it "
+                             "outside jit, or drop bounds= inside it.")
         scale = plan.step_scale()
         h0 = self.first_step(scale, method, xp=xp)
         x_vars = plan.step_x()
@@ -241,7 +246,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         roundoff = level * xp.expand_dims(w, 1) * plan.f_scale()
         variables = xp.asarray(plan.entry_variables(), device=device)
         floor_e = xp.take(floor, variables, axis=0)
-        nested = [NestedPoints(m, self.ratio, xp) for m in entry_methods]
+        # reusing shared points decides on the host which rows halved exactly: not traced
+        nested = [NestedPoints(m, self.ratio if not traced else 0.0, xp)
+                  for m in entry_methods]
 
         def level_fn(k: int, rows: np.ndarray) -> Level:
             hk = plan.to_steps(h0 / self.ratio ** k)
@@ -252,7 +259,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out, dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
-            roundoff=roundoff, floor=floor_e, deriv=plan.deriv)
+            roundoff=roundoff, floor=floor_e, deriv=plan.deriv, traced=traced)
         method_e = plan.estimate_method()
         if self.verify and self.noise is None:  # (below the noise floor a check means nothing)
             # near bounds (one-sided stencils) the central check could leave the domain
@@ -402,7 +409,7 @@ def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any
     if skip is not None and skip.any():  # those step variables do not move (step 0)
         h = xp.where(xp.asarray(skip, device=p.device), xp.zeros_like(h), h)
     h_e = plan.estimate_steps(h)
-    if not bool(xp.any(step > 4 * xp.abs(h_e))):
+    if not p.backend.is_traced(step) and not bool(xp.any(step > 4 * xp.abs(h_e))):
         return value, error, step, stop  # converged at the auto step's scale already
     d = plan.evaluate(h, extras=diagnostic_weights(method) if plan.extras_ok else ())
     err_v, st_v = estimate(plan, method, h, d.values, d.status, d.extras)
