@@ -9,6 +9,7 @@ before the run, e.g. a smaller n) so that a slow benchmark still runs its code p
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import itertools
@@ -31,6 +32,10 @@ def _modules():
             for m in pkgutil.iter_modules(benchmarks.__path__) if not m.name.startswith("_")]
 
 
+# peers and optional backends a compare script may import at the top; the core CI job
+# has none of them, and the script must still import once they are installed
+OPTIONAL = ("torch", "jax", "jaxlib", "cupy", "scipy", "numdifftools", "dask", "distributed",
+            "matplotlib", "statsmodels")
 BENCH_PREFIXES = ("time_", "track_", "peakmem_")
 
 
@@ -87,8 +92,12 @@ def test_every_compare_script_imports_and_says_what_it_compares():
     sys.path.insert(0, str(folder))
     try:
         for script in scripts:
-            module = importlib.import_module(script.stem)
-            doc = module.__doc__ or ""
+            doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+            try:
+                importlib.import_module(script.stem)
+            except ModuleNotFoundError as err:  # a peer library this machine lacks
+                if (err.name or "").split(".")[0] not in OPTIONAL:
+                    raise
             assert "Run: " in doc and f"compare/{script.name}" in doc, script.name
             assert " vs " in doc.splitlines()[0], script.name  # the title names both sides
     finally:

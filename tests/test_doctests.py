@@ -1,7 +1,7 @@
 """The docstring examples of every numdiffx module run (``doctest``), so they cannot drift.
 
 Modules are imported one by one; a module that needs an absent optional library (torch,
-jax, cupy) is skipped, and so is a docstring whose examples import one. Docstring examples
+jax, cupy, scipy, ...) is skipped, and so is a docstring whose examples import one. Docstring examples
 are part of the API reference of the documentation site.
 """
 
@@ -17,8 +17,8 @@ import pytest
 
 import numdiffx
 
-OPTIONAL = ("torch", "jax", "cupy")
-_IMPORTS = re.compile(r"^\s*(?:import|from)\s+(torch|jax|cupy)\b", re.M)
+OPTIONAL = ("torch", "jax", "cupy", "scipy", "dask", "distributed", "matplotlib")
+_IMPORTS = re.compile(r"^\s*(?:import|from)\s+(" + "|".join(OPTIONAL) + r")\b", re.M)
 MODULES = sorted(m.name for m in pkgutil.walk_packages(numdiffx.__path__, "numdiffx."))
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

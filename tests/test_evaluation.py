@@ -25,7 +25,7 @@ def test_batched_f_that_mixes_rows_is_refused_naming_the_mode():
     np.testing.assert_allclose(per_row, _exact_mix(x), atol=1e-9)
 
 
-def test_sentinel_sits_in_the_middle_of_every_call_and_is_counted():
+def test_sentinel_ends_every_call_and_is_counted():
     x = np.array([0.5, 1.0, 1.5, 2.0])
     calls = []
 
@@ -37,7 +37,7 @@ def test_sentinel_sits_in_the_middle_of_every_call_and_is_counted():
     batches = [c for c in calls[1:] if c.shape[0] > 1]
     assert [c.shape[0] for c in batches] == [5, 5]  # 4 points + x, twice
     for c in batches:
-        np.testing.assert_array_equal(c[2], x)  # the middle row is x itself
+        np.testing.assert_array_equal(c[-1], x)  # the last row is x itself
     assert r.nfev == 1 + 8 + 2 + 1  # f(x), 8 points, 2 sentinels, 1 spot check
 
 

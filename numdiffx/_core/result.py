@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from numdiffx.backends import to_host
+from numdiffx.backends import register_result_type, to_host
 
 __all__ = ["DiffResult", "Status"]
 
@@ -189,3 +189,6 @@ class DiffResult:
             more = f" and {len(where) - 5} more" if len(where) > 5 else ""
             lines.append(f"{Status(code).name} at {first}{more}: {Status(code).message}")
         raise FloatingPointError(f"{len(bad)} element(s) did not succeed:\n  " + "\n  ".join(lines))
+
+
+register_result_type(DiffResult, ("value", "error", "step", "status"), ("nfev",))

@@ -16,7 +16,8 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Backend", "adapter", "backend_for", "register_backend", "to_host"]
+__all__ = ["Backend", "adapter", "backend_for", "register_backend", "register_result_type",
+           "to_host"]
 
 
 class Backend:
@@ -68,6 +69,10 @@ class Backend:
         or None where it has none (numdiffx then returns ``nd.SparseJacobian``)."""
         return None
 
+    def register_result_type(self, cls: type, data: tuple[str, ...],
+                             static: tuple[str, ...]) -> None:
+        """Make a numdiffx result class known to the library's transformations (none)."""
+
     def sparse_from_host(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int]) -> Any:
         """The library's sparse matrix from host (numpy) COO arrays."""
         raise ImportError(f"no sparse matrix type is known for {self.name} arrays.")
@@ -117,6 +122,8 @@ def adapter(root: str) -> Backend:
     if found is None:
         path = _ADAPTERS.get(root)
         found = _LOADED[root] = importlib.import_module(path).BACKEND if path else Backend()
+        for cls, data, static in RESULT_TYPES:
+            found.register_result_type(cls, data, static)
     return found
 
 
@@ -128,3 +135,16 @@ def to_host(a: Any) -> Any:
     if isinstance(a, np.ndarray) or np.isscalar(a):
         return np.asarray(a)
     return np.asarray(backend_for(a).to_host(a))
+
+
+#: result types with array fields: (class, array fields, static fields). A library whose
+#: transformations need to know them (jax's pytrees: a DiffResult returned from jax.jit)
+#: registers them when its adapter loads.
+RESULT_TYPES: list[tuple[type, tuple[str, ...], tuple[str, ...]]] = []
+
+
+def register_result_type(cls: type, data: tuple[str, ...], static: tuple[str, ...]) -> None:
+    """Declare a numdiffx result class to the adapters (now, and to those loaded later)."""
+    RESULT_TYPES.append((cls, data, static))
+    for loaded in _LOADED.values():
+        loaded.register_result_type(cls, data, static)

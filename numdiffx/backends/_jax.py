@@ -30,6 +30,15 @@ class JaxBackend(Backend):
     def prepare(self, x: Any, xp: Any) -> Any:
         return x  # immutable: a private copy already
 
+    def register_result_type(self, cls: type, data: tuple[str, ...],
+                             static: tuple[str, ...]) -> None:
+        """A pytree: a DiffResult can be returned from jax.jit (nfev is static)."""
+        try:
+            jax.tree_util.register_dataclass(cls, data_fields=list(data),
+                                             meta_fields=list(static))
+        except ValueError:  # registered already
+            pass
+
     def is_traced(self, a: Any) -> bool:
         return isinstance(a, jax.core.Tracer)
 

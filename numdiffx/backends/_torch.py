@@ -20,14 +20,17 @@ from typing import Any
 
 import torch
 
-from numdiffx.backends import Backend, _add_in_place
+from numdiffx.backends import Backend
 
 
 class TorchBackend(Backend):
     name = "torch"
     default_evaluation = "vmap"
     auto_fallback = "loop"
-    index_add = staticmethod(_add_in_place)
+    @staticmethod
+    def index_add(a: Any, index: tuple[Any, ...], v: Any) -> Any:
+        # one kernel (accumulate): a[index] += v gathers, adds and scatters
+        return a.index_put_(index, v.to(a.dtype), accumulate=True)
 
     @staticmethod
     def fresh_rows(row: Any, count: int) -> Any:

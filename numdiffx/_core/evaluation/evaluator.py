@@ -8,9 +8,9 @@
 - ``"loop"``: one call per point; works for any f.
 
 Every point f receives is its own contiguous array, never a view into a shared buffer.
-Every batched or vmapped call carries the unperturbed x as one extra row in the middle of
-the batch (the *sentinel*): its output must equal f(x) within round-off, else f mixes
-the rows of a batch or vmap disagrees with f. Once per computation, the first perturbed
+Every batched or vmapped call carries the unperturbed x as one extra, last row of the
+batch (the *sentinel*): its output must equal f(x) within round-off, else f mixes the
+rows of a batch or vmap disagrees with f. Once per computation, the first perturbed
 point is also evaluated as a batch of its own and compared with its row: a vmap that
 broadcasts one row's value of an operation to every row (torch's ``index_fill`` with a
 batched 0-d value) leaves x's row right but every perturbed row wrong. On a mismatch an
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
@@ -67,6 +68,7 @@ class Evaluator:
         self.sizes = tuple(math.prod(s) for s in spec.shapes)
         self.backend = backend
         self.xp = xp
+        self.device: Any = None  # x's device, set with x0
         self.nfev = 0
         self.batch_axis = k = spec.batch_axis
         # "batched" puts the copies on axis k: replacing it where every differentiated
@@ -78,6 +80,7 @@ class Evaluator:
         self.f0: Any = None  # f(x0), flat (M,)
         self.last_sentinel: Any = None  # (1, M) output of the last call's sentinel row
         self._spot_checked = False  # a perturbed row was compared with a batch of its own
+        self._tolerances: tuple[Any, Any] | None = None  # (f0, its sentinel tolerance)
         #: mode "auto" falls back to when the backend's default cannot serve f
         self._fallback = backend.auto_fallback if spec.mode == "auto" else None
         self.mode = backend.default_evaluation if spec.mode == "auto" else spec.mode
@@ -103,6 +106,10 @@ class Evaluator:
         """The differentiated arguments of one point (batch None) or a batch of points."""
         xp, out, start = self.xp, [], 0
         alone = len(self.shapes) == 1
+        if alone and batch is not None:  # the batch numdiffx built is the argument itself
+            shape = self.shapes[0]
+            return [self._place(flat if flat.ndim == len(shape) + 1 and shape == tuple(
+                flat.shape[1:]) else xp.reshape(flat, (batch, *shape)), batch)]
         for shape, size in zip(self.shapes, self.sizes):
             piece = flat[..., start:start + size]
             if not alone or batch is None:  # its own contiguous array, not a view
@@ -160,7 +167,8 @@ class Evaluator:
                 f"f must return an array; it returned a {type(out).__name__} {where}. "
                 "Wrap it so it returns one array, e.g. lambda x: xp.stack(f(x))."
             )
-        out = self.xp.asarray(out)
+        if self.x0 is None or not isinstance(out, type(self.x0)):
+            out = self.xp.asarray(out)  # a scalar, or another library's array
         return self._from_batched(out) if batched else out
 
     def _apply(self, fun: Callable[..., Any], args: list[Any], where: str) -> Any:
@@ -211,7 +219,7 @@ class Evaluator:
     # -- calls -------------------------------------------------------------------------
     def first(self, x_flat: Any) -> Any:
         """f at the unperturbed point; fixes the output shape and dtype. Returns (M,)."""
-        self.x0 = x_flat
+        self.x0, self.device = x_flat, _device(x_flat)
         if self._fallback is not None and self.mode == "vmap":
             try:
                 return self._first(x_flat)
@@ -221,7 +229,7 @@ class Evaluator:
 
     def known(self, x_flat: Any, f0: Any) -> Any:
         """Use the caller's f(x) (flat, validated); no evaluation."""
-        self.x0, self.f0 = x_flat, f0
+        self.x0, self.f0, self.device = x_flat, f0, _device(x_flat)
         self.out_dtype = f0.dtype
         return f0
 
@@ -252,15 +260,17 @@ class Evaluator:
         self.f0 = xp.reshape(out, (-1,))
         return self.f0
 
-    def __call__(self, points: Any) -> Any:
+    def __call__(self, points: Any, *, with_sentinel: bool = False) -> Any:
         """Evaluate f at each row of ``points`` (m, n); returns (m, M).
 
-        In batched and vmap modes the call carries x as a sentinel row in the middle; its
-        output is kept as ``last_sentinel`` (stencils that use f(x) subtract it: same call,
-        same rounding)."""
+        In batched and vmap modes the call carries x as a last, sentinel row; its output
+        is kept as ``last_sentinel`` (stencils that use f(x) subtract it: same call, same
+        rounding). ``with_sentinel``: the caller built ``points`` with that row already
+        (see :meth:`sentinel_point`), so no copy of the batch is made here; the result
+        then has m - 1 rows. In loop mode such a row is simply not evaluated."""
         if self.batched:
             try:
-                return self._batched(points)
+                return self._batched(points, with_sentinel)
             except _SentinelMismatch as mismatch:
                 if self._fallback is None:
                     raise ValueError(str(mismatch)) from None
@@ -273,71 +283,75 @@ class Evaluator:
                     raise
                 self._leave_vmap()  # vmap cannot trace f: one call per point, any f
         self.last_sentinel = None
-        return self._loop(points)
+        return self._loop(points[:-1, ...] if with_sentinel else points)
 
-    def _batched(self, points: Any) -> Any:
+    def _batched(self, points: Any, with_sentinel: bool) -> Any:
         xp = self.xp
-        m = points.shape[0]
-        k = m // 2  # the middle row: a vmap that broadcasts the first or the last row's
-        # value of an operation to every row (torch's index_fill) cannot hide there
-        batch = xp.concat([points[:k, ...], xp.expand_dims(self._sentinel_point(points), 0),
-                           points[k:, ...]], axis=0)
+        if not with_sentinel:
+            points = xp.concat([points, xp.expand_dims(self.sentinel_point(points.dtype), 0)],
+                               axis=0)
+        rows = points.shape[0]
+        m = rows - 1
+        spot = None
+        if not self._spot_checked and m:  # f may write into its batch: keep the row apart
+            spot = xp.asarray(points[:1, ...], copy=True)
         with self.backend.no_grad():
             out = self._as_output(self._apply(
-                self._call, self._arguments(self._split(batch, m + 1), m + 1),
+                self._call, self._arguments(self._split(points, rows), rows),
                 f"at a batch of {m} perturbed points and x"), "for a batch", True)
-        expected = (m + 1, *self.out_shape)
+        expected = (rows, *self.out_shape)
         if tuple(out.shape) != expected:
             raise ValueError(
                 f"with evaluation={self.mode!r}, f returned shape {tuple(out.shape)} for a "
-                f"batch of {m} perturbed points plus x ({m + 1} rows); expected {expected}. f "
+                f"batch of {m} perturbed points plus x ({rows} rows); expected {expected}. f "
                 "must map each batch element independently (or use evaluation='loop')."
             )
-        self.nfev += m + 1
-        out = xp.reshape(out, (m + 1, -1))
-        sentinel = out[k:k + 1, :]
+        self.nfev += rows
+        out = xp.reshape(out, (rows, -1))
+        sentinel = out[m:, :]
         self._check_sentinel(sentinel, self.f0, "the unperturbed x carried in the batch (the "
                              "sentinel row)", "f(x) alone")
         self.last_sentinel = sentinel
-        rows = xp.concat([out[:k, :], out[k + 1:, :]], axis=0) if k else out[1:, :]
-        if not self._spot_checked:  # once: a perturbed row against a batch of its own
+        values = out[:m, :]
+        if spot is not None:  # once per computation: a perturbed row alone vs in the batch
             self._spot_checked = True
             with self.backend.no_grad():
                 alone = self._as_output(self._apply(self._call, self._arguments(
-                    self._split(points[:1, ...], 1), 1), "at a perturbed point"), "", True)
+                    self._split(spot, 1), 1), "at a perturbed point"), "", True)
             self.nfev += 1
-            self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(rows[0, :], (-1,)),
+            self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(values[0, :], (-1,)),
                                  "the first perturbed point evaluated alone",
                                  "the same point inside the batch")
-        return rows
+        return values
 
-    def _sentinel_point(self, points: Any) -> Any:
-        """x itself, in the points' dtype. Complex-step points get x + i*eps*|x|: a zero
-        imaginary part can send f down a real code path, and Re f is f(x) + O(eps**2)."""
+    def sentinel_point(self, dtype: Any) -> Any:
+        """x itself, in the points' dtype: the sentinel row of batched calls. Complex-step
+        points get x + i*eps*|x|: a zero imaginary part can send f down a real code path,
+        and Re f is f(x) + O(eps**2)."""
         xp, x0 = self.xp, self.x0
-        if points.dtype == x0.dtype:
+        if dtype == x0.dtype:
             return x0
         eps = float(xp.finfo(x0.dtype).eps)
         tiny = eps * xp.maximum(xp.abs(x0), xp.ones_like(x0))
-        return xp.astype(x0, points.dtype) + xp.astype(tiny, points.dtype) * 1j
+        return xp.astype(x0, dtype) + xp.astype(tiny, dtype) * 1j
 
     def _check_sentinel(self, sentinel: Any, f0: Any, what: str, reference: str) -> None:
-        """``sentinel`` (1, M) must equal ``f0`` (M,) within round-off (sqrt(eps))."""
+        """``sentinel`` (1, M) must equal ``f0`` (M,) within round-off: sqrt(eps) of
+        ``|f0_i| + max|f0|`` (one subtraction, one comparison, one reduction when it holds)."""
         xp = self.xp
         if f0 is None or self.backend.is_traced(sentinel) or self.backend.is_traced(f0):
             return  # under jit there is no value to compare on the host
         s = xp.reshape(sentinel, (-1,))
-        if xp.isdtype(s.dtype, "complex floating") and not xp.isdtype(f0.dtype,
-                                                                       "complex floating"):
+        if s.dtype != f0.dtype and xp.isdtype(s.dtype, "complex floating") and not xp.isdtype(
+                f0.dtype, "complex floating"):
             s = xp.real(s)  # a complex-step call: Re f(x + i eps|x|) is f(x)
-        tiny = float(xp.finfo(f0.dtype).eps) ** 0.5  # finfo of complex64 is float32's
+        if bool(xp.all(s == f0)):  # the usual case: the same bits
+            return
         with np.errstate(all="ignore"):
-            diff = xp.abs(s - f0)
-            both_bad = ~xp.isfinite(s) & ~xp.isfinite(f0)
-            scale = xp.abs(f0)
-            top = xp.max(xp.where(xp.isfinite(scale), scale, xp.zeros_like(scale))) if (
-                scale.shape[0]) else 0.0
-            ok = both_bad | (diff <= tiny * (scale + top) + float(np.finfo(np.float64).tiny))
+            ok = xp.abs(s - f0) <= self._tolerance(f0)
+            if bool(xp.all(ok)):
+                return
+            ok = ok | (~xp.isfinite(s) & ~xp.isfinite(f0))  # NaN where f(x) is NaN: alike
         if bool(xp.all(ok)):
             return
         bad = np.flatnonzero(~to_host(ok))
@@ -353,6 +367,20 @@ class Evaluator:
             f"{i}, but {reference} gave {float(np.real(want))!r} ({bad.size} output element(s) "
             f"differ beyond round-off): {cause}. The Jacobian would be silently wrong; use "
             "evaluation='loop'.")
+
+    def _tolerance(self, f0: Any) -> Any:
+        """sqrt(eps) * (|f0_i| + max |f0|) + tiny: round-off of a batch's own rounding."""
+        cache = self._tolerances
+        if cache is not None and cache[0] is f0:
+            return cache[1]
+        xp = self.xp
+        tiny = float(xp.finfo(f0.dtype).eps) ** 0.5  # finfo of complex64 is float32's
+        scale = xp.abs(f0)
+        finite = xp.where(xp.isfinite(scale), scale, xp.zeros_like(scale))
+        top = xp.max(finite) if scale.shape[0] else 0.0
+        tol = tiny * (finite + top) + float(np.finfo(np.float64).tiny)
+        self._tolerances = (f0, tol)
+        return tol
 
     def _loop(self, points: Any) -> Any:
         xp = self.xp

@@ -80,12 +80,13 @@ def run_task(task: _Task, points: Any, attempt: int = 0) -> Any:
 
     ``attempt`` only makes each resubmission a distinct task (dask caches by arguments).
     """
-    from array_api_compat import array_namespace
+    from array_api_compat import array_namespace, device
 
     from numdiffx.backends import backend_for
 
     local = Evaluator(task.spec, backend_for(points), array_namespace(points))
     local.out_shape, local.x0, local.f0 = task.out_shape, task.x0, task.f0
+    local.device = device(points)
     local.out_dtype = task.f0.dtype
     return local(points)
 
@@ -106,8 +107,10 @@ class ExecutorEvaluator(Evaluator):
         self.executor: Any = executor
         self.task_size, self.retries = task_size, retries
 
-    def __call__(self, points: Any) -> Any:
+    def __call__(self, points: Any, *, with_sentinel: bool = False) -> Any:
         xp = self.xp
+        if with_sentinel:  # each batched task carries (and checks) its own sentinel row
+            points = points[:-1, ...]
         m = points.shape[0]
         task = _Task(self.spec, self.out_shape, self.x0, self.f0)
         size = self.task_size or max(1, math.ceil(m / (TASKS_PER_WORKER

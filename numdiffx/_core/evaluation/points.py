@@ -13,6 +13,7 @@ and makes ONE call of the evaluator.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -76,6 +77,7 @@ class Differences:
     values: Any  # (E, M), or raw per offset (E, k, M) with offsets=
     status: Any  # (E, M) int8
     extras: list[Any] = field(default_factory=list)  # (E, M) per requested functional
+    clean: bool = False  # known without a look: every status is SUCCESS
 
 
 def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
@@ -87,9 +89,17 @@ def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
         return (x_flat + h) - x_flat
 
 
+_ITEMSIZE: dict[int, tuple[Any, int]] = {}
+
+
 def itemsize(xp: Any, dtype: Any) -> int:
-    """Bytes per element of a float dtype of any namespace."""
-    return int(xp.finfo(dtype).bits) // 8 if xp.isdtype(dtype, "real floating") else 16
+    """Bytes per element of a float dtype of any namespace (looked up once per dtype
+    object, by identity: dtypes of different libraries must not be compared)."""
+    found = _ITEMSIZE.get(id(dtype))
+    if found is None or found[0] is not dtype:
+        size = int(xp.finfo(dtype).bits) // 8 if xp.isdtype(dtype, "real floating") else 16
+        found = _ITEMSIZE[id(dtype)] = (dtype, size)
+    return found[1]
 
 
 def chunk_points(n: int, m_out: int, item: int, complex_: bool, memory_budget: int,
@@ -109,12 +119,37 @@ def combos_of(directions: Sequence[Direction], offsets: Sequence[float] | None =
               ) -> list[tuple[tuple[Any, Any], ...]]:
     """The points of an entry, as tuples of (offset, weight) per direction, without the
     unperturbed point (f(x) is subtracted, so it contributes nothing)."""
-    lists = [d.method.points for d in directions]
+    return _layout(tuple(d.method for d in directions),
+                   None if offsets is None else tuple(offsets)).combos
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a tuple of stencils implies for the points, computed once per stencils."""
+
+    combos: list[tuple[tuple[Any, Any], ...]]
+    is_complex: bool
+    uses_f0: bool  # a real stencil whose points include x itself (forward, backward)
+    opposite: float  # two points with opposite power-of-two weights: that weight, else 0
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(methods: tuple[AbstractMethod, ...], offsets: tuple[float, ...] | None) -> _Layout:
+    lists = [m.points for m in methods]
     if offsets is not None:
         lists = [tuple((float(o), 1.0) for o in offsets)]
-    is_complex = any(isinstance(d.method, ComplexStep) for d in directions)
-    return [c for c in itertools.product(*lists)
-            if is_complex or not all(offset == 0 for offset, _ in c)]
+    is_complex = any(isinstance(m, ComplexStep) for m in methods)
+    combos = [c for c in itertools.product(*lists)
+              if is_complex or not all(offset == 0 for offset, _ in c)]
+    full_grid = math.prod(len(points) for points in lists)
+    uses_f0 = not is_complex and (any(o == 0 for o, _ in methods[0].points)
+                                  if offsets is not None else len(combos) < full_grid)
+    opposite = 0.0
+    if len(combos) == 2 and not is_complex and offsets is None:
+        w0, w1 = (math.prod(w for _, w in combo) for combo in combos)
+        if w0 == -w1 and w1 != 0 and math.frexp(abs(w1))[0] == 0.5:
+            opposite = float(w1)
+    return _Layout(combos, is_complex, uses_f0, opposite)
 
 
 def differences(
@@ -142,18 +177,17 @@ def differences(
     n = x_flat.shape[0]
     m_out = f0.shape[0]
     n_entries = entries.shape[0]
-    combos = combos_of(directions, offsets)
+    layout = _layout(tuple(d.method for d in directions),
+                     None if offsets is None else tuple(offsets))
+    combos = layout.combos
     k = len(combos)
-    is_complex = any(isinstance(d.method, ComplexStep) for d in directions)
+    is_complex = layout.is_complex
     subtract_f0 = not is_complex  # real stencils: weights sum to zero
-    full_grid = math.prod(len(d.method.points) for d in directions) if offsets is None else (
-        len(offsets))
     # A stencil that uses f(x) (forward, backward) subtracts it from every output. In one
     # batched call a library may round f(x) differently from a batch of one (BLAS
     # blocking): each call then subtracts its own sentinel row, the same x in the same
     # call, so an output no point moves comes out as 0.
-    uses_f0 = subtract_f0 and (any(o == 0 for o, _ in directions[0].method.points)
-                               if offsets is not None else k < full_grid)
+    uses_f0 = layout.uses_f0
     if n_entries == 0:
         shape = (0, m_out) if offsets is None else (0, k, m_out)
         dtype = xp.result_type(f0.dtype, x_flat.dtype)
@@ -162,9 +196,7 @@ def differences(
 
     per_chunk = max(1, chunk_points(n, m_out, itemsize(xp, x_flat.dtype), is_complex,
                                     memory_budget, chunk_size) // k)
-    from array_api_compat import device as _device
-
-    device = _device(x_flat)
+    device = evaluate.device
     work = xp.astype(x_flat, xp.complex64 if x_flat.dtype == xp.float32 else xp.complex128) if (
         is_complex) else x_flat
     backend = evaluate.backend
@@ -175,6 +207,11 @@ def differences(
     values: list[Any] = []
     statuses: list[Any] = []
     extra_parts: list[list[Any]] = [[] for _ in extras]
+    f0_global = xp.reshape(f0, (1, m_out))
+    clean = True
+    traced = backend.is_traced(x_flat) or backend.is_traced(f0)
+    # a batched call's sentinel row (x itself) is built into the batch: no copy of it
+    sentinel = index_add is not None and evaluate.batched and not is_complex
     for start in range(0, n_entries, per_chunk):
         block = entries[start:start + per_chunk]
         c = block.shape[0]
@@ -182,15 +219,18 @@ def differences(
                                                            x_flat.dtype, device,
                                                            index_add is not None)
         if index_add is not None:
-            batch = _basis_points(xp, backend, work, combos, basis_idx, steps, c)
+            batch = _basis_points(xp, backend, work, combos, basis_idx, steps, c, sentinel)
         else:
             batch = _shifted_points(xp, work, combos, units, masks, is_complex, device, c, n)
-        y_flat = evaluate(batch)
-        sentinel = getattr(evaluate, "last_sentinel", None)
-        f0_row = sentinel if (uses_f0 and sentinel is not None) else xp.expand_dims(f0, 0)
+        y_flat = evaluate(batch, with_sentinel=sentinel)
+        last = getattr(evaluate, "last_sentinel", None)
+        f0_row = last if (uses_f0 and last is not None) else f0_global
         y = xp.reshape(y_flat, (c, k, m_out))
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
-            acc = _combine(xp, y, f0_row, combos, subtract_f0, offsets is not None)
+            if layout.opposite:  # (t1 - t0) w is t0 (-w) + t1 w bit for bit (w a power of 2)
+                acc = ((y[:, 1, :] - f0_row) - (y[:, 0, :] - f0_row)) * layout.opposite
+            else:
+                acc = _combine(xp, y, f0_row, combos, subtract_f0, offsets is not None)
             for part, weights in zip(extra_parts, extras):
                 part.append(_combine_with(xp, y, f0_row, weights))
             if is_complex:
@@ -199,22 +239,31 @@ def differences(
             for d, h_sel in zip(directions, steps):
                 p = h_sel ** d.method.deriv
                 denom = p if denom is None else denom * p
-            # where a step vanished the status says so; divide by 1 there, not by zero
             assert denom is not None
-            denom = xp.where(denom == 0, xp.asarray(1.0, dtype=denom.dtype), denom)
-            if offsets is None:
-                acc = acc / xp.expand_dims(denom, 1)
-            status = _status(xp, y, f0_row, steps)
-        ok = status == int(Status.SUCCESS)
-        acc = xp.where(ok if offsets is None else xp.expand_dims(ok, 1), acc,
-                       xp.asarray(xp.nan, dtype=acc.dtype))
+            if offsets is None:  # a vanished step gives 0/0 here: its status says so below
+                acc = acc / xp.reshape(denom, (c, 1))
+            # the usual case costs one reduction: every value finite. A non-finite f value
+            # makes the weighted sum non-finite, and so does a zero or non-finite step
+            # (a zero step divides 0 by 0).
+            # (raw differences, offsets=, are not divided: their steps are looked at)
+            # (under jit there is no value to look at: the full status, as array operations)
+            if not is_complex and offsets is None and not traced and bool(
+                    xp.all(xp.isfinite(acc))):
+                status = xp.zeros((c, m_out), dtype=xp.int8, device=device)
+            else:
+                clean = False
+                status = _status(xp, y, f0_row, steps)
+                ok = status == int(Status.SUCCESS)
+                acc = xp.where(ok if offsets is None else xp.expand_dims(ok, 1), acc,
+                               xp.asarray(xp.nan, dtype=acc.dtype))
         values.append(acc)
         statuses.append(status)
 
     def joined(parts: list[Any]) -> Any:
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
-    return Differences(joined(values), joined(statuses), [joined(p) for p in extra_parts])
+    return Differences(joined(values), joined(statuses), [joined(p) for p in extra_parts],
+                       clean)
 
 
 def _chunk_directions(xp: Any, directions: Sequence[Direction], block: np.ndarray, c: int,
@@ -227,8 +276,11 @@ def _chunk_directions(xp: Any, directions: Sequence[Direction], block: np.ndarra
     arange_n = None
     for d in directions:
         if isinstance(d, BasisDirection):
-            idx = xp.asarray(block[:, d.column], device=device)
-            h_sel = xp.take(d.h, idx, axis=0)
+            column = block[:, d.column]
+            idx = xp.asarray(column, device=device)
+            whole = column.shape[0] == d.h.shape[0] and bool(
+                (column == np.arange(column.shape[0])).all())
+            h_sel = d.h if whole else xp.take(d.h, idx, axis=0)  # every element in order
             basis_idx.append(idx)
             if not indexed:
                 if arange_n is None:
@@ -272,12 +324,13 @@ def _shifted_points(xp: Any, work: Any, combos: list[Any], units: list[Any],
 
 
 def _basis_points(xp: Any, backend: Any, work: Any, combos: list[Any], basis_idx: list[Any],
-                  steps: list[Any], c: int) -> Any:
+                  steps: list[Any], c: int, sentinel: bool) -> Any:
     """(c * k, n) perturbed inputs: row (e, j) is x plus, per direction of the entry,
     ``offset_j * h_e`` at its element. Unperturbed elements are copies of x (a -0.0
-    stays -0.0), and each step is added in the same order as the unit-matrix path."""
+    stays -0.0), and each step is added in the same order as the unit-matrix path.
+    ``sentinel``: one more, last row, x itself (the evaluator's sentinel)."""
     k = len(combos)
-    points = backend.fresh_rows(work, c * k)
+    points = backend.fresh_rows(work, c * k + int(sentinel))
     from array_api_compat import device as _device
 
     rows = xp.arange(c, device=_device(work)) * k

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from numdiffx.backends import to_host
-from numdiffx.backends.sparse import SparseJacobian, scatter_dense
+from numdiffx.backends.sparse import SparseJacobian, _segment_table, scatter_dense
 
 from ..evaluation.points import Differences, GroupDirection, differences
 from ..problem import Problem
@@ -127,14 +127,20 @@ class ColouredPlan(AbstractPlan):
         return xp.expand_dims(xp.take(f_scale(xp, p.f0), rows, axis=0), 1)
 
     def output_scale(self, values: Any) -> Any:
-        """The largest nonzero of each entry's row (host segment max over the pattern)."""
-        p = self.problem
-        a = to_host(values[:, 0]).astype(np.float64)
-        a = np.where(np.isfinite(a), np.abs(a), 0.0)
-        top = np.zeros(p.m_out)
-        np.maximum.at(top, self.pattern.rows, a)
-        return p.xp.asarray(top[self.pattern.rows].reshape(-1, 1), dtype=values.dtype,
-                            device=p.device)
+        """The largest nonzero of each entry's row: a gather of each row's nonzeros
+        (host-built table, so it also works under jit), a max, and back per entry."""
+        p, pattern = self.problem, self.pattern
+        xp = p.xp
+        a = xp.abs(values[:, 0])
+        a = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        table = _segment_table(pattern.rows, p.m_out)  # (M, width), nnz = padding
+        if table.shape[1] == 0:
+            return xp.zeros_like(values)
+        padded = xp.concat([a, xp.zeros((1,), dtype=a.dtype, device=p.device)])
+        per_row = xp.max(xp.reshape(xp.take(padded, xp.asarray(
+            table.reshape(-1), device=p.device), axis=0), table.shape), axis=1)
+        return xp.reshape(xp.take(per_row, xp.asarray(pattern.rows, device=p.device), axis=0),
+                          (-1, 1))
 
     def f0_entries(self) -> Any:
         p = self.problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -44,14 +45,14 @@ class NestedPoints:
         self.ratio = ratio
         exact = list(method.offsets) if isinstance(method, Stencil) else []
         weights = list(method.float_weights) if isinstance(method, Stencil) else []
-        r = Fraction(ratio)
+        r = Fraction(ratio) if ratio else None  # ratio 0: reuse nothing (traced)
         keep = [i for i, o in enumerate(exact) if o != 0]
         self.offsets = [float(exact[i]) for i in keep]
         self.weights = [weights[i] for i in keep]
         nonzero = [exact[i] for i in keep]
         #: offset index at level k+1 -> offset index at level k with the same point
-        self.source = {i: nonzero.index(o / r) for i, o in enumerate(nonzero)
-                       if o / r in nonzero}
+        self.source = {} if r is None else {i: nonzero.index(o / r)
+                                             for i, o in enumerate(nonzero) if o / r in nonzero}
         self.new = [i for i in range(len(nonzero)) if i not in self.source]
         self._prev: tuple[np.ndarray, np.ndarray | None, dict[int, Any], Any] | None = None
         #: the caller's own state between levels (the sparse driver's column steps)
@@ -183,6 +184,9 @@ def put(xp: Any, target: Any, at: np.ndarray, values: Any) -> Any:
 
 def check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
     """Refuse, with the size, a dense result that cannot fit in memory."""
+    needed = m_out * n * 16  # bytes of a complex128 result: the most a dtype takes
+    if needed <= 2**30:  # a GiB fits anywhere this runs: no need to ask the machine
+        return
     limit = dense_bytes_limit()
     needed = m_out * n * 8 * (2 if "complex" in str(dtype) else 1)
     if limit is not None and needed > limit:
@@ -194,8 +198,9 @@ def check_dense_fits(m_out: int, n: int, dtype: Any) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1)
 def dense_bytes_limit() -> int | None:
-    """Half the machine's physical memory, or None where it cannot be read."""
+    """Half the machine's physical memory, or None where it cannot be read (read once)."""
     import os
 
     try:

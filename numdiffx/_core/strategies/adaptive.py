@@ -20,6 +20,7 @@ from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
+from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 from .base import AbstractStepRule, positive_finite
@@ -222,7 +223,6 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         """Levels of the plan, extrapolated per (entry, output)."""
-        from ..plans.outcome import Outcome
         from ..plans.shared import NestedPoints
 
         p = plan.problem
@@ -235,6 +235,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             raise ValueError("an adaptive hessian takes no bounds=: its mixed stencils move "
                              "two elements at once; use step='auto' near a bound.")
         xp, dtype, device = p.xp, p.dtype, p.device
+        traced = p.backend.is_traced(p.x_flat)
+        if traced and self.bounds is not None:
+            raise ValueError("adaptive(bounds=...) chooses each element's stencil from x's "
+                             "values, which jax.jit does not know while tracing: call it "
+                             "outside jit, or drop bounds= inside it.")
         scale = plan.step_scale()
         h0 = self.first_step(scale, method, xp=xp, deriv=plan.deriv)
         x_vars = plan.step_x()
@@ -254,7 +259,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         roundoff = level * xp.expand_dims(w, 1) * plan.f_scale()
         variables = xp.asarray(plan.entry_variables(), device=device)
         floor_e = xp.take(floor, variables, axis=0)
-        nested = [NestedPoints(m, self.ratio, xp) for m in entry_methods]
+        # reusing shared points decides on the host which rows halved exactly: not traced
+        nested = [NestedPoints(m, self.ratio if not traced else 0.0, xp)
+                  for m in entry_methods]
 
         def level_fn(k: int, rows: np.ndarray) -> Level:
             hk = plan.to_steps(h0 / self.ratio ** k)
@@ -266,7 +273,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
             roundoff=roundoff, floor=floor_e, deriv=plan.deriv,
-            gate=growth_gate(eps, plan.estimate_method()))
+            gate=growth_gate(eps, plan.estimate_method()), traced=traced)
         method_e = plan.estimate_method()
         if self.verify and self.noise is None:  # (below the noise floor a check means nothing)
             # near bounds (one-sided stencils) the central check could leave the domain
@@ -428,7 +435,7 @@ def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any
     if skip is not None and skip.any():  # those step variables do not move (step 0)
         h = xp.where(xp.asarray(skip, device=p.device), xp.zeros_like(h), h)
     h_e = plan.estimate_steps(h)
-    if not bool(xp.any(step > 4 * xp.abs(h_e))):
+    if not p.backend.is_traced(step) and not bool(xp.any(step > 4 * xp.abs(h_e))):
         return value, error, step, stop  # converged at the auto step's scale already
     d = plan.evaluate(h, extras=diagnostic_weights(method) if plan.extras_ok else ())
     err_v, st_v = estimate(plan, method, h, d.values, d.status, d.extras)

@@ -16,6 +16,7 @@ import numpy as np
 
 from numdiffx.backends import to_host
 
+from ..plans.outcome import Outcome
 from ..stencils import AbstractMethod, Stencil, central
 from .adaptive import _pow2
 from .base import AbstractStepRule, positive_finite
@@ -88,8 +89,6 @@ class bound(AbstractStepRule):  # noqa: N801 - public lower-case constructor
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         """A pilot stencil for ``|f^(p+q)|``, then the step minimising the bound."""
-        from ..plans.outcome import Outcome
-
         p = plan.problem
         if not xp_real(p):
             raise ValueError("steps.bound() needs real floating inputs and a real-valued f; use "

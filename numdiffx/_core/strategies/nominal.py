@@ -17,6 +17,7 @@ from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
+from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, central, forward
 from .base import AbstractStepRule, positive_finite
@@ -48,14 +49,12 @@ def one_pass(plan: Any, h: Any, *, full_output: bool, noise: float | None = None
     """Every entry of ``plan`` at the steps ``h`` (the plan's step form), the one-sided
     retry at domain edges, and, with ``full_output``, the estimate from the points
     (round-off at the relative ``noise`` of f where it exceeds the dtype's eps)."""
-    from ..plans.outcome import Outcome
-
     xp = plan.problem.xp
     method = plan.estimate_method()
     extras = diagnostic_weights(method) if (full_output and plan.extras_ok) else ()
     d = plan.evaluate(h, extras=extras)
     values, status, retried = d.values, d.status, None
-    if plan.one_sided_retry:
+    if plan.one_sided_retry and not d.clean:
         values, status, retried = one_sided_retry(plan, h, values, status)
     error = None
     if full_output:  # the estimate and statuses cost passes only a DiffResult shows

@@ -45,6 +45,7 @@ def extrapolate(
     floor: Any,
     deriv: int,
     gate: float | None = None,
+    traced: bool = False,
 ) -> tuple[Any, Any, Any, Any]:
     """Ridders' tableau over levels, per (entry, output). Returns value, error, step, status.
 
@@ -57,6 +58,9 @@ def extrapolate(
     The state is kept only for the still-active (entry, output) elements, as flat
     vectors: elements leave it as soon as they finish, so later levels cost in
     proportion to what is left (zeros of a sparse Jacobian finish at the second level).
+    ``traced`` (under jax.jit, where no value can be read on the host): every level for
+    every element, finished elements frozen by a mask instead of removed; the same
+    arithmetic, a fixed number of levels.
     """
     eps = float(xp.finfo(dtype).eps)
     atol, rtol = rule.tolerances(eps)
@@ -87,6 +91,7 @@ def extrapolate(
     # the range of the levels' own values: where the steps run out unconverged (a kink
     # closer to x than the smallest step), the answer is only known to lie in it
     lo, hi = full(math.inf), full(-math.inf)
+    active = xp.ones((size,), dtype=xp.bool, device=device)  # traced: not yet finished
     prev: list[Any] = []
     finished: list[tuple[Any, ...]] = []
 
@@ -118,8 +123,8 @@ def extrapolate(
                 h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
-        lo = xp.where(ok, xp.minimum(lo, values), lo)
-        hi = xp.where(ok, xp.maximum(hi, values), hi)
+        lo = xp.where(ok & active, xp.minimum(lo, values), lo)
+        hi = xp.where(ok & active, xp.maximum(hi, values), hi)
         amp: Any = 1.0
         new_err = full(math.inf)
         fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
@@ -137,7 +142,7 @@ def extrapolate(
             amp = amp * (fac + 1.0) / (fac - 1.0)  # noise gain of one Richardson step
             est = rule.safety * err + amp * noise
             valid = (nvalid > j) & xp.isfinite(est)
-            better = valid & (est < best_err)
+            better = valid & (est < best_err) & active
             best = xp.where(better, a, best)
             best_err = xp.where(better, est, best_err)
             best_h = xp.where(better, h, best_h)
@@ -160,31 +165,40 @@ def extrapolate(
         # none can be better: stop (ROUNDOFF) instead of running into levels of pure
         # round-off (the 6th derivative of cos: 1e-8 at h = 0.125, then 1e12 at 3e-5)
         exhausted = ~converged & ~grew & (noise > best_err) & xp.isfinite(best_err)
-        stop = xp.where(converged, code(Status.SUCCESS),
-                        xp.where(grew, code(Status.ERROR_INCREASED),
-                                 xp.where(exhausted, code(Status.ROUNDOFF),
-                                          xp.where(below, code(Status.MAX_ITERATIONS),
-                                                   stop))))
+        stop = xp.where(active, xp.where(converged, code(Status.SUCCESS),
+                                         xp.where(grew, code(Status.ERROR_INCREASED),
+                                                  xp.where(exhausted, code(Status.ROUNDOFF),
+                                                           xp.where(below,
+                                                                    code(Status.MAX_ITERATIONS),
+                                                                    stop)))), stop)
+        if traced:  # freeze what finished; every element goes on being evaluated
+            active = active & ~(converged | grew | exhausted | below)
+            continue
         done = to_host(converged | grew | exhausted | below)
         if done.any():
             retire(np.flatnonzero(done), stop)
             keep = np.flatnonzero(~done)
             kd = dev(keep)
-            best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi = (
+            best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi, active = (
                 xp.take(a, kd, axis=0)
-                for a in (best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi))
+                for a in (best, best_err, best_h, limited, stop, nvalid, ngrow, lo, hi, active))
             prev = [xp.take(a, kd, axis=0) for a in prev]
             idx = idx[keep]
-    if idx.shape[0]:
-        retire(np.arange(idx.shape[0]), stop)
-    order = np.argsort(np.concatenate([f[0] for f in finished]), kind="stable")
-    take = dev(order)
+    if traced:
+        best, best_err, best_h, limited, stop, lo, hi = (
+            xp.reshape(a, (n_entries, n_out))
+            for a in (best, best_err, best_h, limited, stop, lo, hi))
+    else:
+        if idx.shape[0]:
+            retire(np.arange(idx.shape[0]), stop)
+        order = np.argsort(np.concatenate([f[0] for f in finished]), kind="stable")
+        take = dev(order)
 
-    def assemble(i: int) -> Any:
-        return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take, axis=0),
-                          (n_entries, n_out))
+        def assemble(i: int) -> Any:
+            return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take,
+                                      axis=0), (n_entries, n_out))
 
-    best, best_err, best_h, limited, stop, lo, hi = (assemble(i) for i in range(1, 8))
+        best, best_err, best_h, limited, stop, lo, hi = (assemble(i) for i in range(1, 8))
     with np.errstate(invalid="ignore"):  # inf - inf where a level never was finite
         spread = xp.maximum(hi - best, best - lo)
         unconverged = (stop == int(Status.MAX_ITERATIONS)) & xp.isfinite(spread)
