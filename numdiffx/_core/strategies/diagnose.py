@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..result import Status
-from ..stencils import AbstractMethod, ComplexStep, Stencil
+from ..stencils import AbstractMethod, ComplexStep, Stencil, central
 
 __all__ = ["diagnostic_weights", "estimate", "one_step_estimate", "tolerance", "verdict"]
 
@@ -73,9 +73,55 @@ def estimate(plan: Any, method: AbstractMethod, h: Any, values: Any, status: Any
     f_abs = xp.abs(plan.f0_entries())
     if noise is not None and noise > p.eps:
         f_abs = f_abs * (noise / p.eps)
+    if getattr(plan, "complex_step", False) and isinstance(method, Stencil):
+        return plan.inherit(*_complex_hessian(xp, method, p.eps, h_e, values, status, f_abs,
+                                              extras, plan.output_scale(values)))
     error, status = one_step_estimate(xp, method, p.eps, h_e, values, status, f_abs, extras,
                                       plan.output_scale(values))
     return plan.inherit(error, status)
+
+
+def _complex_hessian(xp: Any, method: Stencil, eps: float, h: Any, value: Any, status: Any,
+                     f_abs: Any, extras: list[Any], scale: Any) -> tuple[Any, Any]:
+    """(error, status) of complex-step Hessian entries at the (real-direction) step ``h``.
+
+    Truncation: the central Hessian's prior at the scale the step implies; round-off: the
+    imaginary parts carry no cancellation, ``eps (|H| + |f| / (s h))`` (``|f| / s`` for
+    the gradient in them). ``extras`` (diagonal rows): the real second difference at the
+    same step with its diagnostics. Where those say the step is too large for f
+    (NONSMOOTH), or the complex value lies further from the real one than the real one's
+    own estimate explains, the entry is NONSMOOTH with that distance as its error: the
+    complex points alone cannot see a step beyond f's scale."""
+    q = method.deriv
+    c = central(order=2).step_constant * eps ** (1.0 / 3.0)  # h = c s: central's step
+    with np.errstate(all="ignore"):
+        s = h / c
+        trunc = TRUNCATION_SAFETY * method.truncation_constant * (h / s) ** 2 * (
+            xp.abs(value) + f_abs / s**q)
+        # the imaginary parts are about h |f'|: |f'| from the real diagonal's slope where
+        # it was evaluated, else the prior |f| / s (a likelihood's slope is ~0 at its MLE)
+        slope = f_abs / s
+        if len(extras) >= 2:
+            measured = xp.abs(extras[1]) / h
+            slope = xp.where(xp.isfinite(measured), measured, slope)
+        roundoff = ROUNDOFF_SAFETY * eps * (xp.abs(value) + slope / h)
+        error = trunc + roundoff
+    # what it promises: a central first derivative's accuracy (the real direction's
+    # truncation, O(h**2) at h ~ eps**(1/3)), not the complex step's eps
+    status = verdict(xp, central(order=2), eps, value, status, trunc, roundoff, scale)
+    if len(extras) < 2:
+        return error, status
+    *diagnostics, real = extras
+    err_re, st_re = one_step_estimate(xp, method, eps, h, real, xp.zeros_like(status), f_abs,
+                                      diagnostics, scale)
+    with np.errstate(all="ignore"):
+        gap = xp.abs(value - real)
+        tol = tolerance(eps, method) * (xp.abs(value) + scale)
+        off = xp.isfinite(real) & ((st_re == int(Status.NONSMOOTH))
+                                   | (gap > 10 * err_re + tol))
+        error = xp.where(off, xp.maximum(xp.maximum(error, gap), err_re), error)
+    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8)
+    return error, xp.where(off & (status == int(Status.SUCCESS)), nonsmooth, status)
 
 
 def tolerance(eps: float, method: AbstractMethod) -> float:
@@ -105,7 +151,7 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
     safe_h = xp.where(h == 0, xp.ones_like(h), h)
     with np.errstate(all="ignore"):
         if isinstance(method, ComplexStep):
-            s = safe_h / eps  # the complex step is eps * scale
+            s = safe_h / eps**0.5  # the complex step is sqrt(eps) * scale
             roundoff = 4 * eps * xp.abs(value)
             trunc = method.truncation_constant * safe_h ** 2 * xp.abs(value) / s ** 2
             spread = xp.zeros_like(value)
@@ -190,13 +236,17 @@ def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: An
         with np.errstate(all="ignore"):
             asym = 6.0 * below_h / xp.where(top_h == 0, xp.ones_like(top_h), top_h)
             reach = h * (top_h / f_abs) ** (1.0 / q)
-        reach = xp.where(xp.isfinite(reach), reach, xp.ones_like(reach))
+        # f(x) = 0 (a log-likelihood shifted to 0 at its maximum) says nothing about the
+        # reach: the smooth prior's h / s there, not a feature at the step's scale
+        reach = xp.where(xp.isfinite(reach), reach, h_over_s + xp.zeros_like(reach))
         measured = xp.maximum(asym, reach)
         unresolved = xp.where(smooth, unresolved, xp.minimum(xp.maximum(measured, h_over_s),
                                                              xp.ones_like(top_h)))
         # a resolved slope says how fast f' changes, not f'': its truncation scale is the
         # curvature's reach (an AR coefficient whose score is -0.47 at statsmodels' MLE)
-        h_ratio = xp.minimum(reach, xp.ones_like(reach))
+        # (where the points are not smooth on the prior's scale: on a smooth f the reach
+        # depends on f's arbitrary offset, and a quadratic at f = -7 is no feature)
+        h_ratio = xp.where(smooth, h_ratio, xp.minimum(reach, xp.ones_like(reach)))
     hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s), unresolved)
     trunc = xp.maximum(c_t * top_h * hk ** k, floor)
     if d > q:  # a kink, a jump, noise: the one-sided disagreement h**(d-q) |A| / 2
