@@ -122,7 +122,7 @@ class fitted(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             raise ValueError("steps.fitted() needs real floating inputs and a real-valued f; "
                              "use step='auto' for complex inputs or outputs.")
         method = plan.estimate_method()
-        if not isinstance(method, Stencil):
+        if getattr(plan, "complex_step", False) or not isinstance(method, Stencil):
             raise ValueError("steps.fitted() needs a real stencil: the complex step has no "
                              "round-off to balance (its step hardly matters); use "
                              "step='auto' with method='complex_step'.")

@@ -1,0 +1,75 @@
+"""steps.fitted() and the default's honesty on badly scaled parameters (issue 22)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numdiffx as nd
+
+N, S2 = 200, 6.8e-5
+
+
+def loglike(t):
+    """A Gaussian mean and variance (6.8e-5, as an AR(2) on log-differenced GDP) whose
+    likelihood, like statsmodels', returns a finite value (0.0) for a negative variance."""
+    mu, v = t[0], t[1]
+    if v <= 0:
+        return 0.0
+    return -0.5 * N * np.log(v) - 0.5 * N * (S2 + (mu - 0.01) ** 2) / v
+
+
+X = np.array([0.01, S2])
+EXACT = np.array([[-N / S2, 0.0], [0.0, 0.5 * N / S2**2 - N * S2 / S2**3]])
+
+
+def test_default_never_claims_success_at_inconsistent_points():
+    r = nd.hessian(loglike, X, full_output=True)
+    wrong = np.abs(r.value - EXACT) > 1e-4 * np.sqrt(np.outer(*[np.abs(np.diag(EXACT))] * 2))
+    assert not np.any(wrong & (r.status == nd.Status.SUCCESS))
+    assert wrong.any()  # (the default step, >= 3e-4, leaves the domain: it is wrong here)
+
+
+def test_fitted_finds_the_variance_scale_and_its_steps_are_reusable():
+    r = nd.hessian(loglike, X, step=nd.steps.fitted(), full_output=True)
+    np.testing.assert_allclose(r.value, EXACT, rtol=1e-6, atol=1e-6 * abs(EXACT[1, 1]))
+    assert np.all(r.status == nd.Status.SUCCESS)
+    assert r.step.shape == X.shape and r.step[1] < 1e-5  # the variance's own scale
+    assert r.nfev <= 2 * (2 * 2**2 + 1) + 16  # the pilot costs a few evaluations per variable
+    again = nd.hessian(loglike, X, step=nd.steps.fixed(r.step), full_output=True)
+    np.testing.assert_allclose(again.value, r.value, rtol=1e-12)
+    assert again.nfev < r.nfev  # no pilot
+
+
+def test_fitted_gradient_matches_auto_on_well_scaled_f():
+    x = np.array([0.3, 1.7, -2.0])
+    f = lambda t: np.sum(np.sin(t) * np.exp(0.1 * t))  # noqa: E731
+    want = np.cos(x) * np.exp(0.1 * x) + 0.1 * np.sin(x) * np.exp(0.1 * x)
+    r = nd.gradient(f, x, step=nd.steps.fitted(), full_output=True)
+    np.testing.assert_allclose(r.value, want, rtol=1e-9)
+    assert np.all(r.status == nd.Status.SUCCESS)
+
+
+@pytest.mark.parametrize("bad", [{"noise": "guess"}, {"noise": -1.0}, {"trials": 0},
+                                 {"typical": 0.0}])
+def test_fitted_refuses_bad_options(bad):
+    with pytest.raises(ValueError, match="fitted"):
+        nd.steps.fitted(**bad)
+
+
+def test_fitted_refuses_the_complex_step():
+    with pytest.raises(ValueError, match="complex"):
+        nd.hessian(loglike, X, step=nd.steps.fitted(), method="complex_step")
+
+
+def test_quadratic_off_its_maximum_is_success_with_the_default():
+    a = np.array([[3.0, 1.0], [1.0, 2.0]]) * 200.0
+
+    def q(b):
+        d = b - 1.0
+        return -0.5 * d @ a @ d
+
+    for x in (np.ones(2), np.full(2, 1.1)):
+        r = nd.hessian(q, x, full_output=True)
+        np.testing.assert_allclose(r.value, -a, rtol=1e-6)
+        assert np.all(r.status == nd.Status.SUCCESS)
