@@ -73,3 +73,14 @@ def test_quadratic_off_its_maximum_is_success_with_the_default():
         r = nd.hessian(q, x, full_output=True)
         np.testing.assert_allclose(r.value, -a, rtol=1e-6)
         assert np.all(r.status == nd.Status.SUCCESS)
+
+
+def test_adaptive_hessian_mixed_entries_inherit_a_failed_diagonal():
+    # f is kinked along x1 at x: the (1, 1) entry cannot succeed, so neither can (0, 1),
+    # whose points straddle the same kink
+    f = lambda t: t[0] * t[1] + np.abs(t[1] - 0.5) ** 1.5  # noqa: E731
+    r = nd.hessian(f, np.array([0.3, 0.5]), step=nd.steps.adaptive(), full_output=True)
+    assert r.status[1, 1] != nd.Status.SUCCESS
+    assert r.status[0, 1] == r.status[1, 0] == r.status[1, 1]  # (alone they agree: 1.0)
+    assert r.status[0, 0] == nd.Status.SUCCESS  # an exact 0.0 diagonal is no failure
+    assert r.error[0, 1] >= np.sqrt(r.error[0, 0] * r.error[1, 1])

@@ -90,6 +90,12 @@ class HessianPlan(AbstractPlan):
         a = xp.abs(values)
         top = a[:n, ...]
         diag = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        # a zero diagonal (f linear in x_i: x_0 x_1 has H_00 = 0) would make its row's
+        # tolerance zero and an exact 0.0 a failure; no diagonal is judged below
+        # sqrt(eps) of the largest entry
+        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        floor = math.sqrt(self.problem.eps) * xp.max(finite, axis=0, keepdims=True)
+        diag = xp.maximum(diag, floor)
         if self.pairs.shape[0] == 0:
             return diag
         dev = self.problem.device
