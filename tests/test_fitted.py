@@ -84,3 +84,24 @@ def test_adaptive_hessian_mixed_entries_inherit_a_failed_diagonal():
     assert r.status[0, 1] == r.status[1, 0] == r.status[1, 1]  # (alone they agree: 1.0)
     assert r.status[0, 0] == nd.Status.SUCCESS  # an exact 0.0 diagonal is no failure
     assert r.error[0, 1] >= np.sqrt(r.error[0, 0] * r.error[1, 1])
+
+
+@pytest.mark.parametrize("q", [4, 6, 8])
+def test_adaptive_high_derivatives_accurate_are_success_and_inaccurate_are_not(q):
+    x = np.array([0.5])
+    r = nd.derivative(np.exp, x, method=nd.central(deriv=q), step=nd.steps.adaptive(),
+                      full_output=True)
+    err = abs(r.value[0] / np.exp(0.5) - 1)
+    if err <= 1e-6:
+        assert r.status[0] == nd.Status.SUCCESS, (q, err, r.error)
+    if err > 1e-4:
+        assert r.status[0] != nd.Status.SUCCESS, (q, err, r.error)
+    assert r.error[0] >= abs(r.value[0] - np.exp(0.5))  # the estimate bounds the error
+
+
+def test_adaptive_zero_hessian_diagonal_is_judged_against_the_matrix():
+    f = lambda t: t[0] + t[1] ** 2 + t[2] ** 3  # noqa: E731 - numdifftools' Hessdiag test
+    x = np.full(3, 68.0206)
+    r = nd.hessian(f, x, step=nd.steps.adaptive(), full_output=True)
+    np.testing.assert_allclose(np.diag(r.value), [0.0, 2.0, 6 * 68.0206], atol=1e-6)
+    assert np.all(np.diag(r.status) == nd.Status.SUCCESS)

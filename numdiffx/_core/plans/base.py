@@ -92,6 +92,11 @@ class AbstractPlan:
         finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
         return xp.max(finite, axis=0, keepdims=True) if a.shape[0] else finite
 
+    def judged_scale(self, values: Any, error: Any) -> Any:
+        """:meth:`output_scale` once the error estimates are known (a plan may judge an
+        entry that is zero within its estimate against a wider scale)."""
+        return self.output_scale(values)
+
     def estimate_method(self) -> AbstractMethod:
         """The stencil whose error constants describe the entries' values."""
         return self.method

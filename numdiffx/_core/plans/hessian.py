@@ -103,6 +103,20 @@ class HessianPlan(AbstractPlan):
         d_j = xp.take(diag, xp.asarray(self.pairs[:, 1], device=dev), axis=0)
         return xp.concat([diag, xp.sqrt(d_i) * xp.sqrt(d_j)], axis=0)
 
+    def judged_scale(self, values: Any, error: Any) -> Any:
+        """:meth:`output_scale`, except that a diagonal that is zero within its own
+        estimate (f linear in x_i: ``x_0 + x_1**2 + x_2**3`` at x = 68 gives
+        ``H_00 = 0 +- 1e-7``, the round-off of f ~ 3e5) is judged against the largest
+        entry: the entry says f is flat there, not how accurate a curvature is."""
+        xp, n = self.problem.xp, self.problem.n
+        a = xp.abs(values)
+        with np.errstate(invalid="ignore"):
+            flat = a[:n, ...] <= xp.abs(error[:n, ...])
+        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        top = xp.max(finite, axis=0, keepdims=True)
+        widened = xp.where(flat, top + xp.zeros_like(a[:n, ...]), a[:n, ...])
+        return self.output_scale(xp.concat([widened, values[n:, ...]], axis=0))
+
     def entry_step(self, h: Any, rows: np.ndarray) -> Any:
         if isinstance(h, tuple):  # complex step: the real direction's step
             h = h[1]
