@@ -79,3 +79,24 @@ def test_complex_step_hessian_survives_imaginary_round_off_of_f():
     np.testing.assert_allclose(g, 0.3 * np.exp(0.3 * x) + 3 * x**2, rtol=1e-4)
     h = nd.hessian(noisy, x, method="complex_step")
     np.testing.assert_allclose(h, want, rtol=1e-3, atol=1e-3)
+
+
+def test_complex_step_accepts_complex_dtype_values_with_zero_imaginary_part():
+    f = lambda b: np.sum(np.asarray(b, dtype=complex) ** 3, axis=-1)  # noqa: E731
+    x = np.array([0.5, 1.5])
+    r = nd.gradient(f, x, method="complex_step", full_output=True)
+    assert r.value.dtype == np.float64
+    np.testing.assert_allclose(r.value, 3 * x**2, rtol=1e-14)
+    np.testing.assert_allclose(nd.hessian(f, x, method="complex_step"), np.diag(6 * x),
+                               rtol=1e-6)
+    with pytest.raises(TypeError, match="real-valued f"):  # a complex-valued f is not
+        nd.gradient(lambda b: np.sum(b * (1 + 1j), axis=-1), x, method="complex_step")
+
+
+def test_complex_step_zero_imaginary_values_on_torch():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    g = nd.gradient(lambda b: (b.to(torch.complex128) ** 3).sum(-1), x,
+                    method="complex_step")
+    assert g.dtype == torch.float64
+    torch.testing.assert_close(g, 3 * x**2)
