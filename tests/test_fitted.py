@@ -105,3 +105,14 @@ def test_adaptive_zero_hessian_diagonal_is_judged_against_the_matrix():
     r = nd.hessian(f, x, step=nd.steps.adaptive(), full_output=True)
     np.testing.assert_allclose(np.diag(r.value), [0.0, 2.0, 6 * 68.0206], atol=1e-6)
     assert np.all(np.diag(r.status) == nd.Status.SUCCESS)
+
+
+@pytest.mark.parametrize(("x", "q"), [(2.220446e-14, 1), (2.220446e-14, 3), (7.65645, 5),
+                                      (5.0, 6)])
+def test_default_success_means_within_tolerance_of_the_value(x, q):
+    # numdifftools' test_derivative_of_cos_x points: SUCCESS answers were 1e-4 off
+    r = nd.derivative(np.cos, np.array([x]), method=nd.central(deriv=q), full_output=True)
+    exact = [-np.sin(x), np.cos(x), -np.sin(x), -np.cos(x)][(q - 1) % 4]
+    if r.status[0] == nd.Status.SUCCESS:
+        assert abs(r.value[0] - exact) <= 1e-4 * abs(exact)
+        assert r.error[0] <= abs(r.value[0])

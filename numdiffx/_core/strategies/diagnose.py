@@ -167,6 +167,10 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
             roundoff = xp.where(mask, k_round, roundoff)
             spread = xp.where(mask, xp.zeros_like(spread), spread)
         error = trunc + roundoff
+    # the spread widens the tolerance of a value near a zero of the derivative, never
+    # beyond the magnitude of the result: an estimate larger than the value is no SUCCESS
+    with np.errstate(invalid="ignore"):
+        spread = xp.minimum(spread, xp.abs(value) + scale)
     status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
