@@ -100,3 +100,25 @@ def test_complex_step_zero_imaginary_values_on_torch():
                     method="complex_step")
     assert g.dtype == torch.float64
     torch.testing.assert_close(g, 3 * x**2)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_adaptive_takes_complex_valued_f_and_complex_x(backend):
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        xp, asarray = torch, lambda a: torch.asarray(a)
+    else:
+        xp, asarray = np, np.asarray
+    t = asarray(np.array([0.3, 1.0]))
+    r = nd.derivative(lambda s: xp.exp(1j * s), t, step=nd.steps.adaptive(), full_output=True)
+    np.testing.assert_allclose(np.asarray(r.value), 1j * np.exp(1j * np.array([0.3, 1.0])),
+                               rtol=1e-12)
+    assert np.all(np.asarray(r.status) == 0) and np.all(np.asarray(r.error) < 1e-10)
+    z = asarray(np.array([0.3 + 0.2j, 1j]))
+    h = nd.hessian(lambda s: (s**3).sum(), z, step=nd.steps.adaptive(), full_output=True)
+    np.testing.assert_allclose(np.asarray(h.value), np.diag(6 * np.array([0.3 + 0.2j, 1j])),
+                               atol=1e-10)
+    assert np.all(np.asarray(h.status) == 0)
+    j = nd.jacobian(lambda s: xp.sin(s), z, step=nd.steps.adaptive())
+    np.testing.assert_allclose(np.asarray(j), np.diag(np.cos(np.array([0.3 + 0.2j, 1j]))),
+                               rtol=1e-12, atol=1e-14)

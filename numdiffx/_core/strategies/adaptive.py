@@ -230,7 +230,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         from ..plans.shared import NestedPoints
 
         p = plan.problem
-        _real_problem(p)
+        cplx = _complex_problem(p, self)
         method = plan.method
         if plan.directional and (self.bounds is not None or isinstance(self.typical, tuple)):
             raise ValueError("adaptive(bounds=...) and per-element typical=(...) apply to basis "
@@ -239,6 +239,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             raise ValueError("an adaptive hessian takes no bounds=: its mixed stencils move "
                              "two elements at once; use step='auto' near a bound.")
         xp, dtype, device = p.xp, p.dtype, p.device
+        if cplx:  # the tableau runs on the real and imaginary parts as separate outputs
+            dtype = xp.float32 if dtype in (xp.float32, xp.complex64) else xp.float64
         traced = p.backend.is_traced(p.x_flat)
         if traced and self.bounds is not None:
             raise ValueError("adaptive(bounds=...) chooses each element's stencil from x's "
@@ -261,6 +263,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         w = xp.asarray(np.asarray(weights, dtype=np.float64)[entry_group], dtype=dtype,
                        device=device)
         roundoff = level * xp.expand_dims(w, 1) * plan.f_scale()
+        if cplx:
+            roundoff = xp.concat([roundoff, roundoff], axis=1)
         variables = xp.asarray(plan.entry_variables(), device=device)
         floor_e = xp.take(floor, variables, axis=0)
         # reusing shared points decides on the host which rows halved exactly: not traced
@@ -270,16 +274,24 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         def level_fn(k: int, rows: np.ndarray) -> Level:
             hk = plan.to_steps(h0 / self.ratio ** k)
             d = plan.level(hk, rows, entry_methods, entry_group, nested)
-            return Level(d.values, d.status == int(Status.SUCCESS), plan.entry_step(hk, rows))
+            values, ok = d.values, d.status == int(Status.SUCCESS)
+            if cplx:
+                values = xp.concat([xp.real(values), xp.imag(values)], axis=1)
+                ok = xp.concat([ok, ok], axis=1)
+            return Level(values, ok, plan.entry_step(hk, rows))
 
         value, error, step, stop = extrapolate(
-            xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out, dtype=dtype,
+            xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out * (2 if cplx else 1),
+            dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
             roundoff=roundoff, floor=floor_e, deriv=plan.deriv,
             gate=growth_gate(eps, plan.estimate_method()), traced=traced)
+        if cplx:
+            value, error, step, stop = _recombine(xp, plan.n_out, value, error, step, stop)
         method_e = plan.estimate_method()
-        if self.verify and self.noise is None:  # (below the noise floor a check means nothing)
+        if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
+            # means nothing; a complex f's check would need the split too)
             # near bounds (one-sided stencils) the central check could leave the domain
             skip = group != 0 if self.bounds is not None else None
             value, error, step, stop = _verify(plan, method_e, value, error, step, stop, skip)
@@ -332,7 +344,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         xp = plan.problem.xp
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         with np.errstate(all="ignore"):
-            tol = atol + rtol * (xp.abs(value) + plan.judged_scale(value, error))
+            mag = xp.abs(value)  # (real for a complex f)
+            tol = atol + rtol * (mag + plan.judged_scale(mag, error))
             ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
                                    | (stop == int(Status.ERROR_INCREASED))
                                    | (stop == int(Status.MAX_ITERATIONS)))
@@ -423,12 +436,31 @@ def entry_factors(methods: Sequence[AbstractMethod], group: np.ndarray, rule: ad
     return xp.asarray(table[group], dtype=dtype, device=device)
 
 
-def _real_problem(prob: Any) -> None:
+def _complex_problem(prob: Any, rule: Any) -> bool:
+    """Whether x or f(x) is complex: then the tableau runs on the real and imaginary parts
+    of f as separate outputs (a complex x is moved along the real axis, as the one-step
+    rules do: ``df/dz`` for a holomorphic f)."""
     xp = prob.xp
-    if not xp.isdtype(prob.x_flat.dtype, "real floating") or not xp.isdtype(
-            prob.f0.dtype, "real floating"):
-        raise ValueError("steps.adaptive() needs real floating inputs and a real-valued f; use "
-                         "step='auto' for complex inputs or outputs.")
+    cplx = (xp.isdtype(prob.x_flat.dtype, "complex floating")
+            or xp.isdtype(prob.f0.dtype, "complex floating"))
+    if cplx and rule.bounds is not None:
+        raise ValueError("steps.adaptive(bounds=...) needs real inputs and a real-valued f; "
+                         "drop bounds= for complex inputs or outputs.")
+    return cplx
+
+
+def _recombine(xp: Any, m: int, value: Any, error: Any, step: Any, stop: Any
+               ) -> tuple[Any, Any, Any, Any]:
+    """The complex (E, M) result from the tableau's (E, 2M) real and imaginary parts:
+    error ``hypot``, the worse status, the real part's step."""
+    from ..holomorphic import complex_of
+
+    cdt = complex_of(xp, value.dtype)
+    unit = xp.asarray(1j, dtype=cdt)
+    joined = xp.astype(value[:, :m], cdt) + unit * xp.astype(value[:, m:], cdt)
+    err = xp.sqrt(error[:, :m] ** 2 + error[:, m:] ** 2)
+    worse = xp.where(stop[:, :m] != int(Status.SUCCESS), stop[:, :m], stop[:, m:])
+    return joined, err, step[:, :m], worse
 
 
 def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any, stop: Any,
