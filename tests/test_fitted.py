@@ -116,3 +116,14 @@ def test_default_success_means_within_tolerance_of_the_value(x, q):
     if r.status[0] == nd.Status.SUCCESS:
         assert abs(r.value[0] - exact) <= 1e-4 * abs(exact)
         assert r.error[0] <= abs(r.value[0])
+
+
+def test_adaptive_estimate_is_never_below_the_smallest_normal_float():
+    # numdifftools' Hessdiag example at x = 1.2e-314: the x2**3 term is 0.0 at every
+    # step, the true diagonal 7.2e-314; an estimate of exactly 0 claimed it exact
+    x = np.full(3, 1.2009289063e-314)
+    r = nd.hessian(lambda t: t[0] + t[1] ** 2 + t[2] ** 3, x, step=nd.steps.adaptive(),
+                   full_output=True)
+    assert np.all(r.error >= np.finfo(float).smallest_normal)
+    assert abs(r.value[2, 2] - 6 * x[2]) <= r.error[2, 2]
+    assert np.all(np.diag(r.status) == nd.Status.SUCCESS)

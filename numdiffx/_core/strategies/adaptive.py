@@ -289,6 +289,10 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             gate=growth_gate(eps, plan.estimate_method()), traced=traced)
         if cplx:
             value, error, step, stop = _recombine(xp, plan.n_out, value, error, step, stop)
+        # no estimate below the smallest normal float: levels that agree exactly at a
+        # subnormal x (x**3 at 1.2e-314 is 0.0 at every step) do not make 0.0 exact
+        tiny = float(xp.finfo(dtype).smallest_normal)
+        error = xp.where(error < tiny, xp.asarray(tiny, dtype=error.dtype), error)
         method_e = plan.estimate_method()
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
             # means nothing; a complex f's check would need the split too)
@@ -345,7 +349,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         with np.errstate(all="ignore"):
             mag = xp.abs(value)  # (real for a complex f)
-            tol = atol + rtol * (mag + plan.judged_scale(mag, error))
+            tiny = float(xp.finfo(error.dtype).smallest_normal)  # (the estimates' floor)
+            tol = xp.maximum(atol + rtol * (mag + plan.judged_scale(mag, error)),
+                             xp.asarray(tiny, dtype=error.dtype))
             ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
                                    | (stop == int(Status.ERROR_INCREASED))
                                    | (stop == int(Status.MAX_ITERATIONS)))
