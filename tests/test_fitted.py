@@ -127,3 +127,13 @@ def test_adaptive_estimate_is_never_below_the_smallest_normal_float():
     assert np.all(r.error >= np.finfo(float).smallest_normal)
     assert abs(r.value[2, 2] - 6 * x[2]) <= r.error[2, 2]
     assert np.all(np.diag(r.status) == nd.Status.SUCCESS)
+
+
+def test_adaptive_bounds_with_x_on_a_bound():
+    # scipy.differentiate's test_step_direction: exp on [0, 2], NaN outside; x = 0 and
+    # x = 2 gave step 0 (log2(0): a RuntimeWarning) and NaN
+    f = lambda x: np.where((x < 0) | (x > 2), np.nan, np.exp(x))  # noqa: E731
+    x = np.linspace(0, 2, 10)
+    r = nd.derivative(f, x, step=nd.steps.adaptive(bounds=(0.0, 2.0)), full_output=True)
+    np.testing.assert_allclose(r.value, np.exp(x), rtol=1e-11)
+    assert np.all(r.status == nd.Status.SUCCESS)

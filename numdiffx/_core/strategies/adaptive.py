@@ -426,8 +426,11 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any,
     fmax = spans[1][1]
     bmin = -spans[2][0]
     frac = rule.initial_for(x.dtype, method, xp=xp)
-    h_f = xp.minimum(h0, xp.minimum(room_up / fmax, frac * room_down))
-    h_b = xp.minimum(h0, xp.minimum(room_down / bmin, frac * room_up))
+    # (x on a bound itself: no distance to scale by, only the room on the other side)
+    near_lo = xp.where(room_down > 0, frac * room_down, h0)
+    near_hi = xp.where(room_up > 0, frac * room_up, h0)
+    h_f = xp.minimum(h0, xp.minimum(room_up / fmax, near_lo))
+    h_b = xp.minimum(h0, xp.minimum(room_down / bmin, near_hi))
     h0 = xp.where(fits, h0, xp.where(use_fwd, h_f, h_b))
     # rounding the step down to a power of two keeps it inside
     h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype), xp.floor(xp.log2(h0)))
