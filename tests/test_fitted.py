@@ -137,3 +137,11 @@ def test_adaptive_bounds_with_x_on_a_bound():
     r = nd.derivative(f, x, step=nd.steps.adaptive(bounds=(0.0, 2.0)), full_output=True)
     np.testing.assert_allclose(r.value, np.exp(x), rtol=1e-11)
     assert np.all(r.status == nd.Status.SUCCESS)
+
+
+def test_adaptive_check_does_not_replace_an_exact_tableau_at_a_triple_root():
+    # scipy's test_saddle_gh18811: central one-step at x = 1 of (x - 1)**3 is h**2 with
+    # an estimate of 1e-21; it must not overrule the tableau's exact 0
+    r = nd.derivative(lambda x: (x - 1) ** 3, np.array([1.0]),
+                      step=nd.steps.adaptive(atol=1e-16, rtol=0.0), full_output=True)
+    assert abs(r.value[0]) <= 1e-16 and r.status[0] == nd.Status.SUCCESS
