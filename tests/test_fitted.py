@@ -145,3 +145,21 @@ def test_adaptive_check_does_not_replace_an_exact_tableau_at_a_triple_root():
     r = nd.derivative(lambda x: (x - 1) ** 3, np.array([1.0]),
                       step=nd.steps.adaptive(atol=1e-16, rtol=0.0), full_output=True)
     assert abs(r.value[0]) <= 1e-16 and r.status[0] == nd.Status.SUCCESS
+
+
+def test_adaptive_jacobian_column_nan_on_one_side_goes_one_sided():
+    # scipy's test_step_direction_size: x on the edge of a box outside which f is NaN
+    b = np.array([0.3, 0.6, 0.2])
+
+    def f(x):
+        x = np.array(x, dtype=float)
+        x[0] = np.where((x[0] < b[0]) | (x[0] > b[0] + 0.25), np.nan, x[0])
+        x[1] = np.where((x[1] > b[1]) | (x[1] < b[1] - 0.1), np.nan, x[1])
+        return np.array([np.exp(x[0]) * x[1], np.sin(x[1]) + x[2] ** 2, x[0] * x[1] * x[2]])
+
+    r = nd.jacobian(f, b, step=nd.steps.adaptive(), full_output=True)
+    want = np.array([[np.exp(0.3) * 0.6, np.exp(0.3), 0.0], [0.0, np.cos(0.6), 0.4],
+                     [0.12, 0.06, 0.18]])
+    np.testing.assert_allclose(r.value, want, rtol=1e-10, atol=1e-12)
+    assert np.all(r.status[:, :2] == nd.Status.ONE_SIDED)
+    assert np.all(r.status[:, 2] == nd.Status.SUCCESS)

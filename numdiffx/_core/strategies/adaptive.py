@@ -226,7 +226,39 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
     supports = frozenset({"elementwise", "columns", "coloured", "hessian", "directional"})
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
-        """Levels of the plan, extrapolated per (entry, output)."""
+        """Levels of the plan, extrapolated per (entry, output); a Jacobian column that
+        came back NaN (f undefined on one side of x at every level) once more with the
+        forward, then the backward stencil (status ONE_SIDED where that succeeds)."""
+        out = self._run(plan, full_output=full_output)
+        p = plan.problem
+        if (self.bounds is not None or plan.name != "columns" or p.backend.is_traced(out.value)
+                or not p.xp.isdtype(p.x_flat.dtype, "real floating")):
+            return out
+        xp = p.xp
+        x = plan.step_x()
+        for side in (+1, -1):
+            bad = xp.any(out.status == int(Status.NON_FINITE), axis=1) & xp.isfinite(x)
+            if not bool(xp.any(bad)):
+                break
+            inf = xp.full_like(x, math.inf)
+            edge = xp.where(bad, x, inf if side < 0 else -inf)
+            sides = (edge, inf) if side > 0 else (-inf, edge)
+            again = self._run(plan, full_output=full_output, sides=sides)
+            take = xp.expand_dims(bad, 1) & (again.status != int(Status.NON_FINITE))
+            ok = again.status == int(Status.SUCCESS)
+            one_sided = xp.where(ok, xp.asarray(int(Status.ONE_SIDED), dtype=xp.int8),
+                                 again.status)
+            out.value = xp.where(take, again.value, out.value)
+            out.error = xp.where(take, again.error, out.error)
+            out.step = xp.where(take, again.step, out.step)
+            out.status = xp.where(take, one_sided, out.status)
+            # the rest of each row is judged again against the row's now finite scale
+            out.status = self.final_status(plan, plan.estimate_method(), out.value,
+                                           out.error, out.status)
+        return out
+
+    def _run(self, plan: Any, *, full_output: bool, sides: tuple[Any, Any] | None = None
+             ) -> Any:
         from ..plans.shared import NestedPoints
 
         p = plan.problem
@@ -250,7 +282,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         h0 = self.first_step(scale, method, xp=xp, deriv=plan.deriv)
         x_vars = plan.step_x()
         methods, group, h0 = group_methods(method, self, x_vars if x_vars is not None else scale,
-                                           h0, xp)
+                                           h0, xp, sides)
         eps = float(xp.finfo(dtype).eps)
         level = max(self.noise or 0.0, eps)
         if self.noise is not None:
@@ -297,7 +329,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
             # means nothing; a complex f's check would need the split too)
             # near bounds (one-sided stencils) the central check could leave the domain
-            skip = group != 0 if self.bounds is not None else None
+            skip = group != 0 if (self.bounds is not None or sides is not None) else None
             value, error, step, stop = _verify(plan, method_e, value, error, step, stop, skip)
         status = self.final_status(plan, method_e, value, error, stop)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
@@ -398,19 +430,22 @@ def offset_span(method: AbstractMethod) -> tuple[float, float]:
     return float(min(method.offsets)), float(max(method.offsets))
 
 
-def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any,
-                  xp: Any) -> tuple[list[AbstractMethod], np.ndarray, Any]:
+def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any, xp: Any,
+                  sides: tuple[Any, Any] | None = None
+                  ) -> tuple[list[AbstractMethod], np.ndarray, Any]:
     """Per element: which stencil (0 the given one, 1 forward, 2 backward) and h_0.
 
     Without bounds every element uses ``method``. With bounds, an element whose stencil
     would leave ``[lo, hi]`` at its first step switches to the one-sided stencil of the
-    side with more room; its first step shrinks until that stencil fits.
+    side with more room; its first step shrinks until that stencil fits. ``sides``:
+    per-element ``(lo, hi)`` arrays instead of ``rule.bounds``.
     """
     methods: list[AbstractMethod] = [method]
     n = x.shape[0]
-    if rule.bounds is None or isinstance(method, ComplexStep):
+    bounds = rule.bounds if sides is None else sides  # (per-element arrays: a retry)
+    if bounds is None or isinstance(method, ComplexStep):
         return methods, np.zeros(n, dtype=np.int64), h0
-    lo, hi = rule.bounds
+    lo, hi = bounds
     methods = [method, one_sided(method, +1), one_sided(method, -1)]
     spans = [offset_span(m) for m in methods]
     omin, omax = spans[0]
