@@ -6,6 +6,8 @@ jax), the Hessian of the log-likelihood is computed by
 
 * numdiffx ``hessian`` with the default step (``auto``, central), ``steps.fitted()``,
   ``steps.adaptive()`` and ``method="complex_step"`` (all ``full_output=True``);
+* the complex step at the steps ``steps.fitted()`` chose (``complex@fitted``: the pilot's
+  Hessian and the complex-step Hessian, evaluations of both counted);
 * statsmodels' ``approx_hess3`` (central, its default step) and ``approx_hess_cs``;
 * numdifftools' ``Hessian`` (its defaults).
 
@@ -41,6 +43,7 @@ RULES = {
     "nd fitted": {"step": nd.steps.fitted()},
     "nd adaptive": {"step": nd.steps.adaptive()},
     "nd complex": {"method": "complex_step"},
+    "nd complex@fitted": "complex at fitted steps",
 }
 
 
@@ -59,7 +62,13 @@ def _numdiffx(m, kw):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = nd.hessian(m.f, m.x, full_output=True, **kw)
+            if kw == "complex at fitted steps":  # the pilot's steps, then the complex step
+                pilot = nd.hessian(m.f, m.x, step=nd.steps.fitted(), full_output=True)
+                r = nd.hessian(m.f, m.x, method="complex_step",
+                               step=nd.steps.fixed(pilot.step), full_output=True)
+                r = nd.DiffResult(r.value, r.error, r.step, r.nfev + pilot.nfev, r.status)
+            else:
+                r = nd.hessian(m.f, m.x, full_output=True, **kw)
     except (ValueError, TypeError) as e:
         return float("inf"), 0, f"refused: {str(e)[:40]}", 0
     success = np.asarray(r.status) == int(nd.Status.SUCCESS)
