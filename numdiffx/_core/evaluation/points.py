@@ -83,8 +83,12 @@ class Differences:
 def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
     """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost).
 
-    At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE.
+    At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE. Steps
+    come back in x's dtype: a rule computing them from f's (wider) values must not move
+    the points to another dtype (a 16-bit x would be evaluated in float32).
     """
+    if h.dtype != x_flat.dtype:
+        h = xp.astype(h, x_flat.dtype)
     with np.errstate(invalid="ignore", over="ignore"):  # x + h beyond the largest float: inf
         return (x_flat + h) - x_flat
 
