@@ -248,11 +248,13 @@ def differences(
                 acc = acc / xp.reshape(denom, (c, 1))
             # the usual case costs one reduction: every value finite. A non-finite f value
             # makes the weighted sum non-finite, and so does a zero or non-finite step
-            # (a zero step divides 0 by 0).
+            # (a zero step divides 0 by 0). The reduction is a sum: NaN and inf survive it
+            # (inf - inf is NaN), and a sum that merely overflows only takes the full
+            # status path below; isfinite over the whole (c, M) block costs 3-5x more.
             # (raw differences, offsets=, are not divided: their steps are looked at)
             # (under jit there is no value to look at: the full status, as array operations)
             if not is_complex and offsets is None and not traced and bool(
-                    xp.all(xp.isfinite(acc))):
+                    xp.isfinite(xp.sum(acc))):
                 status = xp.zeros((c, m_out), dtype=xp.int8, device=device)
             else:
                 clean = False
