@@ -82,12 +82,16 @@ class Evaluator:
         self.x0: Any = None  # the unperturbed flat point
         self.f0: Any = None  # f(x0), flat (M,)
         self.last_sentinel: Any = None  # (1, M) output of the last call's sentinel row
-        self._spot_checked = False  # a perturbed row was compared with a batch of its own
         self._tolerances: tuple[Any, Any] | None = None  # (f0, its sentinel tolerance)
         #: mode "auto" falls back to when the backend's default cannot serve f
         self._fallback = backend.auto_fallback if spec.mode == "auto" else None
         self.mode = backend.default_evaluation if spec.mode == "auto" else spec.mode
         self._call: Callable[..., Any] = self.fun
+        # vmap is the library's transformation of an f written for one point, and can be
+        # wrong on perturbed rows while right on x (torch's batched index_fill): one
+        # perturbed row per computation is compared with f on it alone. A batched f is the
+        # user's own vectorised code; the sentinel row (x in every batch) checks it.
+        self._spot_checked = self.mode != "vmap"
         if self.mode == "vmap":
             in_axes = tuple(0 if i in self.variables else None for i in range(len(self.args)))
             mapped = backend.vmap(self.fun, in_axes)

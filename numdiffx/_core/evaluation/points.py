@@ -223,7 +223,8 @@ def differences(
                                                            x_flat.dtype, device,
                                                            index_add is not None)
         if index_add is not None:
-            batch = _basis_points(xp, backend, work, combos, basis_idx, steps, c, sentinel)
+            batch = _basis_points(xp, backend, work, combos, basis_idx, steps, c, sentinel,
+                                  device)
         else:
             batch = _shifted_points(xp, work, combos, units, masks, is_complex, device, c, n)
         y_flat = evaluate(batch, with_sentinel=sentinel)
@@ -330,16 +331,14 @@ def _shifted_points(xp: Any, work: Any, combos: list[Any], units: list[Any],
 
 
 def _basis_points(xp: Any, backend: Any, work: Any, combos: list[Any], basis_idx: list[Any],
-                  steps: list[Any], c: int, sentinel: bool) -> Any:
+                  steps: list[Any], c: int, sentinel: bool, device: Any) -> Any:
     """(c * k, n) perturbed inputs: row (e, j) is x plus, per direction of the entry,
     ``offset_j * h_e`` at its element. Unperturbed elements are copies of x (a -0.0
     stays -0.0), and each step is added in the same order as the unit-matrix path.
     ``sentinel``: one more, last row, x itself (the evaluator's sentinel)."""
     k = len(combos)
     points = backend.fresh_rows(work, c * k + int(sentinel))
-    from array_api_compat import device as _device
-
-    rows = xp.arange(c, device=_device(work)) * k
+    rows = xp.arange(0, c * k, k, device=device)
     with np.errstate(all="ignore"):  # inf steps, x + h beyond the largest float
         for j, combo in enumerate(combos):
             for (offset, _), idx, h_sel in zip(combo, basis_idx, steps):
