@@ -183,6 +183,8 @@ class Evaluator:
     def _widen_first(self, f0: Any) -> Any:
         """f(x) widened to float32 when f works in a 16-bit float (sets ``narrow_dtype``)."""
         xp = self.xp
+        if f0.dtype == xp.float64 or f0.dtype == xp.float32:  # the usual case
+            return f0
         if xp.isdtype(f0.dtype, "real floating") and int(xp.finfo(f0.dtype).bits) == 16:
             self.narrow_dtype = f0.dtype
             f0 = xp.astype(f0, xp.float32)
