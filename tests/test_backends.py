@@ -139,10 +139,26 @@ def test_torch_auto_falls_back_to_loop_when_vmap_cannot_trace():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_torch_half_precision_is_refused_not_silently_zero(dtype):
-    x = torch.ones(3, dtype=dtype)
-    with pytest.raises(TypeError, match="16-bit float.*Cast to float32"):
-        nd.jacobian(torch.sin, x)
+@pytest.mark.parametrize("evaluation", ["vmap", "loop"])
+def test_torch_half_precision_jacobian_in_its_own_dtype(dtype, evaluation):
+    """f runs in the 16-bit dtype (never silently in float32), the Jacobian comes back in
+    it, and the error estimate covers the true error; second differences are refused."""
+    seen = set()
+
+    def f(z):
+        seen.add(z.dtype)
+        return torch.sin(z) * z.flip(-1)
+
+    x = torch.tensor([0.5, 1.0, 2.0], dtype=dtype)
+    res = nd.jacobian(f, x, evaluation=evaluation, full_output=True)
+    assert seen == {dtype} and res.value.dtype == dtype and res.error.dtype == dtype
+    xd = x.double()
+    true = torch.autograd.functional.jacobian(lambda z: torch.sin(z) * z.flip(-1), xd)
+    err = (res.value.double() - true).abs()
+    assert float(err.max()) < 0.05
+    assert bool((res.error.double() >= err).all())
+    with pytest.raises(TypeError, match="16-bit float.*float32"):
+        nd.hessian(lambda z: torch.sin(z).sum(), x)
 
 
 def test_batch_axis_is_validated():

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 import numdiffx as nd
 from numdiffx import Status
@@ -221,17 +222,79 @@ def test_float32_and_float64_keep_dtype_and_accuracy(xb, dtype):
     np.testing.assert_allclose(np.diag(xb.to_numpy(jac)), np.exp([0.1, 1.0]), rtol=rtol)
 
 
-def test_float16_is_refused_with_the_fix():
-    """float16: TypeError naming 16-bit floats and the cast to float32."""
+def _half_inputs():
+    """(namespace-name, x) for every 16-bit float this machine's libraries have."""
+    values = [0.5, 1.0, 2.0, -3.0]
+    yield "numpy-float16", np.asarray(values, dtype=np.float16)
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        yield "torch-float16", torch.tensor(values, dtype=torch.float16)
+        yield "torch-bfloat16", torch.tensor(values, dtype=torch.bfloat16)
+    try:
+        import jax.numpy as jnp
+    except ImportError:
+        pass
+    else:
+        yield "jax-float16", jnp.asarray(values, dtype=jnp.float16)
+        yield "jax-bfloat16", jnp.asarray(values, dtype=jnp.bfloat16)
+
+
+HALF = dict(_half_inputs())
+
+
+def _host64(a):
+    return np.asarray(a.float() if hasattr(a, "float") else np.asarray(a, dtype=np.float32),
+                      dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", sorted(HALF))
+@pytest.mark.parametrize("step", [None, nd.steps.adaptive(), nd.steps.bound()],
+                         ids=["auto", "adaptive", "bound"])
+def test_16_bit_floats_are_differenced_in_their_own_dtype_with_honest_estimates(name, step):
+    """float16/bfloat16: f sees the 16-bit dtype, the Jacobian and its error come back in
+    it, no answer more than 5% off is SUCCESS, and the estimate covers the true error."""
+    x = HALF[name]
+    xp = array_namespace(x)
+    seen = set()
+
+    def f(z):
+        seen.add(str(z.dtype))
+        return xp.sin(z) * xp.flip(z, axis=-1) + z * z
+
+    res = nd.jacobian(f, x, full_output=True, step=step)
+    assert seen == {str(x.dtype)}
+    assert res.value.dtype == x.dtype and res.error.dtype == x.dtype
+    xd = _host64(x)
+    true = np.diag(np.cos(xd) * xd[::-1] + 2 * xd) + np.fliplr(np.diag(np.sin(xd)))
+    err = np.abs(_host64(res.value) - true)
+    scale = np.abs(true).max(axis=1, keepdims=True)
+    assert err.max() / np.abs(true).max() < 0.05
+    assert np.all(_host64(res.error) >= err)
+    assert not np.any(np.asarray(res.success) & (err > 0.05 * (np.abs(true) + scale)))
+
+
+@pytest.mark.parametrize("name", sorted(HALF))
+def test_16_bit_second_differences_are_refused_with_the_fix(name):
+    """hessian/hvp/second derivatives of f's values in 16 bits: TypeError naming the cast
+    (their round-off is eps**(1/2), 3-9%) before f is called."""
+    x = HALF[name]
+    xp = array_namespace(x)
+    calls = []
+
+    def f(z):
+        calls.append(1)
+        return xp.sum(xp.sin(z))
+
     with pytest.raises(TypeError, match="16-bit float.*float32"):
-        nd.derivative(np.sin, np.array([1.0], dtype=np.float16))
-
-
-def test_bfloat16_is_refused_with_the_fix():
-    """torch bfloat16: TypeError naming 16-bit floats (never zero gradients)."""
-    torch = pytest.importorskip("torch")
+        nd.hessian(f, x)
     with pytest.raises(TypeError, match="16-bit float"):
-        nd.jacobian(torch.sin, torch.ones(2, dtype=torch.bfloat16))
+        nd.hvp(f, x, x)
+    with pytest.raises(TypeError, match="16-bit float"):
+        nd.derivative(xp.sin, x, method=nd.central(deriv=2))
+    assert not calls
 
 
 def test_complex_input_central_differentiates_along_the_real_axis():

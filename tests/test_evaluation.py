@@ -38,7 +38,7 @@ def test_sentinel_ends_every_call_and_is_counted():
     assert [c.shape[0] for c in batches] == [5, 5]  # 4 points + x, twice
     for c in batches:
         np.testing.assert_array_equal(c[-1], x)  # the last row is x itself
-    assert r.nfev == 1 + 8 + 2 + 1  # f(x), 8 points, 2 sentinels, 1 spot check
+    assert r.nfev == 1 + 8 + 2  # f(x), 8 points, 2 sentinels (no spot check: f is batched)
 
 
 

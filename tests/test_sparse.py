@@ -187,6 +187,25 @@ def test_detect_once_and_reuse_the_pattern():
                                atol=1e-14)
 
 
+@pytest.mark.parametrize("evaluation", ["batched", "loop"])
+def test_detection_takes_the_callers_f0(evaluation):
+    """f0= saves detection its f(x): the same pattern with one call of f fewer."""
+    x = np.linspace(0.2, 1.4, _N)
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return banded(np, v)
+
+    plain = nd.detect_sparsity(f, x, evaluation=evaluation)
+    n_plain = len(calls)
+    calls.clear()
+    given = nd.detect_sparsity(f, x, evaluation=evaluation, f0=banded(np, x))
+    assert len(calls) == n_plain - 1
+    np.testing.assert_array_equal(given.rows, plain.rows)
+    np.testing.assert_array_equal(given.cols, plain.cols)
+
+
 def test_per_sample_block_structure_of_the_report_network():
     from numdiffx.studies import make_mlp
 

@@ -227,7 +227,7 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         else:
             plan = ColumnsPlan(prob, opts.method, chunk_size=opts.chunk_size,
                                memory_budget=opts.memory_budget)
-        results.append(plan.finish(opts.rule.run(plan, full_output=full_output), full_output))
+        results.append(plan.compute(opts.rule, full_output))
     return tuple(results) if as_tuple else results[0]
 
 
@@ -346,10 +346,10 @@ def hessian(
         _grad0_iv(grad0, args[a], f"args[{a}]", method)
         return hessian_from_gradient(grad, args, a, opts, grad0, full_output)
     assert f is not None
-    prob = build_problem(f, args, (a,), opts, (f"args[{a}]",), f0=f0)
+    prob = build_problem(f, args, (a,), opts, (f"args[{a}]",), f0=f0, second_order=True)
     plan = HessianPlan(prob, opts.method, chunk_size=opts.chunk_size,
                        memory_budget=opts.memory_budget)
-    return plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
+    return plan.compute(opts.rule, full_output)
 
 
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
@@ -409,7 +409,9 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     v = flat_tangent_iv(prob.xp, prob.dtype, prob.shapes, t)
     plan = DirectionalPlan(prob, opts.method, v)
     value = prob.xp.reshape(prob.f0, prob.out_shape)
-    return value, plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
+    if prob.evaluator.narrow_dtype is not None:  # f's own value, in f's own dtype
+        value = prob.xp.astype(value, prob.evaluator.narrow_dtype)
+    return value, plan.compute(opts.rule, full_output)
 
 
 def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: object = None,
@@ -497,12 +499,12 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
         return hvp_from_gradient(grad, p[0], t[0], opts, grad0, full_output)
     assert f is not None
     prob = build_problem(f, p, tuple(range(len(p))), opts,
-                         [f"primals[{i}]" for i in range(len(p))], f0=f0)
+                         [f"primals[{i}]" for i in range(len(p))], f0=f0, second_order=True)
     v = flat_tangent_iv(prob.xp, prob.dtype, prob.shapes, t)
     plan = HvpPlan(prob, opts.method, v, chunk_size=opts.chunk_size,
                    memory_budget=opts.memory_budget,
                    as_tuple=isinstance(primals, (tuple, list)))
-    return plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
+    return plan.compute(opts.rule, full_output)
 
 
 def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
@@ -550,4 +552,4 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
     opts = options_iv(method, step, "loop", None, DEFAULT_MEMORY_BUDGET, operation="derivative")
     prob = build_problem(f, (x,), (0,), opts, ("x",), f0=f0)
     plan = ElementwisePlan(prob, opts.method)
-    return plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
+    return plan.compute(opts.rule, full_output)

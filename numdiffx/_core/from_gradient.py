@@ -38,7 +38,7 @@ def hessian_from_gradient(grad: Callable[..., Any], args: Sequence[Any], argnum:
     prob = _gradient_problem(grad, args, argnum, opts, (f"args[{argnum}]",), grad0)
     plan = ColumnsPlan(prob, opts.method, chunk_size=opts.chunk_size,
                        memory_budget=opts.memory_budget)
-    jac = plan.finish(opts.rule.run(plan, full_output=full_output), True)
+    jac = plan.compute(opts.rule, True)
     return symmetrised(prob.xp, jac, prob.n, full_output)
 
 
@@ -48,7 +48,7 @@ def hvp_from_gradient(grad: Callable[..., Any], x: Any, tangent: Any, opts: Opti
     prob = _gradient_problem(grad, (x,), 0, opts, ("primals",), grad0)
     v = flat_tangent_iv(prob.xp, prob.dtype, prob.shapes, (tangent,))
     plan = DirectionalPlan(prob, opts.method, v)
-    return plan.finish(opts.rule.run(plan, full_output=full_output), full_output)
+    return plan.compute(opts.rule, full_output)
 
 
 def symmetrised(xp: Any, jac: DiffResult, n: int, full_output: bool) -> Any:

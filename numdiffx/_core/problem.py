@@ -103,11 +103,22 @@ def _real_at_real_points(f: Callable[..., Any], xp: Any, backend: Any, first: in
     return real_valued
 
 
+def _second_order_dtype_iv(xp: Any, x: Any, name: str) -> None:
+    if xp.isdtype(x.dtype, "real floating") and int(xp.finfo(x.dtype).bits) == 16:
+        raise TypeError(
+            f"{name} has dtype {x.dtype}: a second difference of f's values in a 16-bit float "
+            "has round-off ~eps**(1/2) (3% in float16, 9% in bfloat16) and often no correct "
+            "digit. Cast x to float32 and the result back; or pass grad= (a Hessian from a "
+            "gradient is a first difference, which 16-bit floats support)."
+        )
+
+
 def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequence[int],
                   opts: Options, names: Sequence[str], *, known: Problem | None = None,
-                  f0: Any = None) -> Problem:
+                  f0: Any = None, second_order: bool = False) -> Problem:
     """Validate and flatten the variables; f(x) from ``known`` (another argnum of the same
-    call), from the caller's ``f0``, or evaluated once here."""
+    call), from the caller's ``f0``, or evaluated once here. ``second_order``: the plan
+    differences f's values twice (hessian, hvp), which 16-bit floats cannot carry."""
     args = list(args)
     xp = None
     flats, shapes, dtypes = [], [], []
@@ -119,6 +130,8 @@ def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequenc
         elif xpi is not xp:
             raise TypeError(f"all differentiated arguments must come from one array library; "
                             f"{name} is a {type(xi).__name__}. Convert it first.")
+        if second_order or opts.method.deriv >= 2:
+            _second_order_dtype_iv(xp, xi, name)
         xi = backend.prepare(xi, xp)
         args[i] = xi
         flats.append(xp.reshape(xi, (-1,)))

@@ -183,6 +183,7 @@ def detect_sparsity(
     memory_budget: int | None = None,
     nan_probe: bool = True,
     seed: int = 0,
+    f0: Any = None,
 ) -> SparsityPattern:
     """Detect the Jacobian's sparsity pattern of a black-box ``f`` without autodiff.
 
@@ -232,6 +233,9 @@ def detect_sparsity(
         Also probe with NaN (default True).
     seed : int
         Seed of the random relative moves.
+    f0 : array, optional
+        ``f(x)`` if the caller holds it (a solver does): one evaluation fewer. In
+        ``"loop"`` mode every probe is compared with it, so it must be f's own value.
 
     Returns
     -------
@@ -265,7 +269,7 @@ def detect_sparsity(
     if isinstance(argnums, (tuple, list)):
         raise TypeError(f"detect_sparsity takes one argnums int; got {argnums!r}.")
     (a,), _ = argnums_iv(argnums, len(args))
-    prob = build_problem(f, args, (a,), opts, (f"args[{a}]",))
+    prob = build_problem(f, args, (a,), opts, (f"args[{a}]",), f0=f0)
     return detect(prob, opts.chunk_size, opts.memory_budget, nan_probe, seed)
 
 

@@ -441,13 +441,21 @@ _METHOD_NAMES = {
 }
 
 
+#: the method object of each name (frozen: one shared instance; no construction per call)
+_BY_NAME: dict[str, AbstractMethod] = {}
+
+
 def resolve_method(method: object) -> AbstractMethod:
     """Map the public ``method=`` argument (a string or a method object) to an object."""
     if isinstance(method, AbstractMethod):
         return method
     if isinstance(method, str):
+        found = _BY_NAME.get(method)
+        if found is not None:
+            return found
         try:
-            return _METHOD_NAMES[method]()  # type: ignore[operator]
+            found = _BY_NAME[method] = _METHOD_NAMES[method]()  # type: ignore[operator]
+            return found
         except KeyError:
             raise ValueError(
                 f"method={method!r} is not known; use one of {sorted(_METHOD_NAMES)} or a "

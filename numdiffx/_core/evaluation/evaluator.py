@@ -76,15 +76,22 @@ class Evaluator:
         self._replace = k != 0 and all(len(s) > k and s[k] == 1 for s in self.shapes)
         self.out_shape: tuple[int, ...] = ()
         self.out_dtype: Any = None
+        #: f's own 16-bit float dtype (float16/bfloat16): its values are widened to float32
+        #: as they arrive, so the differences carry only f's own rounding
+        self.narrow_dtype: Any = None
         self.x0: Any = None  # the unperturbed flat point
         self.f0: Any = None  # f(x0), flat (M,)
         self.last_sentinel: Any = None  # (1, M) output of the last call's sentinel row
-        self._spot_checked = False  # a perturbed row was compared with a batch of its own
         self._tolerances: tuple[Any, Any] | None = None  # (f0, its sentinel tolerance)
         #: mode "auto" falls back to when the backend's default cannot serve f
         self._fallback = backend.auto_fallback if spec.mode == "auto" else None
         self.mode = backend.default_evaluation if spec.mode == "auto" else spec.mode
         self._call: Callable[..., Any] = self.fun
+        # vmap is the library's transformation of an f written for one point, and can be
+        # wrong on perturbed rows while right on x (torch's batched index_fill): one
+        # perturbed row per computation is compared with f on it alone. A batched f is the
+        # user's own vectorised code; the sentinel row (x in every batch) checks it.
+        self._spot_checked = self.mode != "vmap"
         if self.mode == "vmap":
             in_axes = tuple(0 if i in self.variables else None for i in range(len(self.args)))
             mapped = backend.vmap(self.fun, in_axes)
@@ -169,7 +176,19 @@ class Evaluator:
             )
         if self.x0 is None or not isinstance(out, type(self.x0)):
             out = self.xp.asarray(out)  # a scalar, or another library's array
+        if self.narrow_dtype is not None and out.dtype == self.narrow_dtype:
+            out = self.xp.astype(out, self.xp.float32)
         return self._from_batched(out) if batched else out
+
+    def _widen_first(self, f0: Any) -> Any:
+        """f(x) widened to float32 when f works in a 16-bit float (sets ``narrow_dtype``)."""
+        xp = self.xp
+        if f0.dtype == xp.float64 or f0.dtype == xp.float32:  # the usual case
+            return f0
+        if xp.isdtype(f0.dtype, "real floating") and int(xp.finfo(f0.dtype).bits) == 16:
+            self.narrow_dtype = f0.dtype
+            f0 = xp.astype(f0, xp.float32)
+        return f0
 
     def _apply(self, fun: Callable[..., Any], args: list[Any], where: str) -> Any:
         """``fun(*args)``; an exception from f keeps its type and gains a note naming where."""
@@ -229,6 +248,7 @@ class Evaluator:
 
     def known(self, x_flat: Any, f0: Any) -> Any:
         """Use the caller's f(x) (flat, validated); no evaluation."""
+        f0 = self._widen_first(f0)
         self.x0, self.f0, self.device = x_flat, f0, _device(x_flat)
         self.out_dtype = f0.dtype
         return f0
@@ -255,6 +275,7 @@ class Evaluator:
                     self.fun, self._arguments(self._split(x_copy, None), None), "at x"),
                     "at x", False)
                 self.out_shape = tuple(out.shape)
+        out = self._widen_first(out)
         self.out_dtype = out.dtype
         self.nfev += 1
         self.f0 = xp.reshape(out, (-1,))

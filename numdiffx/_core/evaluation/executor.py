@@ -73,6 +73,7 @@ class _Task:
     out_shape: tuple[int, ...]
     x0: Any
     f0: Any
+    narrow_dtype: Any = None  # f's 16-bit dtype, whose values are widened (see Evaluator)
 
 
 def run_task(task: _Task, points: Any, attempt: int = 0) -> Any:
@@ -87,7 +88,7 @@ def run_task(task: _Task, points: Any, attempt: int = 0) -> Any:
     local = Evaluator(task.spec, backend_for(points), array_namespace(points))
     local.out_shape, local.x0, local.f0 = task.out_shape, task.x0, task.f0
     local.device = device(points)
-    local.out_dtype = task.f0.dtype
+    local.out_dtype, local.narrow_dtype = task.f0.dtype, task.narrow_dtype
     return local(points)
 
 
@@ -112,7 +113,7 @@ class ExecutorEvaluator(Evaluator):
         if with_sentinel:  # each batched task carries (and checks) its own sentinel row
             points = points[:-1, ...]
         m = points.shape[0]
-        task = _Task(self.spec, self.out_shape, self.x0, self.f0)
+        task = _Task(self.spec, self.out_shape, self.x0, self.f0, self.narrow_dtype)
         size = self.task_size or max(1, math.ceil(m / (TASKS_PER_WORKER
                                                         * n_workers(self.executor))))
         bounds: Sequence[tuple[int, int]] = [(a, min(a + size, m)) for a in range(0, m, size)]

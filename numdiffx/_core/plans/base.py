@@ -145,6 +145,20 @@ class AbstractPlan:
         return self.problem.xp.expand_dims(self.problem.f0, 0)
 
     # -- result --------------------------------------------------------------------------
+    def compute(self, rule: Any, full_output: bool) -> Any:
+        """Run ``rule`` on this plan and lay the outcome out (:meth:`finish`). Where f
+        works in a 16-bit float its values were differenced in float32; the result goes
+        back to f's dtype, its error estimate grown by that last rounding."""
+        outcome = rule.run(self, full_output=full_output)
+        narrow = self.problem.evaluator.narrow_dtype
+        if narrow is not None:
+            xp = self.problem.xp
+            if outcome.error is not None:
+                rounding = float(xp.finfo(narrow).eps) * xp.abs(outcome.value)
+                outcome.error = xp.astype(outcome.error + rounding, narrow)
+            outcome.value = xp.astype(outcome.value, narrow)
+        return self.finish(outcome, full_output)
+
     def finish(self, outcome: Outcome, full_output: bool) -> Any:
         """The operation's result in its layout (or a DiffResult)."""
         raise NotImplementedError  # pragma: no cover - abstract

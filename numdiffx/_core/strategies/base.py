@@ -23,6 +23,9 @@ _OPERATION_PLANS = {"derivative": "elementwise", "jacobian": "columns", "gradien
                     "sparse jacobian": "coloured", "hessian": "hessian", "jvp": "directional",
                     "hvp": "hvp", "hessian_from_gradient": "columns",
                     "hvp_from_gradient": "directional"}
+#: how the internal operation keys read in a message
+_OPERATION_WORDS = {"hessian_from_gradient": "hessian with grad=",
+                    "hvp_from_gradient": "hvp with grad="}
 
 
 def positive_finite(value: object, name: str, example: str) -> float:
@@ -51,8 +54,9 @@ class AbstractStepRule:
             ok = sorted(op for op, p in _OPERATION_PLANS.items() if p in self.supports
                         and "_" not in op)
             listed = ", ".join(ok[:-1]) + f" and {ok[-1]}" if len(ok) > 1 else ok[0]
+            words = _OPERATION_WORDS.get(operation, operation)
             raise ValueError(f"steps.{type(self).__name__}() is supported by {listed}; not by "
-                             f"{operation} (refused before f is called): for {operation} use "
+                             f"{words} (refused before f is called): for {words} use "
                              "step='auto', a number, or another rule of nd.steps.")
 
     def check_point(self, x_flat: Any, names: tuple[str, ...], backend: Any) -> None:

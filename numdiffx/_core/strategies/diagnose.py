@@ -51,6 +51,9 @@ ROUNDOFF_SAFETY = 2.0
 SMOOTH_PRIOR = 10.0
 #: SUCCESS: estimate within PROMISE * eps**(p/(p+q)) relative
 PROMISE = 100.0
+#: ... and never looser than this (it bites only in 16-bit floats, whose promise with
+#: margin would exceed 100%): SUCCESS always means about 1.3 correct digits or better
+LOOSEST = 0.05
 
 
 def diagnostic_weights(method: AbstractMethod) -> tuple[tuple[float, ...], ...]:
@@ -127,7 +130,7 @@ def _complex_hessian(xp: Any, method: Stencil, eps: float, h: Any, value: Any, s
 def tolerance(eps: float, method: AbstractMethod) -> float:
     """Relative tolerance of SUCCESS: what the stencil promises at its optimal step,
     ``100 eps**(p/(p+q))``, but never looser than ``100 sqrt(eps)`` (what a forward
-    difference promises for a first derivative).
+    difference promises for a first derivative), nor than ``LOOSEST`` (16-bit floats).
 
     The cap matters where the derivative order exceeds the stencil's order: an order-2
     stencil for a 6th derivative "promises" ``100 eps**(1/4) = 1.2e-2``, which let
@@ -136,7 +139,7 @@ def tolerance(eps: float, method: AbstractMethod) -> float:
     if isinstance(method, ComplexStep):
         return PROMISE * eps
     p, q = method.order, method.deriv
-    return PROMISE * eps ** max(p / (p + q), 0.5)
+    return min(LOOSEST, PROMISE * eps ** max(p / (p + q), 0.5))
 
 
 def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value: Any,
