@@ -133,6 +133,8 @@ DTYPES = st.sampled_from([np.float16, np.float32, np.float64, np.complex128, np.
 @example(x=np.array([1.3e154, 1e154]), method="central", step=nd.steps.adaptive(),
          op="hessian")  # sqrt(h_i * h_j) overflowed in the adaptive Hessian
 @example(x=np.array([0.0, 1.0], dtype=np.float16), method="central", step=None, op="jacobian")
+@example(x=np.array(1.58895126e+308), method="central", step=nd.steps.adaptive(),
+         op="hessian")  # the tableau's h**2 overflowed (invalid value in its round-off)
 def test_never_crashes_with_an_unexpected_exception(x, method, step, op):
     """Any generated dtype/shape/value/method/step: the call returns, or raises TypeError
     or ValueError with a message; non-finite values come back as NaN with a status."""

@@ -1,9 +1,9 @@
 """The complex-step guard: refuse a non-holomorphic f before any result is computed.
 
 The complex-step method is only valid for a holomorphic f. A real-valued f at complex
-points (``abs``, ``real``) would give a silent zero and ``conj`` the wrong sign; one
-complex-step and one central difference along a fixed direction (3 evaluations) detect
-both.
+points (``abs``, ``real``) would give a silent zero and ``conj`` the wrong sign; complex
+steps and real central differences along a fixed direction, at two steps (8
+evaluations), detect both (:func:`check`).
 """
 
 from __future__ import annotations
@@ -27,53 +27,93 @@ def complex_of(xp: Any, dtype: Any) -> Any:
 def check(xp: Any, backend: Any, evaluate: Callable[[Any], Any], x_flat: Any, f0: Any) -> None:
     """Refuse a non-holomorphic f before the complex-step method is applied to it.
 
-    Evaluates f at ``x + i t v``, ``x + t v`` and ``x - t v`` (one call) for a fixed
-    direction ``v`` and compares ``Im f(x + i t v) / t`` with the central difference.
+    Along a fixed direction ``v`` (each element scaled by ``max(|x_i|, 1)``), at two
+    steps ``t`` and ``t/4``, compares what the complex step gives with real central
+    differences, for the slope and the curvature:
+
+    - ``Im[f(x + i t v + t v) + f(x + i t v - t v)] / (2 t)`` with ``(f(x+tv) - f(x-tv)) / 2t``;
+    - ``Im[f(x + i t v + t v) - f(x + i t v - t v)] / (2 t**2)`` with the second difference.
+
+    For a holomorphic f both pairs differ by truncation alone, ``O(t**2)``: a quarter of
+    the step shrinks the difference sixteenfold. For ``conj``, ``abs``, ``real`` or a
+    branch cut the difference does not shrink. A slope near zero (a likelihood at its
+    maximum: +609.7 against -609.7 at one step, from the curvature term) therefore no
+    longer reads as a sign flip, and a non-holomorphic f at a stationary point is still
+    caught by its curvature where the round-off allows. f is never called at complex
+    points with a zero imaginary part (a real code path behind ``np.iscomplex`` would
+    crash there): the real points go in a real call. 8 evaluations, two calls.
     """
     n = x_flat.shape[0]
     if n == 0:
         return
     eps = float(xp.finfo(x_flat.dtype).eps)
     direction = np.mod(np.arange(1, n + 1) * 0.6180339887498949, 1.0) + 0.5  # no zeros
-    v = xp.asarray(direction, dtype=x_flat.dtype, device=_device(x_flat))
-    scale = 1.0
-    if not backend.is_traced(x_flat):
+    traced = backend.is_traced(x_flat)
+    if not traced:
         with np.errstate(all="ignore"):
             absx = np.abs(to_host(x_flat))
-        scale = max(float(np.max(absx[np.isfinite(absx)], initial=0.0)), 1.0)
-    t = eps ** 0.5 * scale  # small: f may vary faster than x's scale (sin at large x)
-    work = xp.astype(x_flat, complex_of(xp, x_flat.dtype))
-    tv = xp.astype(v * t, work.dtype)
+        direction = direction * np.where(np.isfinite(absx), np.maximum(absx, 1.0), 1.0)
+    v = xp.asarray(direction, dtype=x_flat.dtype, device=_device(x_flat))
+    # sqrt(eps), the method's own relative step: a larger one can leave f's scale
+    # (exp(cos(300 x)) at x = 1e3 read as non-holomorphic at eps**(1/4)); the price is a
+    # curvature test that sees only curvatures above ~1e3 |f| / |x|**2
+    t1 = eps ** 0.5
+    steps = (t1, t1 / 4.0)
+    cdt = complex_of(xp, x_flat.dtype)
+    work = xp.astype(x_flat, cdt)
     with np.errstate(all="ignore"):  # non-finite x: non-finite points, skipped below
-        points = xp.stack([work + tv * 1j, work + tv, work - tv], axis=0)
-    y = evaluate(points)
-    if not xp.isdtype(y.dtype, "complex floating"):
+        real = xp.stack([x_flat + sign * t * v for t in steps for sign in (1.0, -1.0)], axis=0)
+        cplx = xp.stack([work + xp.astype(t * v, cdt) * (1j + sign) for t in steps
+                         for sign in (1.0, -1.0)], axis=0)
+    yc = evaluate(cplx)
+    if not xp.isdtype(yc.dtype, "complex floating"):
         raise TypeError(
             "method='complex_step' needs a holomorphic f, but f returned real values at "
             "complex points (abs, real, a cast to float, ...): the result would be a silent "
             "zero. Use method='central'."
         )
-    if backend.is_traced(y) or backend.is_traced(f0):
+    yr = evaluate(real)
+    if traced or backend.is_traced(yc) or backend.is_traced(f0):
         return  # traced (jax.jit): no data-dependent check possible
-    host = to_host
+    _verdict(eps, steps, np.asarray(to_host(yr)), np.asarray(to_host(yc)),
+             np.asarray(to_host(f0)))
+
+
+def _verdict(eps: float, steps: tuple[float, float], yr: np.ndarray, yc: np.ndarray,
+             f0: np.ndarray) -> None:
+    """Raise where a difference between the complex step and the real differences does
+    not shrink with the step (see :func:`check`); (4, M) values at ``x +- t v`` and
+    ``x + i t v +- t v`` for both steps, ``f(x)`` (M,)."""
     with np.errstate(all="ignore"):
-        cs = np.asarray(host(xp.imag(y[0, :]))) / t
-        re = np.real(np.asarray(host(y[1, :])) - np.asarray(host(y[2, :]))) / (2 * t)
-        f_abs = np.abs(np.asarray(host(f0)))
-    ok = np.isfinite(cs) & np.isfinite(re)
-    if not ok.any():
-        return
-    tol = 0.05  # conj, abs, real disagree by O(1): a loose bound avoids false alarms
-    atol = 1e3 * eps * (float(np.max(f_abs[np.isfinite(f_abs)], initial=0.0)) + 1.0) / t
-    bad = ok & (np.abs(cs - re) > tol * (np.abs(cs) + np.abs(re)) + atol)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"method='complex_step' needs a holomorphic f, but along a test direction the "
-            f"complex step gives {cs[i]:.6g} and a real central difference {re[i]:.6g} for "
-            f"output {i} (conj, abs, real or a branch cut make f non-holomorphic). Use "
-            "method='central'."
-        )
+        f_abs = np.abs(np.real(f0))
+        noise = 1e3 * eps * (float(np.max(f_abs[np.isfinite(f_abs)], initial=0.0)) + 1.0)
+        pairs = []
+        for k, t in enumerate(steps):
+            plus, minus = yr[2 * k], yr[2 * k + 1]
+            cp, cm = yc[2 * k], yc[2 * k + 1]
+            slope = (np.imag(cp + cm) / (2 * t), np.real(plus - minus) / (2 * t), noise / t)
+            curve = (np.imag(cp - cm) / (2 * t * t),
+                     np.real(plus + minus - 2 * np.real(f0)) / (t * t), 4 * noise / (t * t))
+            pairs.append((slope, curve))
+        for order in range(2):
+            cs1, re1, _ = pairs[0][order]
+            cs2, re2, floor = pairs[1][order]
+            d1, d2 = np.abs(cs1 - re1), np.abs(cs2 - re2)
+            ok = np.isfinite(d1) & np.isfinite(d2)
+            # each method settled (its two steps agree better than the two methods do):
+            # a step beyond f's scale (sin(300 x) at x = 1e3) moves both, so it is not
+            # read as non-holomorphic
+            settled = np.maximum(np.abs(cs1 - cs2), np.abs(re1 - re2)) < d2 / 4.0
+            bad = ok & settled & (d2 > floor + 0.05 * (np.abs(cs2) + np.abs(re2))) & (
+                d2 > d1 / 4.0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                what = "slope" if order == 0 else "curvature"
+                raise ValueError(
+                    f"method='complex_step' needs a holomorphic f, but along a test direction "
+                    f"the complex step gives a {what} of {cs2[i]:.6g} and real differences "
+                    f"{re2[i]:.6g} for output {i}, apart at both steps tried (conj, abs, "
+                    "real or a branch cut make f non-holomorphic). Use method='central'.")
 
 
 def check_complex_input(xp: Any, backend: Any, evaluate: Callable[[Any], Any], x_flat: Any,

@@ -83,6 +83,26 @@ class Problem:
         return out
 
 
+def _real_at_real_points(f: Callable[..., Any], xp: Any, backend: Any, first: int
+                         ) -> Callable[..., Any]:
+    """For the complex step: f whose values have a complex dtype even at real points
+    (``np.asarray(x, complex)`` inside f) gives their real part there, where the imaginary
+    part is zero; a nonzero one (a complex-valued f) is refused."""
+
+    def real_valued(*args: Any, **kwargs: Any) -> Any:
+        y = f(*args, **kwargs)
+        x, dt = args[first], getattr(y, "dtype", None)
+        if (dt is None or not xp.isdtype(dt, "complex floating")
+                or xp.isdtype(x.dtype, "complex floating")):
+            return y
+        if not (backend.is_traced(y) or backend.is_traced(x)) and bool(xp.any(xp.imag(y) != 0)):
+            raise TypeError("method='complex_step' needs a real-valued f; f returned complex "
+                            "values at real x. Use method='central'.")
+        return xp.real(y)
+
+    return real_valued
+
+
 def _second_order_dtype_iv(xp: Any, x: Any, name: str) -> None:
     if xp.isdtype(x.dtype, "real floating") and int(xp.finfo(x.dtype).bits) == 16:
         raise TypeError(
@@ -128,6 +148,8 @@ def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequenc
                              f"{shape}; use 0..{len(shape)}.")
     if known is None:  # before f is ever called
         opts.rule.check_point(x_flat, tuple(names), backend)
+    if isinstance(opts.method, ComplexStep) and f0 is None and known is None:
+        f = _real_at_real_points(f, xp, backend, variables[0])
     spec = EvaluatorSpec(f, tuple(args), tuple(variables), tuple(shapes), opts.evaluation,
                          opts.batch_axis)
     evaluator = (Evaluator(spec, backend, xp) if opts.executor is None else

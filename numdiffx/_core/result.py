@@ -18,7 +18,8 @@ class Status(enum.IntEnum):
 
     SUCCESS means one thing for every step rule: the element's error estimate is within
     the tolerance (the rule's ``atol + rtol * |value|``; for rules without a tolerance,
-    what the stencil promises at its step, ``1e3 * eps**(p/(p+q))`` relative). Every
+    what the stencil promises at its step, ``100 * eps**(p/(p+q))`` relative, never
+    looser than ``100 * sqrt(eps)``). Every
     other status keeps the best value it has, except NON_FINITE and STEP_TOO_SMALL,
     whose value is NaN.
 

@@ -9,6 +9,7 @@ evaluations; they never know which operation they serve.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,9 +92,26 @@ class AbstractPlan:
         finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
         return xp.max(finite, axis=0, keepdims=True) if a.shape[0] else finite
 
+    def judged_scale(self, values: Any, error: Any) -> Any:
+        """:meth:`output_scale` once the error estimates are known (a plan may judge an
+        entry that is zero within its estimate against a wider scale)."""
+        return self.output_scale(values)
+
     def estimate_method(self) -> AbstractMethod:
         """The stencil whose error constants describe the entries' values."""
         return self.method
+
+    def inherit(self, error: Any, status: Any) -> tuple[Any, Any]:
+        """(error, status) after entries inherit the failures of entries they depend on
+        (a Hessian's mixed entries those of its diagonal); as given for most plans."""
+        return error, status
+
+    def with_method(self, method: AbstractMethod) -> AbstractPlan:
+        """This plan with another stencil of the same derivative order (a shallow copy:
+        same problem, entries and layout)."""
+        new = copy.copy(self)
+        new.method = method
+        return new
 
     def entry_methods(self, methods: list[AbstractMethod], group: np.ndarray
                       ) -> tuple[list[AbstractMethod], np.ndarray, list[float]]:

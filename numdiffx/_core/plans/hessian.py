@@ -9,13 +9,14 @@ complex/central formula for every entry. The result is exactly symmetric, laid o
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..evaluation.points import BasisDirection, Differences, differences
 from ..problem import Problem
-from ..result import DiffResult
+from ..result import DiffResult, Status
 from ..stencils import AbstractMethod, ComplexStep, central
 from .base import AbstractPlan
 from .outcome import Outcome
@@ -26,7 +27,10 @@ __all__ = ["HessianPlan"]
 
 class HessianPlan(AbstractPlan):
     name = "hessian"
-    extras_ok = False  # mixed stencils: the estimate uses the smooth prior
+    # diagonal entries return their stencil's diagnostics (second and first difference);
+    # mixed entries have none (NaN: the estimate uses the smooth prior there) and inherit
+    # a failed status of their diagonals (:meth:`inherit`)
+    extras_ok = True
 
     def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
                  memory_budget: int) -> None:
@@ -45,14 +49,24 @@ class HessianPlan(AbstractPlan):
     def nominal_steps(self, nominal: Any) -> Any:
         if not self.complex_step:
             return super().nominal_steps(nominal)
-        # the complex direction takes the complex step's own step, the real one central's
-        scale = self.step_scale()
-        h_c = self.to_steps(nominal(scale, self.method))
-        real = central(order=2)
+        # both directions take central's first-derivative step, as statsmodels'
+        # approx_hess_cs (Ridout 2009): a tiny imaginary step (eps |x|) carries so little
+        # signal that the imaginary round-off of a Kalman filter swamps it (ARIMA(3,0,0)
+        # on the sunspots: infinite standard errors); the truncation is O(h**2) anyway
         from ..evaluation.points import representable_steps
 
-        h_r = representable_steps(self.problem.xp, self.step_x(), nominal(scale, real))
-        return (h_c, h_r)
+        scale = self.step_scale()
+        h_r = representable_steps(self.problem.xp, self.step_x(),
+                                  nominal(scale, central(order=2)))
+        return (h_r, h_r)
+
+    def to_steps(self, h: Any) -> Any:
+        if not self.complex_step:
+            return super().to_steps(h)
+        # adaptive levels: the same step in the complex and the real direction
+        from ..evaluation.points import representable_steps
+
+        return (h, representable_steps(self.problem.xp, self.step_x(), h))
 
     def entry_variables(self) -> np.ndarray:
         return self._first
@@ -63,7 +77,49 @@ class HessianPlan(AbstractPlan):
     def estimate_method(self) -> AbstractMethod:
         return central(order=2, deriv=2) if self.complex_step else self.method.with_deriv(2)
 
+    def output_scale(self, values: Any) -> Any:
+        """(E, M) the scale an entry's error is judged against: ``sqrt(|H_ii| |H_jj|)``,
+        the geometric mean of its diagonals (``|H_ii|`` on the diagonal).
+
+        Hessian entries carry the units of their two variables: relative to the largest
+        entry of the matrix, a variance's curvature (1e10 for an AR(2) on GDP growth)
+        would make every other entry's error look negligible, and standard errors 70%
+        off pass. Relative to its diagonals an entry is judged as the standard errors
+        see it, whatever the parameters' units."""
+        xp, n = self.problem.xp, self.problem.n
+        a = xp.abs(values)
+        top = a[:n, ...]
+        diag = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        # a zero diagonal (f linear in x_i: x_0 x_1 has H_00 = 0) would make its row's
+        # tolerance zero and an exact 0.0 a failure; no diagonal is judged below
+        # sqrt(eps) of the largest entry
+        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        floor = math.sqrt(self.problem.eps) * xp.max(finite, axis=0, keepdims=True)
+        diag = xp.maximum(diag, floor)
+        if self.pairs.shape[0] == 0:
+            return diag
+        dev = self.problem.device
+        d_i = xp.take(diag, xp.asarray(self.pairs[:, 0], device=dev), axis=0)
+        d_j = xp.take(diag, xp.asarray(self.pairs[:, 1], device=dev), axis=0)
+        return xp.concat([diag, xp.sqrt(d_i) * xp.sqrt(d_j)], axis=0)
+
+    def judged_scale(self, values: Any, error: Any) -> Any:
+        """:meth:`output_scale`, except that a diagonal that is zero within its own
+        estimate (f linear in x_i: ``x_0 + x_1**2 + x_2**3`` at x = 68 gives
+        ``H_00 = 0 +- 1e-7``, the round-off of f ~ 3e5) is judged against the largest
+        entry: the entry says f is flat there, not how accurate a curvature is."""
+        xp, n = self.problem.xp, self.problem.n
+        a = xp.abs(values)
+        with np.errstate(invalid="ignore"):
+            flat = a[:n, ...] <= xp.abs(error[:n, ...])
+        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+        top = xp.max(finite, axis=0, keepdims=True)
+        widened = xp.where(flat, top + xp.zeros_like(a[:n, ...]), a[:n, ...])
+        return self.output_scale(xp.concat([widened, values[n:, ...]], axis=0))
+
     def entry_step(self, h: Any, rows: np.ndarray) -> Any:
+        if isinstance(h, tuple):  # complex step: the real direction's step
+            h = h[1]
         xp, dev = self.problem.xp, self.problem.device
         hi = xp.take(h, xp.asarray(self._first[rows], device=dev), axis=0)
         hj = xp.take(h, xp.asarray(self._second[rows], device=dev), axis=0)
@@ -74,6 +130,8 @@ class HessianPlan(AbstractPlan):
         n = self.problem.n
         base = methods[0]
         kinds = np.concatenate([np.zeros(n, np.int64), np.ones(self.pairs.shape[0], np.int64)])
+        if self.complex_step:  # Im[f(x + ih e_i + h e_j) - f(x + ih e_i - h e_j)] / (2 h h)
+            return [base, base], kinds, [1.0, 1.0]
         w = base.roundoff_constant
         diag = base.with_deriv(2)
         return [diag, base], kinds, [diag.roundoff_constant, w * w]
@@ -87,29 +145,87 @@ class HessianPlan(AbstractPlan):
         rows = np.arange(self.n_entries) if rows is None else rows
         meth = method or self.method
 
-        def run(directions: list[Any], entries: np.ndarray) -> Differences:
+        def run(directions: list[Any], entries: np.ndarray,
+                extra: tuple[tuple[float, ...], ...] = ()) -> Differences:
             return differences(p.evaluator, p.x_flat, p.f0, directions, entries,
-                               chunk_size=self.chunk_size, memory_budget=self.memory_budget)
+                               chunk_size=self.chunk_size, memory_budget=self.memory_budget,
+                               extras=extra)
 
         if self.complex_step:
             h_c, h_r = h
             table = np.concatenate([np.stack([np.arange(n)] * 2, axis=1), self.pairs], axis=0)
-            return run([BasisDirection(meth, h_c, 0), BasisDirection(central(order=2), h_r, 1)],
-                       table[rows])
-        parts = []
+            d = run([BasisDirection(meth, h_c, 0), BasisDirection(central(order=2), h_r, 1)],
+                    table[rows])
+            if not extras:
+                return d
+            return Differences(d.values, d.status, self._real_diagonal(h_r, rows, extras))
+        parts, extra_parts = [], []
         diag = rows[rows < n]
         if diag.size:
-            d = run([BasisDirection(meth.with_deriv(2), h, 0)], diag.reshape(-1, 1))
+            d = run([BasisDirection(meth.with_deriv(2), h, 0)], diag.reshape(-1, 1), extras)
             parts.append((diag, d.values, d.status))
+            extra_parts.append((diag, d.extras))
         mixed = rows[rows >= n]
         if mixed.size:
             d = run([BasisDirection(meth, h, 0), BasisDirection(meth, h, 1)],
                     self.pairs[mixed - n])
             parts.append((mixed, d.values, d.status))
+            nan = p.xp.full(d.values.shape, math.nan, dtype=d.values.dtype, device=p.device)
+            extra_parts.append((mixed, [nan for _ in extras]))
         if not parts:
-            return run([BasisDirection(meth.with_deriv(2), h, 0)], np.zeros((0, 1), np.int64))
+            return run([BasisDirection(meth.with_deriv(2), h, 0)], np.zeros((0, 1), np.int64),
+                       extras)
         values, status = scatter_rows(p.xp, parts, rows, p.device)
-        return Differences(values, status)
+        laid = [scatter_rows(p.xp, [(sel, ex[k], st) for (sel, ex), (_, _, st) in
+                                    zip(extra_parts, parts)], rows, p.device)[0]
+                for k in range(len(extras))]
+        return Differences(values, status, laid)
+
+    def _real_diagonal(self, h: Any, rows: np.ndarray, extras: tuple[tuple[float, ...], ...]
+                       ) -> list[Any]:
+        """For the complex step's estimate: the real second difference of each diagonal
+        row at the same step and its diagnostics (``extras`` of ``central(2, 2)``), as
+        ``[*diagnostics, value]``, NaN on mixed rows. The complex points alone say nothing
+        about a step that is too large; these 2 n real points do (2 n evaluations)."""
+        p = self.problem
+        xp, n = p.xp, p.n
+        diag = rows[rows < n]
+        d = differences(p.evaluator, p.x_flat, p.f0, [BasisDirection(central(2, 2), h, 0)],
+                        diag.reshape(-1, 1), chunk_size=self.chunk_size,
+                        memory_budget=self.memory_budget, extras=extras)
+        parts = [*d.extras, d.values]
+        if diag.size == rows.size:
+            return parts
+        mixed = rows[rows >= n]
+        nan = xp.full((mixed.size, p.m_out), math.nan, dtype=d.values.dtype, device=p.device)
+        zero = xp.zeros((mixed.size, p.m_out), dtype=xp.int8, device=p.device)
+        return [scatter_rows(xp, [(diag, part, d.status), (mixed, nan, zero)], rows,
+                             p.device)[0] for part in parts]
+
+    def inherit(self, error: Any, status: Any) -> tuple[Any, Any]:
+        """A mixed entry (i, j) is no more trustworthy than its diagonals: where (i, i) or
+        (j, j) failed (their own points showed a kink, a domain edge, noise or
+        cancellation at these steps, which the mixed points straddle too), the mixed
+        entry takes that status and at least ``sqrt(error_ii error_jj)``."""
+        xp, n = self.problem.xp, self.problem.n
+        if self.pairs.shape[0] == 0 or error is None:
+            return error, status
+        dev = self.problem.device
+        first = xp.asarray(self.pairs[:, 0], device=dev)
+        second = xp.asarray(self.pairs[:, 1], device=dev)
+        d_status, d_error = status[:n, ...], error[:n, ...]
+        s_i, s_j = xp.take(d_status, first, axis=0), xp.take(d_status, second, axis=0)
+        e_i, e_j = xp.take(d_error, first, axis=0), xp.take(d_error, second, axis=0)
+        m_status, m_error = status[n:, ...], error[n:, ...]
+        ok = int(Status.SUCCESS)
+        worst = xp.where(s_i != ok, s_i, s_j)
+        failed = (worst != ok) & (m_status == ok)
+        with np.errstate(all="ignore"):
+            bound = xp.sqrt(xp.abs(e_i)) * xp.sqrt(xp.abs(e_j))
+        m_error = xp.where(failed, xp.maximum(m_error, bound), m_error)
+        m_status = xp.where(failed, worst, m_status)
+        return (xp.concat([d_error, m_error], axis=0),
+                xp.concat([d_status, m_status], axis=0))
 
     def level(self, h: Any, rows: np.ndarray, methods: list[AbstractMethod],
               entry_group: np.ndarray, nested: list[Any]) -> Differences:

@@ -19,8 +19,9 @@ second difference for central differences) and the ``(d-1)``-th ``B`` (the slope
 Stencils whose points determine nothing beyond their value (several directions: mixed
 Hessian entries, hvp) use the prior ``|f^(p+q)| ~ (|value| s**q + |f|) / s**(p+q)``.
 
-SUCCESS means the estimate is within ``100 eps**(p/(p+q))`` (what the stencil promises
-at its optimal step, with margin) times the derivative's scale: its own size, the largest
+SUCCESS means the estimate is within ``100 eps**max(p/(p+q), 1/2)`` (what the stencil
+promises at its optimal step, with margin, capped at ``100 sqrt(eps)``; :func:`tolerance`)
+times the derivative's scale: its own size, the largest
 entry sharing its output (so the structural zeros of a Jacobian row are judged against
 the row), and how much it varies over ``s`` (``|A| s**(d-q)``: a smooth extremum).
 Otherwise the status names the dominating term: NONSMOOTH (truncation: the points are
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..result import Status
-from ..stencils import AbstractMethod, ComplexStep, Stencil
+from ..stencils import AbstractMethod, ComplexStep, Stencil, central
 
 __all__ = ["diagnostic_weights", "estimate", "one_step_estimate", "tolerance", "verdict"]
 
@@ -65,32 +66,95 @@ def diagnostic_weights(method: AbstractMethod) -> tuple[tuple[float, ...], ...]:
 
 
 def estimate(plan: Any, method: AbstractMethod, h: Any, values: Any, status: Any,
-             extras: list[Any]) -> tuple[Any, Any]:
-    """(error, status) of a plan's one-step outcome (see :func:`one_step_estimate`)."""
+             extras: list[Any], noise: float | None = None) -> tuple[Any, Any]:
+    """(error, status) of a plan's one-step outcome (see :func:`one_step_estimate`);
+    ``noise``: a relative noise level of f above the dtype's eps, which raises the
+    round-off term (the tolerance stays the dtype's)."""
     p = plan.problem
     xp = p.xp
     h_e = plan.estimate_steps(h)
-    return one_step_estimate(xp, method, p.eps, h_e, values, status,
-                             xp.abs(plan.f0_entries()), extras, plan.output_scale(values))
+    f_abs = xp.abs(plan.f0_entries())
+    if noise is not None and noise > p.eps:
+        f_abs = f_abs * (noise / p.eps)
+    if getattr(plan, "complex_step", False) and isinstance(method, Stencil):
+        return plan.inherit(*_complex_hessian(xp, method, p.eps, h_e, values, status, f_abs,
+                                              extras, plan.output_scale(values)))
+    error, status = one_step_estimate(xp, method, p.eps, h_e, values, status, f_abs, extras,
+                                      plan.output_scale(values))
+    return plan.inherit(error, status)
+
+
+def _complex_hessian(xp: Any, method: Stencil, eps: float, h: Any, value: Any, status: Any,
+                     f_abs: Any, extras: list[Any], scale: Any) -> tuple[Any, Any]:
+    """(error, status) of complex-step Hessian entries at the (real-direction) step ``h``.
+
+    Truncation: the central Hessian's prior at the scale the step implies; round-off: the
+    imaginary parts carry no cancellation, ``eps (|H| + |f| / (s h))`` (``|f| / s`` for
+    the gradient in them). ``extras`` (diagonal rows): the real second difference at the
+    same step with its diagnostics. Where those say the step is too large for f
+    (NONSMOOTH), or the complex value lies further from the real one than the real one's
+    own estimate explains, the entry is NONSMOOTH with that distance as its error: the
+    complex points alone cannot see a step beyond f's scale."""
+    q = method.deriv
+    c = central(order=2).step_constant * eps ** (1.0 / 3.0)  # h = c s: central's step
+    with np.errstate(all="ignore"):
+        s = h / c
+        trunc = TRUNCATION_SAFETY * method.truncation_constant * (h / s) ** 2 * (
+            xp.abs(value) + f_abs / s**q)
+        # the imaginary parts are about h |f'|: |f'| from the real diagonal's slope where
+        # it was evaluated, else the prior |f| / s (a likelihood's slope is ~0 at its MLE)
+        slope = f_abs / s
+        if len(extras) >= 2:
+            measured = xp.abs(extras[1]) / h
+            slope = xp.where(xp.isfinite(measured), measured, slope)
+        roundoff = ROUNDOFF_SAFETY * eps * (xp.abs(value) + slope / h)
+        error = trunc + roundoff
+    # what it promises: a central first derivative's accuracy (the real direction's
+    # truncation, O(h**2) at h ~ eps**(1/3)), not the complex step's eps
+    status = verdict(xp, central(order=2), eps, value, status, trunc, roundoff, scale)
+    if len(extras) < 2:
+        return error, status
+    *diagnostics, real = extras
+    err_re, st_re = one_step_estimate(xp, method, eps, h, real, xp.zeros_like(status), f_abs,
+                                      diagnostics, scale)
+    with np.errstate(all="ignore"):
+        gap = xp.abs(value - real)
+        tol = tolerance(eps, method) * (xp.abs(value) + scale)
+        off = xp.isfinite(real) & ((st_re == int(Status.NONSMOOTH))
+                                   | (gap > 10 * err_re + tol))
+        error = xp.where(off, xp.maximum(xp.maximum(error, gap), err_re), error)
+    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8)
+    return error, xp.where(off & (status == int(Status.SUCCESS)), nonsmooth, status)
 
 
 def tolerance(eps: float, method: AbstractMethod) -> float:
-    """Relative tolerance of a one-step rule: what the stencil promises, with margin."""
+    """Relative tolerance of SUCCESS: what the stencil promises at its optimal step,
+    ``100 eps**(p/(p+q))``, but never looser than ``100 sqrt(eps)`` (what a forward
+    difference promises for a first derivative), nor than ``LOOSEST`` (16-bit floats).
+
+    The cap matters where the derivative order exceeds the stencil's order: an order-2
+    stencil for a 6th derivative "promises" ``100 eps**(1/4) = 1.2e-2``, which let
+    answers 1e-3 off be called SUCCESS (the 6th derivative of cos, the forward Hessian of
+    ``2 x**3`` at 0). SUCCESS now always means at least 1.5e-6 relative in float64."""
+    if isinstance(method, ComplexStep):
+        return PROMISE * eps
     p, q = method.order, method.deriv
-    return min(LOOSEST, PROMISE * eps ** (p / (p + q)) if not isinstance(method, ComplexStep)
-               else PROMISE * eps)
+    return min(LOOSEST, PROMISE * eps ** max(p / (p + q), 0.5))
 
 
 def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value: Any,
-                      status: Any, f_abs: Any, extras: list[Any], scale: Any) -> tuple[Any, Any]:
+                      status: Any, f_abs: Any, extras: list[Any], scale: Any,
+                      known: tuple[Any, Any, Any] | None = None) -> tuple[Any, Any]:
     """(error, status) for the (E, M) ``value`` at steps ``h`` (E, 1); ``scale`` is the
-    magnitude absolute errors are judged against (the largest entry sharing the output)."""
+    magnitude absolute errors are judged against (the largest entry sharing the output).
+    ``known = (mask, truncation, round-off)``: terms a rule measured itself (a pilot),
+    used where ``mask`` holds, safety factors included."""
     p, q = method.order, method.deriv
     h = xp.abs(h)
     safe_h = xp.where(h == 0, xp.ones_like(h), h)
     with np.errstate(all="ignore"):
         if isinstance(method, ComplexStep):
-            s = safe_h / eps  # the complex step is eps * scale
+            s = safe_h / eps**0.5  # the complex step is sqrt(eps) * scale
             roundoff = 4 * eps * xp.abs(value)
             trunc = method.truncation_constant * safe_h ** 2 * xp.abs(value) / s ** 2
             spread = xp.zeros_like(value)
@@ -100,7 +164,16 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
             assert isinstance(method, Stencil)
             trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras)
         trunc, roundoff = TRUNCATION_SAFETY * trunc, ROUNDOFF_SAFETY * roundoff
+        if known is not None:
+            mask, k_trunc, k_round = known
+            trunc = xp.where(mask, k_trunc, trunc)
+            roundoff = xp.where(mask, k_round, roundoff)
+            spread = xp.where(mask, xp.zeros_like(spread), spread)
         error = trunc + roundoff
+    # the spread widens the tolerance of a value near a zero of the derivative, never
+    # beyond the magnitude of the result: an estimate larger than the value is no SUCCESS
+    with np.errstate(invalid="ignore"):
+        spread = xp.minimum(spread, xp.abs(value) + scale)
     status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
@@ -129,8 +202,20 @@ def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any
     c_t = method.truncation_constant
     # |f^(p+q)| ~ |f^(q)| / s**p at the very least: truncation c_t |value| (h/s)**p
     floor = c_t * xp.abs(value) * (h / s) ** p
+    prior = floor + c_t * f_abs * (h / s) ** p / s ** q
     if not extras:  # nothing beyond the value: the smooth prior at scale s
-        return floor + c_t * f_abs * (h / s) ** p / s ** q, xp.zeros_like(value)
+        return prior, xp.zeros_like(value)
+    trunc, spread = _from_points(xp, method, h, s, value, f_abs, extras, floor)
+    # entries without diagnostics (a Hessian's mixed entries: NaN) keep the prior
+    has = xp.isfinite(extras[0])
+    return xp.where(has, trunc, prior), xp.where(has, spread, xp.zeros_like(spread))
+
+
+def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,
+                 extras: list[Any], floor: Any) -> tuple[Any, Any]:
+    """(truncation, spread) from the stencil's own second and first differences."""
+    p, q = method.order, method.deriv
+    c_t = method.truncation_constant
     d = method.diagnostics[0]
     k = max(p + q - d, 0)
     top_h = xp.abs(extras[0]) / h ** q  # |A| h**(d-q): the d-th derivative, in q-th units
@@ -148,8 +233,28 @@ def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any
     smooth = top_h <= SMOOTH_PRIOR * (below_h * h_over_s + f_abs * h_over_s ** d / h ** q)
     # resolved: the measured curvature scale; an extremum of the slope that a smooth f
     # on the scale s explains: 1/s; otherwise a feature on the scale of the step itself
-    hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s),
-                  xp.where(smooth, h_over_s + xp.zeros_like(top_h), xp.ones_like(top_h)))
+    unresolved = xp.where(smooth, h_over_s + xp.zeros_like(top_h), xp.ones_like(top_h))
+    if d == q:  # the value is the top difference (a Hessian's diagonal, [1, -2, 1]): at an
+        # extremum of f (a likelihood at its maximum) the slope is ~0 and cannot resolve
+        # the curvature. Two scales can: the asymmetry of the points, |B| / (h |A|), which
+        # is h |f3| / (6 |f2|) there, and the length over which the curvature changes f by
+        # about f itself, (|f| / |A|)**(1/q). A step beyond either (a variance stepped
+        # below zero, where the likelihood returns 0.0) is a feature at the step's scale.
+        with np.errstate(all="ignore"):
+            asym = 6.0 * below_h / xp.where(top_h == 0, xp.ones_like(top_h), top_h)
+            reach = h * (top_h / f_abs) ** (1.0 / q)
+        # f(x) = 0 (a log-likelihood shifted to 0 at its maximum) says nothing about the
+        # reach: the smooth prior's h / s there, not a feature at the step's scale
+        reach = xp.where(xp.isfinite(reach), reach, h_over_s + xp.zeros_like(reach))
+        measured = xp.maximum(asym, reach)
+        unresolved = xp.where(smooth, unresolved, xp.minimum(xp.maximum(measured, h_over_s),
+                                                             xp.ones_like(top_h)))
+        # a resolved slope says how fast f' changes, not f'': its truncation scale is the
+        # curvature's reach (an AR coefficient whose score is -0.47 at statsmodels' MLE)
+        # (where the points are not smooth on the prior's scale: on a smooth f the reach
+        # depends on f's arbitrary offset, and a quadratic at f = -7 is no feature)
+        h_ratio = xp.where(smooth, h_ratio, xp.minimum(reach, xp.ones_like(reach)))
+    hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s), unresolved)
     trunc = xp.maximum(c_t * top_h * hk ** k, floor)
     if d > q:  # a kink, a jump, noise: the one-sided disagreement h**(d-q) |A| / 2
         trunc = xp.where(resolved | smooth, trunc, xp.maximum(trunc, top_h / 2))

@@ -44,13 +44,16 @@ def extrapolate(
     roundoff: Any,
     floor: Any,
     deriv: int,
+    gate: float | None = None,
     traced: bool = False,
 ) -> tuple[Any, Any, Any, Any]:
     """Ridders' tableau over levels, per (entry, output). Returns value, error, step, status.
 
     ``factors`` (E, J) are ``ratio**power_j`` per entry (the entry's stencil decides the
     powers); ``roundoff`` (E, M) is ``noise * sum|w| * |f|``: the round-off of a level is
-    ``roundoff / h**deriv``; ``floor`` (E,) the smallest step tried (0 for none).
+    ``roundoff / h**deriv``; ``floor`` (E,) the smallest step tried (0 for none);
+    ``gate`` the relative accuracy reached before a growing estimate stops an element
+    (default ``sqrt(eps)``).
 
     The state is kept only for the still-active (entry, output) elements, as flat
     vectors: elements leave it as soon as they finish, so later levels cost in
@@ -61,7 +64,7 @@ def extrapolate(
     """
     eps = float(xp.finfo(dtype).eps)
     atol, rtol = rule.tolerances(eps)
-    sqrt_eps = math.sqrt(eps)
+    sqrt_eps = math.sqrt(eps) if gate is None else gate
     n_cols = rule.max_order + 1
     size = n_entries * n_out
 
@@ -114,9 +117,10 @@ def extrapolate(
         ent_d = dev(ent)
         below = (h < xp.take(floor, ent_d, axis=0)) if k > 0 else xp.zeros_like(ok)
         ok = ok & ~below
-        h_q = xp.abs(h) ** deriv
-        noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
-            h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+        with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
+            h_q = xp.abs(h) ** deriv
+            noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
+                h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
         lo = xp.where(ok & active, xp.minimum(lo, values), lo)
@@ -156,14 +160,21 @@ def extrapolate(
             best_err <= sqrt_eps * xp.abs(best))
         ngrow = xp.where(growing, ngrow + 1, xp.zeros_like(ngrow))
         grew = ~converged & (ngrow >= 2)
+        # exhausted: the round-off of this level alone exceeds the best estimate. Every
+        # later estimate is at least its round-off, which grows as the step shrinks, so
+        # none can be better: stop (ROUNDOFF) instead of running into levels of pure
+        # round-off (the 6th derivative of cos: 1e-8 at h = 0.125, then 1e12 at 3e-5)
+        exhausted = ~converged & ~grew & (noise > best_err) & xp.isfinite(best_err)
         stop = xp.where(active, xp.where(converged, code(Status.SUCCESS),
                                          xp.where(grew, code(Status.ERROR_INCREASED),
-                                                  xp.where(below, code(Status.MAX_ITERATIONS),
-                                                           stop))), stop)
+                                                  xp.where(exhausted, code(Status.ROUNDOFF),
+                                                           xp.where(below,
+                                                                    code(Status.MAX_ITERATIONS),
+                                                                    stop)))), stop)
         if traced:  # freeze what finished; every element goes on being evaluated
-            active = active & ~(converged | grew | below)
+            active = active & ~(converged | grew | exhausted | below)
             continue
-        done = to_host(converged | grew | below)
+        done = to_host(converged | grew | exhausted | below)
         if done.any():
             retire(np.flatnonzero(done), stop)
             keep = np.flatnonzero(~done)
