@@ -82,6 +82,30 @@ def test_colouring_is_valid_on_random_patterns(seed, density):
     assert pattern.n_colours <= 60
 
 
+def test_cyclic_colouring_is_taken_only_where_valid_and_then_optimal():
+    """j mod L (L: the most nonzeros in a row, a lower bound) where no row holds two
+    columns of one colour; elsewhere (an arrow, whose full row forces n colours, and a
+    shuffled band) the greedy colouring, still valid."""
+    from numdiffx._core.sparse import _cyclic_colouring
+
+    def cyclic(mask):
+        rows, cols = np.nonzero(mask)
+        return _cyclic_colouring(rows, cols, np.searchsorted(rows, np.arange(mask.shape[0] + 1)),
+                                 mask.shape[1])
+
+    n = 30
+    band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 1
+    np.testing.assert_array_equal(cyclic(band), np.arange(n) % 3)
+    blocks = np.kron(np.eye(6, dtype=bool), np.ones((5, 5), dtype=bool))
+    np.testing.assert_array_equal(cyclic(blocks), np.arange(30) % 5)
+    shuffled = band[:, np.random.default_rng(0).permutation(n)]
+    assert cyclic(shuffled) is None  # neighbours no longer consecutive: greedy instead
+    pattern = nd.SparsityPattern.from_any(shuffled, (n, n))
+    rows, cols = np.nonzero(shuffled)
+    keys = rows * pattern.n_colours + pattern.colours[cols]
+    assert np.unique(keys).size == rows.size  # valid
+
+
 def test_colouring_of_a_band_uses_its_width():
     n = 50
     band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 2
