@@ -17,7 +17,7 @@ from array_api_compat import device as _device
 from numdiffx.backends import backend_for
 
 from . import holomorphic
-from .evaluation import Evaluator, EvaluatorSpec, ExecutorEvaluator
+from .evaluation import Evaluator, EvaluatorSpec, ExecutorEvaluator, is_16_bit_float
 from .stencils import ComplexStep
 from .validation import Options, f0_iv, input_iv
 
@@ -104,7 +104,7 @@ def _real_at_real_points(f: Callable[..., Any], xp: Any, backend: Any, first: in
 
 
 def _second_order_dtype_iv(xp: Any, x: Any, name: str) -> None:
-    if xp.isdtype(x.dtype, "real floating") and int(xp.finfo(x.dtype).bits) == 16:
+    if is_16_bit_float(xp, x.dtype):
         raise TypeError(
             f"{name} has dtype {x.dtype}: a second difference of f's values in a 16-bit float "
             "has round-off ~eps**(1/2) (3% in float16, 9% in bfloat16) and often no correct "

@@ -7,8 +7,14 @@ task; ``points`` builds the perturbed points of a plan's directions, chunked to 
 budget, and combines f's values with the stencil weights.
 """
 
-from .evaluator import EVALUATION_MODES, EvaluationWarning, Evaluator, EvaluatorSpec
+from .evaluator import (
+                        EVALUATION_MODES,
+                        EvaluationWarning,
+                        Evaluator,
+                        EvaluatorSpec,
+                        is_16_bit_float,
+)
 from .executor import EvaluationError, ExecutorEvaluator, check_executor
 
 __all__ = ["EVALUATION_MODES", "EvaluationError", "EvaluationWarning", "Evaluator",
-           "EvaluatorSpec", "ExecutorEvaluator", "check_executor"]
+           "EvaluatorSpec", "ExecutorEvaluator", "check_executor", "is_16_bit_float"]

@@ -185,7 +185,7 @@ class Evaluator:
         xp = self.xp
         if f0.dtype == xp.float64 or f0.dtype == xp.float32:  # the usual case
             return f0
-        if xp.isdtype(f0.dtype, "real floating") and int(xp.finfo(f0.dtype).bits) == 16:
+        if is_16_bit_float(xp, f0.dtype):
             self.narrow_dtype = f0.dtype
             f0 = xp.astype(f0, xp.float32)
         return f0
@@ -426,6 +426,11 @@ class Evaluator:
         self.nfev += m
         return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
                                                             dtype=self.out_dtype)
+
+
+def is_16_bit_float(xp: Any, dtype: Any) -> bool:
+    """float16 or bfloat16: f may run in it, its values are differenced wider."""
+    return bool(xp.isdtype(dtype, "real floating")) and int(xp.finfo(dtype).bits) == 16
 
 
 class _SentinelMismatch(Exception):
