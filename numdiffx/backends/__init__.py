@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 __all__ = ["Backend", "adapter", "backend_for", "register_backend", "register_result_type",
            "to_host"]
+
+
+_NOTHING = contextlib.nullcontext()  # reusable and reentrant: one for every call
 
 
 class Backend:
@@ -40,9 +43,9 @@ class Backend:
         """A private copy of ``x``, detached from any autodiff graph."""
         return xp.asarray(x, copy=True)
 
-    @contextlib.contextmanager
-    def no_grad(self) -> Iterator[None]:
-        yield
+    def no_grad(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which f runs without building an autodiff graph (here: nothing)."""
+        return _NOTHING
 
     def synchronize(self, x: Any) -> None:
         """Block until the device work producing ``x`` has finished (for timing)."""

@@ -15,7 +15,7 @@ of f runs under ``torch.no_grad()``: no autograd graph is built over the batch.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,10 +48,8 @@ class TorchBackend(Backend):
     def prepare(self, x: Any, xp: Any) -> Any:
         return x.detach().clone()
 
-    @contextlib.contextmanager
-    def no_grad(self) -> Iterator[None]:
-        with torch.no_grad():
-            yield
+    def no_grad(self) -> contextlib.AbstractContextManager[None]:
+        return torch.no_grad()  # the object itself: no generator around it
 
     def synchronize(self, x: Any) -> None:
         if getattr(x, "is_cuda", False):

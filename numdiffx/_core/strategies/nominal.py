@@ -28,6 +28,35 @@ __all__ = ["DEFAULT_AUTO", "AbstractNominalRule", "auto", "fixed", "one_pass", "
            "relative"]
 
 
+_EPS: dict[tuple[type, Any], float] = {}
+
+
+def dtype_eps(xp: Any, dtype: Any) -> float:
+    """The machine epsilon of a float dtype (looked up once per dtype; keyed with the
+    dtype's type, so one library's dtype is never compared with another's)."""
+    key = (type(dtype), dtype)
+    try:
+        return _EPS[key]
+    except KeyError:
+        eps = _EPS[key] = float(xp.finfo(dtype).eps)
+        return eps
+    except TypeError:  # an unhashable dtype object
+        return float(xp.finfo(dtype).eps)
+
+
+def at_least(xp: Any, a: Any, floor: float) -> Any:
+    """``max(a, floor)`` elementwise, ``floor`` a positive float: the array's own ``clip``
+    where it has one (one kernel, no array built from ``floor``), else the array API's
+    ``maximum``. The same values either way (NaN stays NaN)."""
+    clip = getattr(a, "clip", None)
+    if clip is not None:
+        try:
+            return clip(min=floor)
+        except TypeError:  # a clip with another signature
+            pass
+    return xp.maximum(a, xp.asarray(floor, dtype=a.dtype))
+
+
 class AbstractNominalRule(AbstractStepRule):
     """A rule whose step follows from ``|x|`` alone (one pass over the plan)."""
 
@@ -149,7 +178,7 @@ class relative(AbstractNominalRule):  # noqa: N801
             self.typical, "relative(typical=...)", "relative(1e-6, typical=1.0)"))
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
-        return self.scale * xp.maximum(abs_x, xp.asarray(self.typical, dtype=abs_x.dtype))
+        return self.scale * at_least(xp, abs_x, self.typical)
 
 
 @dataclass(frozen=True)
@@ -209,11 +238,11 @@ class auto(AbstractNominalRule):  # noqa: N801
         return self.factor * method.step_constant * eps**power
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
-        eps = float(xp.finfo(dtype).eps)
+        eps = dtype_eps(xp, dtype)
         scale = self.scale_for(eps, method)
         if not self.scale_with_x:
             return xp.full_like(abs_x, scale * self.typical)
-        return scale * xp.maximum(abs_x, xp.asarray(self.typical, dtype=abs_x.dtype))
+        return scale * at_least(xp, abs_x, self.typical)
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         raised = raised_order(plan.method) if plan.name == "elementwise" else None
