@@ -232,8 +232,8 @@ def differences(
         f0_row = last if (uses_f0 and last is not None) else f0_global
         y = xp.reshape(y_flat, (c, k, m_out))
         with np.errstate(all="ignore"):  # inf - inf where f is not finite: status says so
-            if layout.opposite:  # (t1 - t0) w is t0 (-w) + t1 w bit for bit (w a power of 2)
-                acc = ((y[:, 1, :] - f0_row) - (y[:, 0, :] - f0_row)) * layout.opposite
+            if layout.opposite:  # weights -w, +w: (y1 - y0) / (h / w), one subtraction (as
+                acc = y[:, 1, :] - y[:, 0, :]  # accurate as f(x) taken from each, or more)
             else:
                 acc = _combine(xp, y, f0_row, combos, subtract_f0, offsets is not None)
             for part, weights in zip(extra_parts, extras):
@@ -245,6 +245,8 @@ def differences(
                 p = h_sel ** d.method.deriv
                 denom = p if denom is None else denom * p
             assert denom is not None
+            if layout.opposite:  # w a power of 2: h / w is exact, and one division of the
+                denom = denom / layout.opposite  # (c, M) values instead of two passes
             if offsets is None:  # a vanished step gives 0/0 here: its status says so below
                 acc = acc / xp.reshape(denom, (c, 1))
             # the usual case costs one reduction: every value finite. A non-finite f value
@@ -331,14 +333,17 @@ def _shifted_points(xp: Any, work: Any, combos: list[Any], units: list[Any],
 
 
 def _basis_points(xp: Any, backend: Any, work: Any, combos: list[Any], basis_idx: list[Any],
-                  steps: list[Any], c: int, sentinel: bool, device: Any) -> Any:
+                  steps: list[Any], c: int, sentinel: bool, device: Any,
+                  rows: Any = None) -> Any:
     """(c * k, n) perturbed inputs: row (e, j) is x plus, per direction of the entry,
     ``offset_j * h_e`` at its element. Unperturbed elements are copies of x (a -0.0
     stays -0.0), and each step is added in the same order as the unit-matrix path.
-    ``sentinel``: one more, last row, x itself (the evaluator's sentinel)."""
+    ``sentinel``: one more, last row, x itself (the evaluator's sentinel). ``rows``:
+    ``arange(0, c * k, k)`` on the device, where the caller keeps one."""
     k = len(combos)
     points = backend.fresh_rows(work, c * k + int(sentinel))
-    rows = xp.arange(0, c * k, k, device=device)
+    if rows is None:
+        rows = xp.arange(0, c * k, k, device=device)
     with np.errstate(all="ignore"):  # inf steps, x + h beyond the largest float
         for j, combo in enumerate(combos):
             for (offset, _), idx, h_sel in zip(combo, basis_idx, steps):
@@ -361,7 +366,8 @@ def _combine(xp: Any, y: Any, f0_row: Any, combos: list[Any], subtract_f0: bool,
     for j, combo in enumerate(combos):
         weight = math.prod(w for _, w in combo)
         term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
-        term = term * weight
+        if weight != 1.0:  # a forward difference's one point: no pass to multiply by 1
+            term = term * weight
         acc = term if acc is None else acc + term
     assert acc is not None
     return acc
