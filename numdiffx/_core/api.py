@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .evaluation.points import DEFAULT_MEMORY_BUDGET
+from .fastlane import NOT_TAKEN, fast_jacobian
 from .from_gradient import hessian_from_gradient, hvp_from_gradient
 from .plans.coloured import ColouredPlan
 from .plans.columns import ColumnsPlan
@@ -198,6 +199,10 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
               full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
               sparse_output: bool = True, executor: object = None, retries: object = 0,
               f0: Any = None) -> Any:
+    fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
+                         full_output, op, batch_axis, sparsity, executor, retries, f0)
+    if fast is not NOT_TAKEN:
+        return fast
     callable_iv(f)
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
                       retries, operation=op if sparsity is None else "sparse jacobian")

@@ -15,6 +15,8 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
+from numdiffx.backends import backend_for
+
 from .evaluation import EVALUATION_MODES, check_executor
 from .stencils import AbstractMethod, ComplexStep, resolve_method
 from .strategies.base import AbstractStepRule
@@ -132,16 +134,21 @@ def input_iv(x: Any, name: str, method: AbstractMethod) -> tuple[Any, Any]:
     return xp, x
 
 
-#: the array namespace of each array type (array_namespace inspects the array each time;
-#: for a type it always answers the same)
-_NAMESPACES: dict[type, Any] = {}
+#: the array namespace and backend adapter of each array type (array_namespace inspects
+#: the array each time; for a type it always answers the same)
+_KINDS: dict[type, tuple[Any, Any]] = {}
+
+
+def array_kind(x: Any) -> tuple[Any, Any]:
+    """(namespace, backend adapter) of array ``x``; TypeError if it is not an array."""
+    kind = _KINDS.get(type(x))
+    if kind is None:
+        kind = _KINDS[type(x)] = (array_namespace(x), backend_for(x))
+    return kind
 
 
 def _namespace(x: Any) -> Any:
-    xp = _NAMESPACES.get(type(x))
-    if xp is None:
-        xp = _NAMESPACES[type(x)] = array_namespace(x)
-    return xp
+    return array_kind(x)[0]
 
 
 def tangents_iv(primals: Any, tangents: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

@@ -1,0 +1,196 @@
+"""The fast lane (``numdiffx._core.fastlane``) against the engine it stands in for.
+
+A plain ``jacobian``/``gradient`` call takes the lane; its result must be the engine's,
+bit for bit, on every stencil, step rule, evaluation mode and backend with indexed
+updates, and every call that is not plain (a non-finite value, a 16-bit f, several
+chunks) must come back exactly as the engine computes it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import numdiffx as nd
+from numdiffx._core import api, fastlane
+from tests.conftest import _FACTORIES
+
+LANE_BACKENDS = ["numpy", "torch", "torch_cuda", "cupy"]  # those with indexed updates
+
+
+@pytest.fixture(params=LANE_BACKENDS)
+def lb(request: pytest.FixtureRequest) -> Any:
+    return _FACTORIES[request.param]()
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls that took the lane (each builds its points once)."""
+    calls: list[int] = []
+    build = fastlane._diagonal_points
+
+    def counted(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return build(*a, **k)
+
+    monkeypatch.setattr(fastlane, "_diagonal_points", counted)
+    return calls
+
+
+def engine(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
+    """``fn()`` with the lane closed: the engine computes it."""
+    with monkeypatch.context() as m:
+        m.setattr(api, "fast_jacobian", lambda *a, **k: fastlane.NOT_TAKEN)
+        return fn()
+
+
+def same(lb: Any, a: Any, b: Any) -> None:
+    a, b = lb.to_numpy(a), lb.to_numpy(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)  # bit for bit, NaN where NaN
+
+
+def _matrix(x: Any) -> Any:
+    return x[..., :1] * x + x ** 3  # (..., n) -> (..., n): every column moves row 0
+
+
+METHODS = ["central", "forward", "backward", nd.central(order=4), nd.forward(order=2),
+           nd.Stencil(offsets=(-2, -1, 1, 2), deriv=1)]
+STEPS = [None, 1e-4, nd.steps.relative(1e-6, typical=0.1), nd.steps.auto(typical=1e-3),
+         nd.steps.auto(scale_with_x=False)]
+
+
+@pytest.mark.parametrize("method", METHODS, ids=str)
+@pytest.mark.parametrize("step", STEPS, ids=str)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lane_is_the_engine_bit_for_bit(lb: Any, method: Any, step: Any, dtype: str,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        taken: list[int]) -> None:
+    x = lb.asarray(np.random.default_rng(3).uniform(-2, 3, 7), dtype)
+    x[2] = 0.0
+    def call() -> Any:
+        return nd.jacobian(_matrix, x, method=method, step=step, evaluation="batched")
+
+    fast = call()
+    assert taken == [1]
+    same(lb, fast, engine(monkeypatch, call))
+
+
+@pytest.mark.parametrize("evaluation", ["auto", "vmap", "loop"])
+@pytest.mark.parametrize("shape", [(), (1,), (3, 4)])
+def test_modes_and_shapes(lb: Any, evaluation: str, shape: tuple[int, ...],
+                          monkeypatch: pytest.MonkeyPatch, taken: list[int]) -> None:
+    if evaluation == "vmap" and lb.name in ("numpy", "cupy"):
+        pytest.skip("no vmap in this library")
+    x = lb.asarray(np.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape))
+
+    def f(v: Any) -> Any:  # a matrix output of a per-point f
+        s = (v ** 2).sum()
+        return lb.xp.stack([lb.xp.sin(v) * s, v * 2.0])
+
+    for op in (lambda: nd.jacobian(f, x, evaluation=evaluation),
+               lambda: nd.gradient(lambda v: (lb.xp.sin(v) * v).sum(), x,
+                                   evaluation=evaluation, method="forward")):
+        same(lb, op(), engine(monkeypatch, op))
+    assert len(taken) == 2
+
+
+def test_other_arguments_and_argnums(lb: Any, monkeypatch: pytest.MonkeyPatch,
+                                     taken: list[int]) -> None:
+    a = lb.asarray([1.0, -2.0, 0.5])
+    b = lb.asarray([0.3, 0.7])
+
+    def f(u: Any, v: Any, c: float) -> Any:
+        return lb.xp.concat([u * v[..., :1], v ** 2 * c], axis=-1)
+
+    f0 = f(a, b, 3.0)
+    for fn in (lambda: nd.jacobian(f, a, b, 3.0, f0=f0), lambda: nd.jacobian(
+            f, a, b, 3.0, argnums=1, f0=f0, evaluation="batched", method="forward")):
+        same(lb, fn(), engine(monkeypatch, fn))
+    for argnums in (0, 1, -1 + 2):
+        def call(argnums: int = argnums) -> Any:
+            return nd.jacobian(f, a, b, 3.0, argnums=argnums, evaluation="batched")
+
+        same(lb, call(), engine(monkeypatch, call))
+    assert len(taken) == 5
+
+
+def test_not_plain_goes_to_the_engine(lb: Any, monkeypatch: pytest.MonkeyPatch,
+                                      taken: list[int]) -> None:
+    x = lb.asarray([0.5, 1.0, 2.0])
+    calls = [
+        lambda: nd.jacobian(lb.xp.sin, x, full_output=True).value,
+        lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", chunk_size=2),
+        lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", memory_budget=64),
+        lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", method="complex_step"),
+        lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", step=nd.steps.adaptive()),
+        lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", sparsity=np.eye(3, dtype=bool),
+                            sparse_output=False),
+    ]
+    for call in calls:
+        same(lb, call(), engine(monkeypatch, call))
+    assert taken == []
+
+
+def test_non_finite_values_get_the_engines_statuses(lb: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    taken: list[int]) -> None:
+    """A domain edge at 0: the lane sees a non-finite sum and hands the call over; the
+    result is the engine's (one-sided retry, NaN where no stencil works)."""
+    xp = lb.xp
+    x = lb.asarray([1e-9, 1.0, -1.0, 4.0])
+
+    def f(v: Any) -> Any:
+        return xp.where(v >= 0, v ** 2, xp.asarray(float("nan"), dtype=v.dtype))
+
+    def call() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return nd.jacobian(f, x, evaluation="batched")
+
+    fast = call()
+    assert taken == [1]  # tried, then handed over
+    same(lb, fast, engine(monkeypatch, call))
+    got = lb.to_numpy(fast)
+    assert np.isnan(got[2, 2]) and abs(got[3, 3] - 8.0) < 1e-8
+    assert abs(got[0, 0] - 2e-9) < 1e-12  # the one-sided retry reached it
+
+
+def test_errors_and_inputs_kept(lb: Any) -> None:
+    x = lb.asarray([1.0, 2.0])
+    before = lb.to_numpy(x).copy()
+
+    def writes(v: Any) -> Any:
+        v[..., 0] = 100.0  # f writing into its argument must not move x
+        return v * 3.0
+
+    J = lb.to_numpy(nd.jacobian(writes, x, evaluation="batched"))
+    np.testing.assert_array_equal(lb.to_numpy(x), before)
+    assert J[1, 1] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="gradient needs a scalar-valued f"):
+        nd.gradient(lambda v: v * 2.0, x, evaluation="batched")
+    with pytest.raises(ValueError, match="mixes the rows"):
+        nd.jacobian(lambda v: v * v.shape[0], x, evaluation="batched")
+    with pytest.raises(ValueError, match="chunk_size"):
+        nd.jacobian(lb.xp.sin, x, evaluation="batched", chunk_size=0)
+    with pytest.raises(ValueError, match="method="):
+        nd.jacobian(lb.xp.sin, x, method="centre")
+
+
+def test_requires_grad_input_works_and_stays_attached() -> None:
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
+    J = nd.jacobian(torch.sin, x)
+    assert not J.requires_grad and x.requires_grad and x.grad is None
+    torch.testing.assert_close(J, torch.diag(torch.cos(x.detach())), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("bad", [dict(retries=-1), dict(batch_axis=False, evaluation="loop"),
+                                 dict(batch_axis=0.0), dict(argnums=True),
+                                 dict(memory_budget=0), dict(evaluation="batch")])
+def test_bad_options_get_the_engines_errors(bad: dict[str, Any]) -> None:
+    """The lane never accepts what the engine refuses: each goes there and is refused."""
+    with pytest.raises((TypeError, ValueError)):
+        nd.jacobian(np.sin, np.array([1.0, 2.0]), **bad)
