@@ -46,6 +46,53 @@ def extrapolate(
     deriv: int,
     gate: float | None = None,
     traced: bool = False,
+    chunk_entries: int | None = None,
+) -> tuple[Any, Any, Any, Any]:
+    """Ridders' tableau over levels, per (entry, output); see :func:`_extrapolate`.
+
+    ``chunk_entries`` (eager only): run the whole tableau on consecutive blocks of that
+    many entries, one block after the other, so that its state (a dozen arrays per
+    element, two rows of the tableau) is bounded by the block, not by the Jacobian.
+    Elements are independent, so the result is the same; each level is then one
+    batched evaluation per block.
+    """
+    kw = dict(n_out=n_out, dtype=dtype, device=device, rule=rule, deriv=deriv, gate=gate)
+    if traced or chunk_entries is None or chunk_entries >= n_entries:
+        return _extrapolate(xp, level_fn, n_entries=n_entries, factors=factors,
+                            roundoff=roundoff, floor=floor, traced=traced, **kw)
+    parts = []
+    for start in range(0, n_entries, chunk_entries):
+        stop = min(start + chunk_entries, n_entries)
+
+        def block_fn(k: int, rows: np.ndarray, start: int = start) -> Level:
+            return level_fn(k, rows + start)
+
+        parts.append(_extrapolate(xp, block_fn, n_entries=stop - start,
+                                  factors=factors[start:stop, ...],
+                                  roundoff=roundoff[start:stop, ...],
+                                  floor=floor[start:stop, ...], traced=False, **kw))
+    joined = []
+    for i in range(4):  # one output at a time: its blocks are dropped as it is built
+        joined.append(xp.concat([part[i] for part in parts], axis=0))
+        parts = [(*part[:i], None, *part[i + 1:]) for part in parts]
+    return joined[0], joined[1], joined[2], joined[3]
+
+
+def _extrapolate(
+    xp: Any,
+    level_fn: Callable[[int, np.ndarray], Level],
+    *,
+    n_entries: int,
+    n_out: int,
+    dtype: Any,
+    device: Any,
+    rule: Any,
+    factors: Any,
+    roundoff: Any,
+    floor: Any,
+    deriv: int,
+    gate: float | None = None,
+    traced: bool = False,
 ) -> tuple[Any, Any, Any, Any]:
     """Ridders' tableau over levels, per (entry, output). Returns value, error, step, status.
 
