@@ -490,10 +490,13 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any, xp: A
 
 def entry_factors(methods: Sequence[AbstractMethod], group: np.ndarray, rule: adaptive,
                   xp: Any, dtype: Any, device: Any) -> Any:
-    """(E, max_order) array of ``ratio**power_j`` per entry."""
+    """(E, max_order) array of ``ratio**power_j`` per entry; (1, max_order) where every
+    entry uses the same stencil (the tableau broadcasts it)."""
     table = np.array([[rule.ratio ** p for p in error_powers(m, rule.max_order)]
                       for m in methods], dtype=np.float64)
-    return xp.asarray(table[group], dtype=dtype, device=device)
+    uniform = group.shape[0] > 0 and bool((group == group[0]).all())
+    return xp.asarray(table[group[:1]] if uniform else table[group], dtype=dtype,
+                      device=device)
 
 
 def _complex_problem(prob: Any, rule: Any) -> bool:

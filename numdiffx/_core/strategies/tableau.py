@@ -68,7 +68,8 @@ def extrapolate(
             return level_fn(k, rows + start)
 
         parts.append(_extrapolate(xp, block_fn, n_entries=stop - start,
-                                  factors=factors[start:stop, ...],
+                                  factors=factors if factors.shape[0] == 1 else (
+                                      factors[start:stop, ...]),
                                   roundoff=roundoff[start:stop, ...],
                                   floor=floor[start:stop, ...], traced=False, **kw))
     joined = []
@@ -129,6 +130,12 @@ def _extrapolate(
         empty = xp.zeros((n_entries, n_out), dtype=dtype, device=device)
         return empty, empty, empty, xp.zeros((n_entries, n_out), dtype=xp.int8, device=device)
     roundoff_flat = xp.reshape(roundoff, (-1,))
+    # no step floor (no noise=): nothing is below it (steps are >= 0)
+    zero_floor = not traced and not bool(xp.any(floor > 0))
+
+    def per_element(a: Any) -> Any:
+        """(E,) per entry -> (E * M,) per element, in the state's order."""
+        return xp.reshape(xp.broadcast_to(xp.expand_dims(a, 1), (n_entries, n_out)), (-1,))
     idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
     best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
     nvalid = full(0, xp.int32)
@@ -150,31 +157,45 @@ def _extrapolate(
     for k in range(rule.max_steps):
         if idx.shape[0] == 0:
             break
-        ent = idx // n_out  # sorted, since idx is
-        starts = np.empty(ent.shape[0], dtype=bool)
-        starts[:1] = True
-        np.not_equal(ent[1:], ent[:-1], out=starts[1:])
-        rows = ent[starts]
-        lev = level_fn(k, rows)
-        rowpos = np.cumsum(starts) - 1
-        flat = dev(rowpos * n_out + idx % n_out)
-        values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
-        ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
-        h = xp.take(lev.h, dev(rowpos), axis=0)
-        ent_d = dev(ent)
-        below = (h < xp.take(floor, ent_d, axis=0)) if k > 0 else xp.zeros_like(ok)
+        if idx.shape[0] == size:  # nothing retired yet: every element, in order (no
+            # index arrays, no gathers: the level's (E, M) values are the state's layout)
+            lev = level_fn(k, np.arange(n_entries))
+            values, ok = xp.reshape(lev.values, (-1,)), xp.reshape(lev.ok, (-1,))
+            h = per_element(lev.h)
+
+            def of_entries(a: Any, ent_d: Any = None) -> Any:
+                return per_element(a) if a.ndim == 1 else xp.reshape(xp.broadcast_to(
+                    xp.expand_dims(a, 1), (n_entries, n_out, a.shape[1])), (size, -1))
+            roundoff_k = roundoff_flat
+        else:
+            ent = idx // n_out  # sorted, since idx is
+            starts = np.empty(ent.shape[0], dtype=bool)
+            starts[:1] = True
+            np.not_equal(ent[1:], ent[:-1], out=starts[1:])
+            lev = level_fn(k, ent[starts])
+            rowpos = np.cumsum(starts) - 1
+            flat = dev(rowpos * n_out + idx % n_out)
+            values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
+            ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
+            h = xp.take(lev.h, dev(rowpos), axis=0)
+            ent_d = dev(ent)
+
+            def of_entries(a: Any, ent_d: Any = ent_d) -> Any:
+                return xp.take(a, ent_d, axis=0)
+            roundoff_k = xp.take(roundoff_flat, dev(idx), axis=0)
+        below = (h < of_entries(floor)) if k > 0 and not zero_floor else xp.zeros_like(ok)
         ok = ok & ~below
         with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
             h_q = xp.abs(h) ** deriv
-            noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
-                h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+            noise = roundoff_k / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
         lo = xp.where(ok & active, xp.minimum(lo, values), lo)
         hi = xp.where(ok & active, xp.maximum(hi, values), hi)
         amp: Any = 1.0
         new_err = full(math.inf)
-        fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
+        # (one stencil for all entries: factors (1, J), the same for every element)
+        fac_rows = (factors if factors.shape[0] == 1 else of_entries(factors)) if k > 0 else None
         for j in range(1, min(k + 1, n_cols)):
             assert fac_rows is not None
             fac = fac_rows[:, j - 1]
