@@ -6,6 +6,9 @@ the plan, i.e. one batched evaluation of every still-active entry), extrapolates
 levels with Richardson's tableau (Ridders 1982, :mod:`.tableau`) and keeps, per output
 element, the tableau entry with the smallest error estimate. Stencil points shared by
 consecutive levels are reused (:class:`~numdiffx._core.plans.shared.NestedPoints`).
+A dense Jacobian whose tableau would not fit ``memory_budget`` runs it, and the verify
+pass (:mod:`.verify`), on blocks of columns one after the other (:func:`tableau_block`):
+one call per level per block, memory bounded by the budget, the same bits.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 from .base import AbstractStepRule, positive_finite
-from .tableau import Level, extrapolate
+from .tableau import Level, extrapolate, join_blocks
 from .verify import verify
 
 __all__ = ["adaptive", "error_powers", "group_methods"]
@@ -313,28 +316,29 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                 ok = xp.concat([ok, ok], axis=1)
             return Level(values, ok, plan.entry_step(hk, rows))
 
-        value, error, step, stop = extrapolate(
+        block = tableau_block(plan, self, dtype, cplx)
+        parts = extrapolate(
             xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out * (2 if cplx else 1),
             dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
             roundoff=roundoff, floor=floor_e, deriv=plan.deriv,
             gate=growth_gate(eps, plan.estimate_method()), traced=traced,
-            chunk_entries=tableau_block(plan, self, dtype, cplx))
+            chunk_entries=block, join=False)
         del roundoff  # (E, M): not needed past the tableau
-        if cplx:
-            value, error, step, stop = _recombine(xp, plan.n_out, value, error, step, stop)
         # no estimate below the smallest normal float: levels that agree exactly at a
         # subnormal x (x**3 at 1.2e-314 is 0.0 at every step) do not make 0.0 exact
-        tiny = float(xp.finfo(dtype).smallest_normal)
-        error = xp.where(error < tiny, xp.asarray(tiny, dtype=error.dtype), error)
+        tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype)
+        for i, part in enumerate(parts):  # (block by block: see tableau_block)
+            value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
+            parts[i] = (value, xp.where(error < tiny, tiny, error), step, stop)
         method_e = plan.estimate_method()
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
             # means nothing; a complex f's check would need the split too)
             # near bounds (one-sided stencils) the central check could leave the domain
             skip = group != 0 if (self.bounds is not None or sides is not None) else None
-            value, error, step, stop = verify(plan, method_e, value, error, step, stop, skip,
-                                             tableau_block(plan, self, dtype, cplx))
+            parts = verify(plan, method_e, parts, skip, block)
+        value, error, step, stop = join_blocks(xp, parts)
         status = self.final_status(plan, method_e, value, error, stop)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
         # the mixed points straddle too, left (10, 18) of a 21-parameter GLM at 0.0 with

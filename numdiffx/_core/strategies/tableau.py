@@ -19,7 +19,7 @@ from numdiffx.backends import to_host
 
 from ..result import Status
 
-__all__ = ["Level", "extrapolate"]
+__all__ = ["Level", "extrapolate", "join_blocks"]
 
 
 @dataclass
@@ -47,19 +47,23 @@ def extrapolate(
     gate: float | None = None,
     traced: bool = False,
     chunk_entries: int | None = None,
-) -> tuple[Any, Any, Any, Any]:
+    join: bool = True,
+) -> Any:
     """Ridders' tableau over levels, per (entry, output); see :func:`_extrapolate`.
 
     ``chunk_entries`` (eager only): run the whole tableau on consecutive blocks of that
     many entries, one block after the other, so that its state (a dozen arrays per
     element, two rows of the tableau) is bounded by the block, not by the Jacobian.
     Elements are independent, so the result is the same; each level is then one
-    batched evaluation per block.
+    batched evaluation per block. ``join=False``: the list of the blocks' (value, error,
+    step, status), in order, for a caller that goes on block by block
+    (:func:`join_blocks` puts them together).
     """
     kw = dict(n_out=n_out, dtype=dtype, device=device, rule=rule, deriv=deriv, gate=gate)
     if traced or chunk_entries is None or chunk_entries >= n_entries:
-        return _extrapolate(xp, level_fn, n_entries=n_entries, factors=factors,
-                            roundoff=roundoff, floor=floor, traced=traced, **kw)
+        one = _extrapolate(xp, level_fn, n_entries=n_entries, factors=factors,
+                           roundoff=roundoff, floor=floor, traced=traced, **kw)
+        return one if join else [one]
     parts = []
     for start in range(0, n_entries, chunk_entries):
         stop = min(start + chunk_entries, n_entries)
@@ -72,11 +76,22 @@ def extrapolate(
                                       factors[start:stop, ...]),
                                   roundoff=roundoff[start:stop, ...],
                                   floor=floor[start:stop, ...], traced=False, **kw))
+    return join_blocks(xp, parts) if join else parts
+
+
+def join_blocks(xp: Any, parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The blocks' arrays joined along the entries, one output at a time (each output's
+    blocks are dropped as it is built: at most one output held twice). Empties
+    ``parts``."""
+    if len(parts) == 1:
+        one = parts.pop()
+        return tuple(one)
     joined = []
-    for i in range(4):  # one output at a time: its blocks are dropped as it is built
+    for i in range(len(parts[0])):
         joined.append(xp.concat([part[i] for part in parts], axis=0))
-        parts = [(*part[:i], None, *part[i + 1:]) for part in parts]
-    return joined[0], joined[1], joined[2], joined[3]
+        parts[:] = [(*part[:i], None, *part[i + 1:]) for part in parts]
+    parts.clear()
+    return tuple(joined)
 
 
 def _extrapolate(

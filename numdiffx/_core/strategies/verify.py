@@ -24,13 +24,15 @@ from .diagnose import diagnostic_weights, estimate, tolerance
 __all__ = ["verify"]
 
 
-def verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any, stop: Any,
-           skip: np.ndarray | None, block: int | None = None) -> tuple[Any, Any, Any, Any]:
-    # ``skip`` (host, per step variable): variables the check must not move; ``block``:
-    # entries per block (None: all at once)
+def verify(plan: Any, method: AbstractMethod, parts: list[tuple[Any, Any, Any, Any]],
+           skip: np.ndarray | None, block: int | None = None
+           ) -> list[tuple[Any, Any, Any, Any]]:
+    # ``parts``: the tableau's (value, error, step, status), in blocks of ``block``
+    # entries (one part: all at once); ``skip`` (host, per step variable): variables the
+    # check must not move
     """One central pass at the auto step; where it disagrees with the tableau grossly
     (beyond ten times both estimates and sqrt(eps) of the derivative's scale), its value
-    (and estimate, step, status) replaces the tableau's."""
+    (and estimate, step, status) replaces the tableau's. Returns the parts, checked."""
     from .nominal import DEFAULT_AUTO
 
     p = plan.problem
@@ -43,35 +45,34 @@ def verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any,
     if skip is not None and skip.any():  # those step variables do not move (step 0)
         h = xp.where(xp.asarray(skip, device=p.device), xp.zeros_like(h), h)
     h_e = plan.estimate_steps(h)
-    traced = p.backend.is_traced(step)
-    if not traced and not bool(xp.any(step > 4 * xp.abs(h_e))):
-        return value, error, step, stop  # converged at the auto step's scale already
-    extras = diagnostic_weights(method) if plan.extras_ok else ()
+    traced = p.backend.is_traced(parts[0][2])
     n = plan.n_entries
-    if (traced or block is None or block >= n
-            or type(plan).output_scale is not AbstractPlan.output_scale):
+    ranges = [(0, n)] if len(parts) == 1 else [
+        (start, min(start + (block or n), n)) for start in range(0, n, block or n)]
+    assert len(ranges) == len(parts)
+    if not traced and not any(bool(xp.any(part[2] > 4 * xp.abs(h_e[a:b, ...])))
+                              for part, (a, b) in zip(parts, ranges)):
+        return parts  # converged at the auto step's scale already
+    extras = diagnostic_weights(method) if plan.extras_ok else ()
+    if len(parts) == 1:
         d = plan.evaluate(h, extras=extras)
-        return _check(plan, method, h, h_e, None, d, plan.output_scale(d.values),
-                      value, error, step, stop)
+        return [_check(plan, method, h, h_e, None, d, plan.output_scale(d.values),
+                       *parts[0])]
+    assert type(plan).output_scale is AbstractPlan.output_scale  # (the largest of a row)
     evaluated = []
     scale = None
-    for start in range(0, n, block):
-        rows = np.arange(start, min(start + block, n))
+    for a, b in ranges:
+        rows = np.arange(a, b)
         d = plan.evaluate(h, rows, extras=extras)
         top = plan.output_scale(d.values)  # (1, M): the largest of this block's entries
         scale = top if scale is None else xp.maximum(scale, top)
         evaluated.append((rows, d))
-    parts = []
-    for i, (rows, d) in enumerate(evaluated):
+    checked = []
+    for i, ((rows, d), (a, b)) in enumerate(zip(evaluated, ranges)):
         evaluated[i] = None  # type: ignore[call-overload]  # (its block is done with)
-        at = slice(int(rows[0]), int(rows[-1]) + 1)
-        parts.append(_check(plan, method, h, h_e[at, ...], rows, d, scale, value[at, ...],
-                            error[at, ...], step[at, ...], stop[at, ...]))
-    joined = []
-    for i in range(4):  # one output at a time: its blocks are dropped as it is built
-        joined.append(xp.concat([part[i] for part in parts], axis=0))
-        parts = [(*part[:i], None, *part[i + 1:]) for part in parts]
-    return joined[0], joined[1], joined[2], joined[3]
+        checked.append(_check(plan, method, h, h_e[a:b, ...], rows, d, scale, *parts[i]))
+        parts[i] = None  # type: ignore[call-overload]
+    return checked
 
 
 def _check(plan: Any, method: AbstractMethod, h: Any, h_e: Any, rows: np.ndarray | None,
