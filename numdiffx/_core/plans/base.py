@@ -38,6 +38,9 @@ class AbstractPlan:
     #: entries of one direction: the evaluation can return extra functionals of their
     #: points (the error estimate's second difference); False for mixed stencils
     extras_ok: ClassVar[bool] = True
+    #: the adaptive tableau may run on blocks of entries one after the other (entries
+    #: are independent, and their levels' points too): memory bounded by the budget
+    blocked_tableau: ClassVar[bool] = False
 
     problem: Problem
     method: AbstractMethod

@@ -24,6 +24,7 @@ __all__ = ["ColumnsPlan"]
 class ColumnsPlan(AbstractPlan):
     name = "columns"
     one_sided_retry = True
+    blocked_tableau = True
 
     def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
                  memory_budget: int) -> None:

@@ -6,6 +6,9 @@ the plan, i.e. one batched evaluation of every still-active entry), extrapolates
 levels with Richardson's tableau (Ridders 1982, :mod:`.tableau`) and keeps, per output
 element, the tableau entry with the smallest error estimate. Stencil points shared by
 consecutive levels are reused (:class:`~numdiffx._core.plans.shared.NestedPoints`).
+A dense Jacobian whose tableau would not fit ``memory_budget`` runs it, and the verify
+pass (:mod:`.verify`), on blocks of columns one after the other (:func:`tableau_block`):
+one call per level per block, memory bounded by the budget, the same bits.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, forward
 from .base import AbstractStepRule, positive_finite
-from .tableau import Level, extrapolate
+from .tableau import Level, extrapolate, join_blocks
+from .verify import verify
 
 __all__ = ["adaptive", "error_powers", "group_methods"]
 
@@ -312,25 +316,29 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                 ok = xp.concat([ok, ok], axis=1)
             return Level(values, ok, plan.entry_step(hk, rows))
 
-        value, error, step, stop = extrapolate(
+        block = tableau_block(plan, self, dtype, cplx)
+        parts = extrapolate(
             xp, level_fn, n_entries=plan.n_entries, n_out=plan.n_out * (2 if cplx else 1),
             dtype=dtype,
             device=device, rule=self,
             factors=entry_factors(entry_methods, entry_group, self, xp, dtype, device),
             roundoff=roundoff, floor=floor_e, deriv=plan.deriv,
-            gate=growth_gate(eps, plan.estimate_method()), traced=traced)
-        if cplx:
-            value, error, step, stop = _recombine(xp, plan.n_out, value, error, step, stop)
+            gate=growth_gate(eps, plan.estimate_method()), traced=traced,
+            chunk_entries=block, join=False)
+        del roundoff  # (E, M): not needed past the tableau
         # no estimate below the smallest normal float: levels that agree exactly at a
         # subnormal x (x**3 at 1.2e-314 is 0.0 at every step) do not make 0.0 exact
-        tiny = float(xp.finfo(dtype).smallest_normal)
-        error = xp.where(error < tiny, xp.asarray(tiny, dtype=error.dtype), error)
+        tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype)
+        for i, part in enumerate(parts):  # (block by block: see tableau_block)
+            value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
+            parts[i] = (value, xp.where(error < tiny, tiny, error), step, stop)
         method_e = plan.estimate_method()
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
             # means nothing; a complex f's check would need the split too)
             # near bounds (one-sided stencils) the central check could leave the domain
             skip = group != 0 if (self.bounds is not None or sides is not None) else None
-            value, error, step, stop = _verify(plan, method_e, value, error, step, stop, skip)
+            parts = verify(plan, method_e, parts, skip, block)
+        value, error, step, stop = join_blocks(xp, parts)
         status = self.final_status(plan, method_e, value, error, stop)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
         # the mixed points straddle too, left (10, 18) of a 21-parameter GLM at 0.0 with
@@ -401,6 +409,20 @@ def growth_gate(eps: float, method: AbstractMethod) -> float:
         return math.sqrt(eps)
     p, q = method.order, method.deriv
     return eps ** min(p / (p + q), 0.5)
+
+
+def tableau_block(plan: Any, rule: adaptive, dtype: Any, cplx: bool) -> int | None:
+    """Entries per block of the tableau under the plan's ``memory_budget`` (None: one
+    block). Per element the tableau holds about 20 arrays and two of its rows. (Smaller,
+    cache-sized blocks cut numpy's time at n = 3000 by 10-20% but doubled torch's: per-call
+    and per-operation overheads grow with the number of blocks.)"""
+    if not plan.blocked_tableau:
+        return None
+    from ..evaluation.points import itemsize
+
+    per_element = (20 + 2 * (rule.max_order + 1)) * itemsize(plan.problem.xp, dtype)
+    per_entry = per_element * plan.n_out * (2 if cplx else 1)
+    return max(1, plan.memory_budget // max(per_entry, 1))
 
 
 def _pow2(xp: Any, h: Any) -> Any:
@@ -474,10 +496,13 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any, xp: A
 
 def entry_factors(methods: Sequence[AbstractMethod], group: np.ndarray, rule: adaptive,
                   xp: Any, dtype: Any, device: Any) -> Any:
-    """(E, max_order) array of ``ratio**power_j`` per entry."""
+    """(E, max_order) array of ``ratio**power_j`` per entry; (1, max_order) where every
+    entry uses the same stencil (the tableau broadcasts it)."""
     table = np.array([[rule.ratio ** p for p in error_powers(m, rule.max_order)]
                       for m in methods], dtype=np.float64)
-    return xp.asarray(table[group], dtype=dtype, device=device)
+    uniform = group.shape[0] > 0 and bool((group == group[0]).all())
+    return xp.asarray(table[group[:1]] if uniform else table[group], dtype=dtype,
+                      device=device)
 
 
 def _complex_problem(prob: Any, rule: Any) -> bool:
@@ -505,57 +530,3 @@ def _recombine(xp: Any, m: int, value: Any, error: Any, step: Any, stop: Any
     err = xp.sqrt(error[:, :m] ** 2 + error[:, m:] ** 2)
     worse = xp.where(stop[:, :m] != int(Status.SUCCESS), stop[:, :m], stop[:, m:])
     return joined, err, step[:, :m], worse
-
-
-def _verify(plan: Any, method: AbstractMethod, value: Any, error: Any, step: Any, stop: Any,
-            skip: np.ndarray | None) -> tuple[Any, Any, Any, Any]:
-    # ``skip`` (host, per step variable): variables the check must not move
-    """One central pass at the auto step; where it disagrees with the tableau grossly
-    (beyond ten times both estimates and sqrt(eps) of the derivative's scale), its value
-    (and estimate, step, status) replaces the tableau's.
-
-    A tableau converged at large steps can be fooled by structure between its points
-    (floor, the kinks of a ReLU network); a one-step difference at a small step sees the
-    derivative at x itself, with an error estimate from its own points."""
-    from .diagnose import diagnostic_weights, estimate, tolerance
-    from .nominal import DEFAULT_AUTO
-
-    p = plan.problem
-    xp = p.xp
-
-    def nominal(scale: Any, m: AbstractMethod) -> Any:
-        return DEFAULT_AUTO.nominal(scale, xp=xp, dtype=scale.dtype, method=m)
-
-    h = plan.nominal_steps(nominal)
-    if skip is not None and skip.any():  # those step variables do not move (step 0)
-        h = xp.where(xp.asarray(skip, device=p.device), xp.zeros_like(h), h)
-    h_e = plan.estimate_steps(h)
-    if not p.backend.is_traced(step) and not bool(xp.any(step > 4 * xp.abs(h_e))):
-        return value, error, step, stop  # converged at the auto step's scale already
-    d = plan.evaluate(h, extras=diagnostic_weights(method) if plan.extras_ok else ())
-    err_v, st_v = estimate(plan, method, h, d.values, d.status, d.extras)
-    # gross disagreement only: beyond ten times both estimates AND what one step can
-    # promise, at least sqrt(eps), of the derivative's scale (finer than that a one-step
-    # difference cannot judge a tableau: a Hessian's one step is 1e-6 off)
-    promise = max(p.eps ** 0.5, tolerance(p.eps, method))
-    floor = promise * (xp.maximum(xp.abs(value), xp.abs(d.values))
-                       + plan.output_scale(d.values))
-    with np.errstate(all="ignore"):
-        # only a one-step value whose own points are consistent (within its tolerance,
-        # or limited by round-off alone: 0 on a staircase) can overrule the tableau; not
-        # one whose truncation is in doubt (the forward Hessian of 2 x**3 at 0: 12 h)
-        valid = (st_v == int(Status.SUCCESS)) | (st_v == int(Status.ROUNDOFF))
-        gap = xp.abs(value - d.values)
-        apart = gap > 10 * (error + err_v) + floor
-        use = valid & xp.isfinite(value) & apart & (step > 4 * xp.abs(h_e))
-    if p.backend.is_traced(use) or bool(xp.any(use)):
-        # and only a one-step value that stays put at twice its step: its own points
-        # cannot see every truncation (central at a triple root, (x - 1)**3 at 1: h**2,
-        # with an estimate of 1e-21, replaced the tableau's exact 0)
-        h2 = tuple(2 * hi for hi in h) if isinstance(h, tuple) else 2 * h
-        d2 = plan.evaluate(h2)
-        with np.errstate(all="ignore"):
-            use = use & (xp.abs(d2.values - d.values) < gap / 4)
-    return (xp.where(use, d.values, value), xp.where(use, err_v, error),
-            xp.where(use, xp.broadcast_to(xp.abs(h_e), value.shape), step),
-            xp.where(use, st_v, stop))

@@ -66,21 +66,28 @@ def diagnostic_weights(method: AbstractMethod) -> tuple[tuple[float, ...], ...]:
 
 
 def estimate(plan: Any, method: AbstractMethod, h: Any, values: Any, status: Any,
-             extras: list[Any], noise: float | None = None) -> tuple[Any, Any]:
+             extras: list[Any], noise: float | None = None, *,
+             rows: np.ndarray | None = None, scale: Any = None) -> tuple[Any, Any]:
     """(error, status) of a plan's one-step outcome (see :func:`one_step_estimate`);
     ``noise``: a relative noise level of f above the dtype's eps, which raises the
-    round-off term (the tolerance stays the dtype's)."""
+    round-off term (the tolerance stays the dtype's). ``rows`` (host): the values are
+    those entries only (a block), judged against ``scale``, the plan's
+    :meth:`output_scale` of all entries."""
     p = plan.problem
     xp = p.xp
     h_e = plan.estimate_steps(h)
+    if rows is not None:
+        h_e = xp.take(h_e, xp.asarray(rows, device=p.device), axis=0)
+    if scale is None:
+        scale = plan.output_scale(values)
     f_abs = xp.abs(plan.f0_entries())
     if noise is not None and noise > p.eps:
         f_abs = f_abs * (noise / p.eps)
     if getattr(plan, "complex_step", False) and isinstance(method, Stencil):
         return plan.inherit(*_complex_hessian(xp, method, p.eps, h_e, values, status, f_abs,
-                                              extras, plan.output_scale(values)))
+                                              extras, scale))
     error, status = one_step_estimate(xp, method, p.eps, h_e, values, status, f_abs, extras,
-                                      plan.output_scale(values))
+                                      scale)
     return plan.inherit(error, status)
 
 

@@ -19,7 +19,7 @@ from numdiffx.backends import to_host
 
 from ..result import Status
 
-__all__ = ["Level", "extrapolate"]
+__all__ = ["Level", "extrapolate", "join_blocks"]
 
 
 @dataclass
@@ -32,6 +32,69 @@ class Level:
 
 
 def extrapolate(
+    xp: Any,
+    level_fn: Callable[[int, np.ndarray], Level],
+    *,
+    n_entries: int,
+    n_out: int,
+    dtype: Any,
+    device: Any,
+    rule: Any,
+    factors: Any,
+    roundoff: Any,
+    floor: Any,
+    deriv: int,
+    gate: float | None = None,
+    traced: bool = False,
+    chunk_entries: int | None = None,
+    join: bool = True,
+) -> Any:
+    """Ridders' tableau over levels, per (entry, output); see :func:`_extrapolate`.
+
+    ``chunk_entries`` (eager only): run the whole tableau on consecutive blocks of that
+    many entries, one block after the other, so that its state (a dozen arrays per
+    element, two rows of the tableau) is bounded by the block, not by the Jacobian.
+    Elements are independent, so the result is the same; each level is then one
+    batched evaluation per block. ``join=False``: the list of the blocks' (value, error,
+    step, status), in order, for a caller that goes on block by block
+    (:func:`join_blocks` puts them together).
+    """
+    kw = dict(n_out=n_out, dtype=dtype, device=device, rule=rule, deriv=deriv, gate=gate)
+    if traced or chunk_entries is None or chunk_entries >= n_entries:
+        one = _extrapolate(xp, level_fn, n_entries=n_entries, factors=factors,
+                           roundoff=roundoff, floor=floor, traced=traced, **kw)
+        return one if join else [one]
+    parts = []
+    for start in range(0, n_entries, chunk_entries):
+        stop = min(start + chunk_entries, n_entries)
+
+        def block_fn(k: int, rows: np.ndarray, start: int = start) -> Level:
+            return level_fn(k, rows + start)
+
+        parts.append(_extrapolate(xp, block_fn, n_entries=stop - start,
+                                  factors=factors if factors.shape[0] == 1 else (
+                                      factors[start:stop, ...]),
+                                  roundoff=roundoff[start:stop, ...],
+                                  floor=floor[start:stop, ...], traced=False, **kw))
+    return join_blocks(xp, parts) if join else parts
+
+
+def join_blocks(xp: Any, parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The blocks' arrays joined along the entries, one output at a time (each output's
+    blocks are dropped as it is built: at most one output held twice). Empties
+    ``parts``."""
+    if len(parts) == 1:
+        one = parts.pop()
+        return tuple(one)
+    joined = []
+    for i in range(len(parts[0])):
+        joined.append(xp.concat([part[i] for part in parts], axis=0))
+        parts[:] = [(*part[:i], None, *part[i + 1:]) for part in parts]
+    parts.clear()
+    return tuple(joined)
+
+
+def _extrapolate(
     xp: Any,
     level_fn: Callable[[int, np.ndarray], Level],
     *,
@@ -82,6 +145,12 @@ def extrapolate(
         empty = xp.zeros((n_entries, n_out), dtype=dtype, device=device)
         return empty, empty, empty, xp.zeros((n_entries, n_out), dtype=xp.int8, device=device)
     roundoff_flat = xp.reshape(roundoff, (-1,))
+    # no step floor (no noise=): nothing is below it (steps are >= 0)
+    zero_floor = not traced and not bool(xp.any(floor > 0))
+
+    def per_element(a: Any) -> Any:
+        """(E,) per entry -> (E * M,) per element, in the state's order."""
+        return xp.reshape(xp.broadcast_to(xp.expand_dims(a, 1), (n_entries, n_out)), (-1,))
     idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
     best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
     nvalid = full(0, xp.int32)
@@ -103,31 +172,45 @@ def extrapolate(
     for k in range(rule.max_steps):
         if idx.shape[0] == 0:
             break
-        ent = idx // n_out  # sorted, since idx is
-        starts = np.empty(ent.shape[0], dtype=bool)
-        starts[:1] = True
-        np.not_equal(ent[1:], ent[:-1], out=starts[1:])
-        rows = ent[starts]
-        lev = level_fn(k, rows)
-        rowpos = np.cumsum(starts) - 1
-        flat = dev(rowpos * n_out + idx % n_out)
-        values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
-        ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
-        h = xp.take(lev.h, dev(rowpos), axis=0)
-        ent_d = dev(ent)
-        below = (h < xp.take(floor, ent_d, axis=0)) if k > 0 else xp.zeros_like(ok)
+        if idx.shape[0] == size:  # nothing retired yet: every element, in order (no
+            # index arrays, no gathers: the level's (E, M) values are the state's layout)
+            lev = level_fn(k, np.arange(n_entries))
+            values, ok = xp.reshape(lev.values, (-1,)), xp.reshape(lev.ok, (-1,))
+            h = per_element(lev.h)
+
+            def of_entries(a: Any, ent_d: Any = None) -> Any:
+                return per_element(a) if a.ndim == 1 else xp.reshape(xp.broadcast_to(
+                    xp.expand_dims(a, 1), (n_entries, n_out, a.shape[1])), (size, -1))
+            roundoff_k = roundoff_flat
+        else:
+            ent = idx // n_out  # sorted, since idx is
+            starts = np.empty(ent.shape[0], dtype=bool)
+            starts[:1] = True
+            np.not_equal(ent[1:], ent[:-1], out=starts[1:])
+            lev = level_fn(k, ent[starts])
+            rowpos = np.cumsum(starts) - 1
+            flat = dev(rowpos * n_out + idx % n_out)
+            values = xp.take(xp.reshape(lev.values, (-1,)), flat, axis=0)
+            ok = xp.take(xp.reshape(lev.ok, (-1,)), flat, axis=0)
+            h = xp.take(lev.h, dev(rowpos), axis=0)
+            ent_d = dev(ent)
+
+            def of_entries(a: Any, ent_d: Any = ent_d) -> Any:
+                return xp.take(a, ent_d, axis=0)
+            roundoff_k = xp.take(roundoff_flat, dev(idx), axis=0)
+        below = (h < of_entries(floor)) if k > 0 and not zero_floor else xp.zeros_like(ok)
         ok = ok & ~below
         with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
             h_q = xp.abs(h) ** deriv
-            noise = xp.take(roundoff_flat, dev(idx), axis=0) / xp.where(
-                h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+            noise = roundoff_k / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
         row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
         lo = xp.where(ok & active, xp.minimum(lo, values), lo)
         hi = xp.where(ok & active, xp.maximum(hi, values), hi)
         amp: Any = 1.0
         new_err = full(math.inf)
-        fac_rows = xp.take(factors, ent_d, axis=0) if k > 0 else None
+        # (one stencil for all entries: factors (1, J), the same for every element)
+        fac_rows = (factors if factors.shape[0] == 1 else of_entries(factors)) if k > 0 else None
         for j in range(1, min(k + 1, n_cols)):
             assert fac_rows is not None
             fac = fac_rows[:, j - 1]
