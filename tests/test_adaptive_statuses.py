@@ -85,3 +85,26 @@ def test_complex_step_tableau_beyond_the_scale_of_x_is_not_success():
                       step=nd.steps.adaptive(typical=1e-6, scale_with_x=False),
                       full_output=True)
     np.testing.assert_allclose(good.value, truth, rtol=1e-6)
+
+
+def test_a_constant_is_success_where_atol_admits_its_roundoff_and_noise_never(xb):
+    # 2 x**0 and 1e20 + x give the same bits at every point: 0.0 with the slope rounding
+    # can hide as the estimate. SUCCESS only where the caller's atol admits that bound.
+    def const(x):
+        return 2 * x**0
+
+    def swamped(x):
+        return 1e20 + x
+
+    x = xb.asarray([1.5])
+    plain = nd.derivative(const, x, step=nd.steps.adaptive(), full_output=True)
+    assert xb.to_numpy(plain.value)[0] == 0.0
+    bound = float(xb.to_numpy(plain.error)[0])
+    assert 0 < bound < 1e-13
+    assert xb.to_numpy(plain.status)[0] == int(nd.Status.ROUNDOFF)
+    admitted = nd.derivative(const, x, step=nd.steps.adaptive(atol=1e-13), full_output=True)
+    assert xb.to_numpy(admitted.status)[0] == SUCCESS
+    for atol in (0.0, 1e-13, 1e-3):
+        r = nd.derivative(swamped, x, step=nd.steps.adaptive(atol=atol), full_output=True)
+        assert xb.to_numpy(r.status)[0] != SUCCESS
+        assert xb.to_numpy(r.error)[0] >= 1.0  # (the true slope, 1, is within it)

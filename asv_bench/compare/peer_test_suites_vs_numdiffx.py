@@ -69,6 +69,22 @@ def run(cases: list[Case], rules: tuple[str, ...], peer: bool) -> dict[str, list
     return out
 
 
+#: adaptive failures on peer assertions that numdiffx does not meet by design (why, as
+#: measured); printed when the case fails, and still counted as failures
+BY_DESIGN = {
+    "2 x**0 at 1.5": (
+        "SciPy asserts success for a constant's derivative at default tolerances (atol = "
+        "smallest normal): its estimate ignores round-off. numdiffx returns 0.0 exactly with "
+        "the slope rounding can hide, 1.2e-14, as its estimate: 2 x**0 and 1e20 + x give the "
+        "same bits at every point, so no rule on the values alone can call one SUCCESS and "
+        "not the other. SUCCESS where the caller's atol admits it (adaptive(atol=1e-13))."),
+    "atol": (
+        "test_convergence asserts that atol=1e-6 ends more accurate than atol=1e-3; "
+        "numdiffx's first estimate (4.9e-7, true error 4.6e-11) meets both, so both stop at "
+        "the same level with the same value (the rtol pair passes)."),
+}
+
+
 def summary(suite: str, results: dict[str, list[dict]], failures: bool) -> dict[str, float]:
     rules = list(results)
     first = results[rules[0]]
@@ -89,11 +105,23 @@ def summary(suite: str, results: dict[str, list[dict]], failures: bool) -> dict[
         rate = sum(r["pass"] for r in rows) / len(rows)
         rates[rule] = rate
         line = f"{rule:>9}: passes {sum(r['pass'] for r in rows)}/{len(rows)} = {rate:.1%}"
+        # a case its suite marks xfail (pytest.mark.xfail) fails there as expected: the
+        # suite counts it xfailed, not failed; numdiffx is held to it all the same
+        xfail = [r for r in rows if "xfail" in r["case"].tags]
+        if xfail:
+            failed = sum(not r["pass"] for r in xfail)
+            line += (f" ({len(xfail)} marked xfail in the suite itself, {failed} of them "
+                     f"failed: as the suite counts, {sum(r['pass'] for r in rows)}/"
+                     f"{len(rows) - failed} passed + {failed} xfailed)")
         if rule != "peer":
             line += (f"; elements {sum(r['n'] for r in rows)}, SUCCESS but wrong > 1e-4: "
                      f"{sum(r['lies'] for r in rows)}, accurate to 1e-6 but not SUCCESS: "
                      f"{sum(r['missed'] for r in rows)}")
         print(line)
+    for r in results.get("adaptive", []):
+        why = BY_DESIGN.get(r["case"].label)
+        if not r["pass"] and why is not None:
+            print(f"  adaptive fails {r['case'].test} {r['case'].label} by design: {why}")
     if failures:
         for rule in rules:
             for r in results[rule]:
