@@ -252,7 +252,7 @@ def _special_cases() -> list[Case]:
             and bool(np.all(a.status == 0)),
             lambda f=f: _peer(lambda: _sd().derivative(
                 f, np.ones(3), step_direction=np.array([-1, 0, 1]),
-                tolerances={"atol": 1e-16})), truth=np.zeros(3)))
+                tolerances={"atol": 1e-16})), truth=np.zeros(3), tags=("xfail",)))
     return cases
 
 

@@ -11,8 +11,9 @@ left out and how options map) is run three ways and judged by the test's own ass
 Where a test's assertion uses the method's error estimate (numdifftools' decimals from
 ``error_estimate``, SciPy's ``|df - ref| < error``), numdiffx's own estimate is used.
 Besides the pass counts it prints the honesty of numdiffx's statuses against the
-tests' truths: elements called SUCCESS while wrong by more than 1e-4 (relative to the
-largest true entry of the result), and elements accurate to 1e-6 not called SUCCESS.
+tests' truths: elements called SUCCESS (or ONE_SIDED: a one-sided stencil's value at a
+domain edge) while wrong by more than 1e-4 (relative to the largest true entry of the
+result), and elements accurate to 1e-6 called neither.
 
 Targets (issue 22): adaptive passes >= 99% of numdifftools' assertions and all of
 SciPy's; the default passes >= 85% of numdifftools'; no SUCCESS wrong by more than 1e-4;
@@ -69,6 +70,22 @@ def run(cases: list[Case], rules: tuple[str, ...], peer: bool) -> dict[str, list
     return out
 
 
+#: adaptive failures on peer assertions that numdiffx does not meet by design (why, as
+#: measured); printed when the case fails, and still counted as failures
+BY_DESIGN = {
+    "2 x**0 at 1.5": (
+        "SciPy asserts success for a constant's derivative at default tolerances (atol = "
+        "smallest normal): its estimate ignores round-off. numdiffx returns 0.0 exactly with "
+        "the slope rounding can hide, 1.2e-14, as its estimate: 2 x**0 and 1e20 + x give the "
+        "same bits at every point, so no rule on the values alone can call one SUCCESS and "
+        "not the other. SUCCESS where the caller's atol admits it (adaptive(atol=1e-13))."),
+    "atol": (
+        "test_convergence asserts that atol=1e-6 ends more accurate than atol=1e-3; "
+        "numdiffx's first estimate (4.9e-7, true error 4.6e-11) meets both, so both stop at "
+        "the same level with the same value (the rtol pair passes)."),
+}
+
+
 def summary(suite: str, results: dict[str, list[dict]], failures: bool) -> dict[str, float]:
     rules = list(results)
     first = results[rules[0]]
@@ -89,11 +106,23 @@ def summary(suite: str, results: dict[str, list[dict]], failures: bool) -> dict[
         rate = sum(r["pass"] for r in rows) / len(rows)
         rates[rule] = rate
         line = f"{rule:>9}: passes {sum(r['pass'] for r in rows)}/{len(rows)} = {rate:.1%}"
+        # a case its suite marks xfail (pytest.mark.xfail) fails there as expected: the
+        # suite counts it xfailed, not failed; numdiffx is held to it all the same
+        xfail = [r for r in rows if "xfail" in r["case"].tags]
+        if xfail:
+            failed = sum(not r["pass"] for r in xfail)
+            line += (f" ({len(xfail)} marked xfail in the suite itself, {failed} of them "
+                     f"failed: as the suite counts, {sum(r['pass'] for r in rows)}/"
+                     f"{len(rows) - failed} passed + {failed} xfailed)")
         if rule != "peer":
-            line += (f"; elements {sum(r['n'] for r in rows)}, SUCCESS but wrong > 1e-4: "
-                     f"{sum(r['lies'] for r in rows)}, accurate to 1e-6 but not SUCCESS: "
+            line += (f"; elements {sum(r['n'] for r in rows)}, SUCCESS/ONE_SIDED but wrong > "
+                     f"1e-4: {sum(r['lies'] for r in rows)}, accurate to 1e-6 but neither: "
                      f"{sum(r['missed'] for r in rows)}")
         print(line)
+    for r in results.get("adaptive", []):
+        why = BY_DESIGN.get(r["case"].label)
+        if not r["pass"] and why is not None:
+            print(f"  adaptive fails {r['case'].test} {r['case'].label} by design: {why}")
     if failures:
         for rule in rules:
             for r in results[rule]:

@@ -412,6 +412,20 @@ class ComplexStep(AbstractMethod):
 
 _COMPLEX_STEP = ComplexStep()
 
+#: The real direction of the complex-step Hessian,
+#: ``Im[f(x + i h e_i + h e_j) - f(x + i h e_i - h e_j)] / (2 h h)``: central's first
+#: difference (of the imaginary parts), whose step both directions take. Its own family
+#: tells the default step rule that its round-off grows like ``1/h`` only (the imaginary
+#: parts carry no cancellation of f), so it may step below the typical scale
+#: (:class:`numdiffx.steps.auto`).
+COMPLEX_HESSIAN_STEP = Stencil(offsets=(-1, 1), deriv=1, family="complex-hessian")
+#: ... and its step floor, as a fraction of ``typical``: a parameter far below 1 (a
+#: variance of 6.8e-5) is stepped on a tenth of the scale, as statsmodels'
+#: ``approx_hess_cs`` does (``eps**(1/3) max(|x|, 0.1)``); the error estimate keeps the
+#: scale ``max(|x|, 1)`` as f's (the floor is for the step's round-off, not a belief
+#: that f varies faster)
+COMPLEX_HESSIAN_FLOOR = 0.1
+
 
 def complex_step() -> ComplexStep:
     """The complex-step method (first derivatives; Hessians via the mixed formula).

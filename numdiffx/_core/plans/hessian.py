@@ -17,7 +17,7 @@ import numpy as np
 from ..evaluation.points import BasisDirection, Differences, differences
 from ..problem import Problem
 from ..result import DiffResult, Status
-from ..stencils import AbstractMethod, ComplexStep, central
+from ..stencils import COMPLEX_HESSIAN_STEP, AbstractMethod, ComplexStep, central
 from .base import AbstractPlan
 from .outcome import Outcome
 from .shared import f_scale, scatter_rows
@@ -52,12 +52,14 @@ class HessianPlan(AbstractPlan):
         # both directions take central's first-derivative step, as statsmodels'
         # approx_hess_cs (Ridout 2009): a tiny imaginary step (eps |x|) carries so little
         # signal that the imaginary round-off of a Kalman filter swamps it (ARIMA(3,0,0)
-        # on the sunspots: infinite standard errors); the truncation is O(h**2) anyway
+        # on the sunspots: infinite standard errors); the truncation is O(h**2) anyway.
+        # auto floors it at typical / 10, as statsmodels does (an AR(2) variance of
+        # 6.8e-5 at a step of 8.7e-6: standard errors 9e-4 off, 9e-8 at typical / 10)
         from ..evaluation.points import representable_steps
 
         scale = self.step_scale()
         h_r = representable_steps(self.problem.xp, self.step_x(),
-                                  nominal(scale, central(order=2)))
+                                  nominal(scale, COMPLEX_HESSIAN_STEP))
         return (h_r, h_r)
 
     def to_steps(self, h: Any) -> Any:
@@ -185,7 +187,8 @@ class HessianPlan(AbstractPlan):
                        ) -> list[Any]:
         """For the complex step's estimate: the real second difference of each diagonal
         row at the same step and its diagnostics (``extras`` of ``central(2, 2)``), as
-        ``[*diagnostics, value]``, NaN on mixed rows. The complex points alone say nothing
+        ``[*diagnostics, value]``, NaN on mixed rows but for their slope (that of their
+        first variable's diagonal). The complex points alone say nothing
         about a step that is too large; these 2 n real points do (2 n evaluations)."""
         p = self.problem
         xp, n = p.xp, p.n
@@ -199,8 +202,24 @@ class HessianPlan(AbstractPlan):
         mixed = rows[rows >= n]
         nan = xp.full((mixed.size, p.m_out), math.nan, dtype=d.values.dtype, device=p.device)
         zero = xp.zeros((mixed.size, p.m_out), dtype=xp.int8, device=p.device)
-        return [scatter_rows(xp, [(diag, part, d.status), (mixed, nan, zero)], rows,
-                             p.device)[0] for part in parts]
+        fill = [nan for _ in parts]
+        if len(d.extras) >= 2 and diag.size:
+            # a mixed row's imaginary parts carry h f_i (i its first variable): its slope
+            # is measured on diagonal i (at the MLE ~0), not the prior |f| / s (which made
+            # 53 Poisson entries accurate to 1e-11 ROUNDOFF), scaled to the entry's step
+            pos = np.full(n, -1, dtype=np.int64)
+            pos[diag] = np.arange(diag.size)
+            first, second = self.pairs[mixed - n, 0], self.pairs[mixed - n, 1]
+            have = xp.asarray(pos[first] >= 0, device=p.device)
+            dev = p.device
+            below = xp.take(d.extras[1], xp.asarray(np.maximum(pos[first], 0), device=dev),
+                            axis=0)
+            h_i = xp.take(h, xp.asarray(first, device=dev), axis=0)
+            h_j = xp.take(h, xp.asarray(second, device=dev), axis=0)
+            below = below * xp.expand_dims(xp.sqrt(h_j) / xp.sqrt(h_i), 1)
+            fill[1] = xp.where(xp.expand_dims(have, 1), below, nan)
+        return [scatter_rows(xp, [(diag, part, d.status), (mixed, other, zero)], rows,
+                             p.device)[0] for part, other in zip(parts, fill)]
 
     def inherit(self, error: Any, status: Any) -> tuple[Any, Any]:
         """A mixed entry (i, j) is no more trustworthy than its diagonals: where (i, i) or

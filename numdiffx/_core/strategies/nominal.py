@@ -19,7 +19,16 @@ from numdiffx.backends import to_host
 
 from ..plans.outcome import Outcome
 from ..result import Status
-from ..stencils import AbstractMethod, ComplexStep, Stencil, backward, central, forward
+from ..stencils import (
+    COMPLEX_HESSIAN_FLOOR,
+    COMPLEX_HESSIAN_STEP,
+    AbstractMethod,
+    ComplexStep,
+    Stencil,
+    backward,
+    central,
+    forward,
+)
 from .base import AbstractStepRule, positive_finite
 from .diagnose import diagnostic_weights, estimate
 from .onesided import one_sided_retry
@@ -195,7 +204,10 @@ class auto(AbstractNominalRule):  # noqa: N801
     ``sqrt(eps) * max(|x_i|, typical)``, the largest that keeps machine precision, since
     f's own imaginary round-off is divided by ``h`` (a Kalman filter's made ``eps * |x|``
     steps 6% wrong on an ARIMA likelihood; statsmodels' own Hessian uses
-    ``eps**(1/3)``).
+    ``eps**(1/3)``). The complex-step Hessian takes central's first-derivative step
+    ``c eps**(1/3) max(|x_i|, typical / 10)`` in both directions: its round-off grows
+    like ``1/h`` only, so parameters far below 1 (a variance of 6.8e-5) are stepped on
+    a tenth of ``typical``, as statsmodels' ``approx_hess_cs`` does.
 
     Derivatives of an order ``q`` above the stencil's order ``p``
     (``nd.derivative(f, x, method=nd.central(deriv=6))``: ``p = 2``) use the named
@@ -240,9 +252,12 @@ class auto(AbstractNominalRule):  # noqa: N801
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
         eps = dtype_eps(xp, dtype)
         scale = self.scale_for(eps, method)
+        typical = self.typical
+        if method is COMPLEX_HESSIAN_STEP:
+            typical = typical * COMPLEX_HESSIAN_FLOOR
         if not self.scale_with_x:
-            return xp.full_like(abs_x, scale * self.typical)
-        return scale * at_least(xp, abs_x, self.typical)
+            return xp.full_like(abs_x, scale * typical)
+        return scale * at_least(xp, abs_x, typical)
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         raised = raised_order(plan.method) if plan.name == "elementwise" else None
