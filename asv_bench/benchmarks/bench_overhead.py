@@ -5,7 +5,10 @@ needs: forward = the report's JacrevFinite algorithm (x and its n copies in one 
 central = the 2n copies x +- h e_i in one call (``numdiffx.studies.timing``). Forward
 against forward, central against central, same f and x. ``track_ratio`` measures both in
 one run (min of 5, interleaved), as ``asv_bench/compare/numdiffx_vs_bare_batched_fd.py``
-prints it. Target: numdiffx <= 1.5 x bare + 50 us.
+prints it; ``peakmem_jacobian`` the peak memory of each. Target: numdiffx <= 1.5 x bare +
+50 us (numpy and torch: plain calls take numdiffx's fast lane). jax runs eagerly here, both
+sides dispatching op by op (numdiffx builds unit matrices: jax has no in-place update
+outside jit); jitted jax is in ``bench_timing.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ def _bare(f, x, stencil):
     return lambda: batched_central_difference(f, x, delta=1e-5)
 
 
+BACKENDS = ["numpy", "torch", "jax"]
+
+
 class BatchedOverhead:
-    params = (["numpy", "torch"], CASES, ["forward", "central"], ["bare", "numdiffx"])
+    params = (BACKENDS, CASES, ["forward", "central"], ["bare", "numdiffx"])
     param_names = ["backend", "case", "stencil", "implementation"]
     timeout = 120
 
@@ -48,11 +54,14 @@ class BatchedOverhead:
     def time_jacobian(self, backend, case, stencil, implementation):
         self.net.sync(self.call())
 
+    def peakmem_jacobian(self, backend, case, stencil, implementation):
+        self.net.sync(self.call())
+
 
 class BatchedOverheadRatio:
     """numdiffx time / bare time of the same stencil, measured in one run."""
 
-    params = (["numpy", "torch"], CASES, ["forward", "central"])
+    params = (BACKENDS, CASES, ["forward", "central"])
     param_names = ["backend", "case", "stencil"]
     unit = "ratio"
     timeout = 120
