@@ -86,6 +86,8 @@ def _lane(method: object, step: object, evaluation: str) -> _Lane | None:
 
 _MODES = ("auto", "batched", "vmap", "loop")
 _RULES = (auto, fixed, relative)  # exactly these: a subclass may run otherwise
+
+
 def _positive_int(v: object) -> bool:
     return type(v) is int and v >= 1
 
