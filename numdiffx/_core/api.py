@@ -287,7 +287,12 @@ def hessian(
     mixed stencil, the tensor product of the first-derivative stencil with itself
     (central: ``[f(++) - f(+-) - f(-+) + f(--)] / (4 h_i h_j)``), ``2 n**2 + 1``
     evaluations of f. Steps follow the rule for derivative order 2 (``eps**(1/4)`` for
-    central). ``complex_step`` uses the mixed complex/central formula for every entry.
+    central): ``h_i`` is the diagonal's step, and the mixed entry (i, j) is stepped at
+    ``(rho h_i, rho h_j)``, where the mixed stencil balances truncation against
+    round-off (``rho = 1/2`` for central, as statsmodels' ``approx_hess3``; 1 for forward
+    and backward). ``DiffResult.step`` holds the ``h_i``; ``steps.fixed(r.step)``
+    reproduces the call. ``complex_step`` uses the mixed complex/central formula for
+    every entry.
     Layout ``out + in + in``; the result is exactly symmetric.
 
     With ``grad=g`` (the gradient of a scalar f): the Jacobian of ``g`` by

@@ -209,6 +209,10 @@ class auto(AbstractNominalRule):  # noqa: N801
     like ``1/h`` only, so parameters far below 1 (a variance of 6.8e-5) are stepped on
     a tenth of ``typical``, as statsmodels' ``approx_hess_cs`` does.
 
+    A Hessian's mixed entries take ``rho`` times these steps, where their own stencil
+    balances (``rho = 1/2`` for central differences: ``3**(1/4)`` against ``48**(1/4)``;
+    see :func:`numdiffx._core.plans.hessian.mixed_step_ratio`).
+
     Derivatives of an order ``q`` above the stencil's order ``p``
     (``nd.derivative(f, x, method=nd.central(deriv=6))``: ``p = 2``) use the named
     stencil of the same family with order ``q`` (even for central):
