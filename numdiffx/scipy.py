@@ -450,7 +450,7 @@ class _Second(_Base):
                  step: object = None, evaluation: str = "auto", memo_size: int = 8) -> None:
         if grad is None and fun is None:
             raise TypeError("pass fun (the objective) or grad= (its gradient); the gradient "
-                            "is cheaper: n gradient calls per Hessian instead of 2 n**2 "
+                            "is cheaper: n gradient calls per Hessian instead of 2 n**2 + 2 n "
                             "values of fun.")
         if grad is not None:
             callable_iv(grad, "grad")
@@ -488,7 +488,7 @@ class Hessian(_Second):
     the g(x) the solver evaluated through ``H.grad``: ``n`` gradient calls per Hessian
     (forward, the default; SciPy's ``hess='2-point'``), ``2 n`` central.
     From values of f alone: ``H = nd.scipy.Hessian(f)``, then
-    ``minimize(H.fun, x0, hess=H, ...)``: second-derivative stencils, ``2 n**2``
+    ``minimize(H.fun, x0, hess=H, ...)``: second-derivative stencils, ``2 n**2 + 2 n``
     evaluations (central) -- give the gradient when you have it.
 
     Parameters

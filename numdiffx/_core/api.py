@@ -290,9 +290,19 @@ def hessian(
     central): ``h_i`` is the diagonal's step, and the mixed entry (i, j) is stepped at
     ``(rho h_i, rho h_j)``, where the mixed stencil balances truncation against
     round-off (``rho = 1/2`` for central, as statsmodels' ``approx_hess3``; 1 for forward
-    and backward). ``DiffResult.step`` holds the ``h_i``; ``steps.fixed(r.step)``
-    reproduces the call. ``complex_step`` uses the mixed complex/central formula for
-    every entry.
+    and backward); ``steps.fixed(r.step)`` reproduces such a call.
+
+    The default (central, ``step=None``) measures before it steps the mixed entries:
+    the diagonal on ``x +- h e_i, x +- 2 h e_i`` (the five-point second derivative, the
+    Richardson extrapolation of the three-point ones at ``h`` and ``2 h``), whose fourth
+    difference gives each variable's step ``h*_i`` where the mixed stencil's truncation
+    and round-off balance (within ``[h/16, 2 h]``); the mixed entries at ``rho h*``.
+    ``2 n**2 + 2 n + 1`` evaluations (``approx_hess3``: ``2 n (n + 1)``), under
+    ``jax.jit`` too; standard errors of a logit 1.2e-6 -> 3.6e-7 off, a Poisson
+    regression 6.2e-6 -> 6.4e-8 (``docs/standard-errors.md``). ``DiffResult.step``
+    holds the ``h*_i``. Where the points at ``h`` and ``2 h`` disagree (a step across a
+    domain edge) the diagonal is not SUCCESS. ``complex_step`` uses the mixed
+    complex/central formula for every entry.
     Layout ``out + in + in``; the result is exactly symmetric.
 
     With ``grad=g`` (the gradient of a scalar f): the Jacobian of ``g`` by

@@ -211,7 +211,11 @@ class auto(AbstractNominalRule):  # noqa: N801
 
     A Hessian's mixed entries take ``rho`` times these steps, where their own stencil
     balances (``rho = 1/2`` for central differences: ``3**(1/4)`` against ``48**(1/4)``;
-    see :func:`numdiffx._core.plans.hessian.mixed_step_ratio`).
+    see :func:`numdiffx._core.plans.hessian.mixed_step_ratio`). The central Hessian
+    (the default) measures first: its diagonal on ``x +- h e_i, x +- 2 h e_i`` (the
+    five-point second derivative), whose fourth difference moves each mixed step to
+    where it balances for f's actual curvature, within ``[h/16, 2 h]``
+    (:mod:`numdiffx._core.strategies.measured`; ``2 n`` evaluations more).
 
     Derivatives of an order ``q`` above the stencil's order ``p``
     (``nd.derivative(f, x, method=nd.central(deriv=6))``: ``p = 2``) use the named
@@ -264,6 +268,15 @@ class auto(AbstractNominalRule):  # noqa: N801
         return scale * at_least(xp, abs_x, typical)
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
+        from .measured import applies, measured_hessian
+
+        if applies(plan):  # the default central Hessian measures its diagonal first
+            xp = plan.problem.xp
+
+            def nominal(scale: Any, method: AbstractMethod) -> Any:
+                return self.nominal(scale, xp=xp, dtype=scale.dtype, method=method)
+
+            return measured_hessian(plan, plan.nominal_steps(nominal), full_output=full_output)
         raised = raised_order(plan.method) if plan.name == "elementwise" else None
         return super().run(plan if raised is None else plan.with_method(raised),
                            full_output=full_output)
