@@ -155,9 +155,9 @@ def _estimate(plan: Any, h_col: Any, h_star: Any, values: Any, status: Any, a: A
             roundoff = xp.concat([round_d, round_m], axis=0)
         # no estimate below the smallest normal float: 0.0 at a subnormal x (x**3 at
         # 1.2e-314 has H = 7.2e-314) is not exact
-        tiny = float(xp.finfo(values.dtype).smallest_normal) if xp.isdtype(
-            values.dtype, "real floating") else float(np.finfo(np.float64).smallest_normal)
-        error = xp.maximum(trunc + roundoff, tiny * xp.ones_like(trunc))
+        error = trunc + roundoff  # real, in f's precision (complex f: its real dtype)
+        tiny = float(xp.finfo(error.dtype).smallest_normal)
+        error = xp.maximum(error, tiny * xp.ones_like(error))
     status = verdict(xp, _THREE, eps, values, status, trunc, roundoff, scale)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
