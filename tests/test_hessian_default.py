@@ -163,3 +163,22 @@ def test_f_zero_at_x_keeps_autos_step():
     np.testing.assert_array_equal(r.step, h)
     np.testing.assert_allclose(r.value, [[0.0, 1.0], [1.0, 0.0]], atol=1e-9)
     assert r.status_counts() == {"SUCCESS": 4}
+
+
+def test_nan_beyond_2h_falls_back_to_the_three_point_value():
+    # smooth inside a box, NaN outside; x + 2h leaves it, x + h does not: the diagonal
+    # takes the three-point value at h (as the one-pass rule), judged as that rule judges it
+    def f(t):
+        if t[0] > 1.0005:
+            return np.nan
+        return np.exp(t[0]) * np.cos(t[1]) + t[0] ** 2 * t[1]
+
+    x = np.array([1.0, 0.4])
+    r = nd.hessian(f, x, full_output=True, evaluation="loop")
+    e, c, s = np.e, np.cos(0.4), np.sin(0.4)
+    exact = np.array([[e * c + 0.8, 2 - e * s], [2 - e * s, -e * c]])
+    assert np.all(np.isfinite(r.value))
+    assert np.all(np.abs(r.value - exact) <= r.error)
+    assert r.status_counts() == {"SUCCESS": 4}
+    one_pass = nd.hessian(f, x, step=ONE_PASS, evaluation="loop")
+    assert r.value[0, 0] == one_pass[0, 0]  # the same three points, the same value

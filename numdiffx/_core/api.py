@@ -301,7 +301,8 @@ def hessian(
     ``jax.jit`` too; standard errors of a logit 1.2e-6 -> 3.6e-7 off, a Poisson
     regression 6.2e-6 -> 6.4e-8 (``docs/standard-errors.md``). ``DiffResult.step``
     holds the ``h*_i``. Where the points at ``h`` and ``2 h`` disagree (a step across a
-    domain edge) the diagonal is not SUCCESS. ``complex_step`` uses the mixed
+    domain edge) the diagonal is not SUCCESS; where f is NaN at ``x +- 2 h`` only, the
+    diagonal is the three-point value at ``h``. ``complex_step`` uses the mixed
     complex/central formula for every entry.
     Layout ``out + in + in``; the result is exactly symmetric.
 

@@ -20,6 +20,10 @@ standard errors of a Poisson regression 6e-6 off where statsmodels' ``approx_hes
    (:func:`~numdiffx._core.plans.hessian.mixed_step_ratio`). Where f(x) is 0 (which
    says nothing about f's round-off) ``h`` itself.
 
+Where f is not finite at ``x +- 2 h e_i`` but is at ``x +- h e_i`` (a domain edge between
+them), the diagonal falls back to the three-point value at ``h`` with the one-pass rule's
+estimate, and the mixed entries keep ``rho h``.
+
 Every decision is array arithmetic: it runs under ``jax.jit`` as eagerly. Cost:
 ``2 n**2 + 2 n + 1`` evaluations (``approx_hess3``: ``2 n (n + 1)``), in two calls of a
 batched f (the diagonal, then the mixed entries).
@@ -45,7 +49,13 @@ import numpy as np
 from ..plans.outcome import Outcome
 from ..result import Status
 from ..stencils import Stencil, central
-from .diagnose import ROUNDOFF_SAFETY, TRUNCATION_SAFETY, diagnostic_weights, verdict
+from .diagnose import (
+    ROUNDOFF_SAFETY,
+    TRUNCATION_SAFETY,
+    diagnostic_weights,
+    one_step_estimate,
+    verdict,
+)
 
 __all__ = ["applies", "measured_hessian"]
 
@@ -72,10 +82,21 @@ def measured_hessian(plan: Any, h: Any, *, full_output: bool) -> Outcome:
     xp, n, eps = p.xp, p.n, p.eps
     (top,) = diagnostic_weights(_FIVE)[:1]
     diag_rows = np.arange(n)
-    d = plan.evaluate(h, diag_rows, method=central(order=4), extras=(top,))
+    # on the points (-2, -1, 1, 2) h: the fourth difference, and the three-point second
+    # and first differences at h (zero weights skip their points: finite where x +- h is)
+    d = plan.evaluate(h, diag_rows, method=central(order=4),
+                      extras=(top, (0.0, 1.0, 1.0, 0.0), (0.0, -0.5, 0.5, 0.0)))
     value_d, status_d, fourth = d.values, d.status, d.extras[0]
     f_abs = xp.abs(xp.reshape(p.f0, (1, -1)))
     h_col = xp.reshape(h, (n, 1))
+    # x +- 2 h beyond f's domain (NaN) while x +- h is not: the three-point value at h,
+    # judged as the one-pass rule judges it
+    with np.errstate(all="ignore"):
+        three = d.extras[1] / h_col**2
+    fallback = ~xp.isfinite(value_d) & xp.isfinite(three)
+    value_d = xp.where(fallback, three, value_d)
+    status_d = xp.where(fallback, xp.asarray(int(Status.SUCCESS), dtype=status_d.dtype),
+                        status_d)
     with np.errstate(all="ignore"):
         a = xp.abs(fourth)
         ratio = (_THREE.roundoff_constant / _THREE.truncation_constant * eps * f_abs / a
@@ -96,13 +117,15 @@ def measured_hessian(plan: Any, h: Any, *, full_output: bool) -> Outcome:
         values, status = value_d, status_d
     error = None
     if full_output:
-        error, status = _estimate(plan, h_col, h_star, values, status, a, f_abs)
+        error, status = _estimate(plan, h_col, h_star, values, status, a, f_abs,
+                                  (fallback, d.extras[1], d.extras[2]))
     return Outcome(values, error, h_star, status)
 
 
 def _estimate(plan: Any, h_col: Any, h_star: Any, values: Any, status: Any, a: Any,
-              f_abs: Any) -> tuple[Any, Any]:
-    """(error, status) per entry (module doc)."""
+              f_abs: Any, three: tuple[Any, Any, Any]) -> tuple[Any, Any]:
+    """(error, status) per entry (module doc); ``three``: the diagonal rows that fell
+    back to the three-point value at h, and its second and first differences."""
     p = plan.problem
     xp, n, eps = p.xp, p.n, p.eps
     scale = plan.output_scale(values)
@@ -158,7 +181,17 @@ def _estimate(plan: Any, h_col: Any, h_star: Any, values: Any, status: Any, a: A
         error = trunc + roundoff  # real, in f's precision (complex f: its real dtype)
         tiny = float(xp.finfo(error.dtype).smallest_normal)
         error = xp.maximum(error, tiny * xp.ones_like(error))
+    given = status[:n, ...]  # the evaluation's, before any verdict
     status = verdict(xp, _THREE, eps, values, status, trunc, roundoff, scale)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
+    # the diagonal rows whose x +- 2 h left f's domain: the one-pass rule's estimate of
+    # their three-point value (before the mixed entries inherit their diagonals' status)
+    fallback, second, first_diff = three
+    one_err, one_status = one_step_estimate(xp, _THREE, eps, h_col, values[:n, ...],
+                                            given, f_abs, [second, first_diff],
+                                            scale[:n, ...])
+    error = xp.concat([xp.where(fallback, one_err, error[:n, ...]), error[n:, ...]], axis=0)
+    status = xp.concat([xp.where(fallback, one_status, status[:n, ...]), status[n:, ...]],
+                       axis=0)
     return plan.inherit(error, status)
