@@ -81,11 +81,9 @@ class HessianPlan(AbstractPlan):
     def mixed_steps(self, h: Any) -> Any:
         """(n,) the mixed entries' steps for the diagonal's ``h``: ``rho h``, made
         representable (``(x + rho h) - x``), so every entry's points are exact."""
-        if self.mixed_ratio == 1.0:
+        if self.mixed_ratio == 1.0:  # the complex step's tuple among them
             return h
-        from ..evaluation.points import representable_steps
-
-        return representable_steps(self.problem.xp, self.step_x(), h * self.mixed_ratio)
+        return self.to_steps(h * self.mixed_ratio)
 
     # -- steps ---------------------------------------------------------------------------
     def nominal_steps(self, nominal: Any) -> Any:

@@ -74,13 +74,17 @@ class AbstractNominalRule(AbstractStepRule):
         """Positive nominal steps, one per element of ``abs_x`` (its shape and namespace)."""
         raise NotImplementedError
 
-    def run(self, plan: Any, *, full_output: bool) -> Any:
+    def steps(self, plan: Any) -> Any:
+        """The steps this rule gives ``plan`` (its step form, made representable)."""
         xp = plan.problem.xp
 
         def nominal(scale: Any, method: AbstractMethod) -> Any:
             return self.nominal(scale, xp=xp, dtype=scale.dtype, method=method)
 
-        return one_pass(plan, plan.nominal_steps(nominal), full_output=full_output)
+        return plan.nominal_steps(nominal)
+
+    def run(self, plan: Any, *, full_output: bool) -> Any:
+        return one_pass(plan, self.steps(plan), full_output=full_output)
 
 
 def one_pass(plan: Any, h: Any, *, full_output: bool, noise: float | None = None) -> Any:
@@ -271,12 +275,7 @@ class auto(AbstractNominalRule):  # noqa: N801
         from .measured import applies, measured_hessian
 
         if applies(plan):  # the default central Hessian measures its diagonal first
-            xp = plan.problem.xp
-
-            def nominal(scale: Any, method: AbstractMethod) -> Any:
-                return self.nominal(scale, xp=xp, dtype=scale.dtype, method=method)
-
-            return measured_hessian(plan, plan.nominal_steps(nominal), full_output=full_output)
+            return measured_hessian(plan, self.steps(plan), full_output=full_output)
         raised = raised_order(plan.method) if plan.name == "elementwise" else None
         return super().run(plan if raised is None else plan.with_method(raised),
                            full_output=full_output)
