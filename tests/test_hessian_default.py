@@ -182,3 +182,18 @@ def test_nan_beyond_2h_falls_back_to_the_three_point_value():
     assert r.status_counts() == {"SUCCESS": 4}
     one_pass = nd.hessian(f, x, step=ONE_PASS, evaluation="loop")
     assert r.value[0, 0] == one_pass[0, 0]  # the same three points, the same value
+
+
+def test_a_feature_narrower_than_the_step_is_never_success():
+    # a bump of width 1e-6 on a unit parabola, at x = 1e-6: the points at +-h, +-2h
+    # (h ~ 3e-4) are consistent with the parabola alone (curvature 1, truth 1.74), but the
+    # curvature changes f by more than f itself within one step (numdifftools' 2-ion
+    # Hamiltonian is of this kind)
+    def f(t):
+        return 0.5 * t[0] ** 2 + 1e-12 * np.exp(-((t[0] / 1e-6) ** 2))
+
+    r = nd.hessian(f, np.array([1e-6]), full_output=True)
+    exact = 1.0 + 1e-12 * np.exp(-1.0) * (4 / 1e-12 - 2 / 1e-12)
+    assert abs(r.value[0, 0] - exact) > 0.5  # the points cannot see it
+    assert r.status_names.tolist() != [["SUCCESS"]]
+    assert r.error[0, 0] >= 0.5 * abs(r.value[0, 0] - exact)
