@@ -24,6 +24,7 @@ the engine then evaluates f again, once, for those rare calls.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,6 @@ import numpy as np
 
 from .evaluation.evaluator import Evaluator, EvaluatorSpec
 from .evaluation.points import _combine, _Layout, _layout, chunk_points, itemsize
-from .evaluation.points import representable_steps as _representable
 from .plans.shared import check_dense_fits
 from .stencils import ComplexStep, Stencil, resolve_method
 from .strategies.nominal import AbstractNominalRule, auto, fixed, relative
@@ -44,6 +44,7 @@ __all__ = ["NOT_TAKEN", "fast_jacobian"]
 
 #: returned when the call is not plain: the engine computes it
 NOT_TAKEN: Any = object()
+_QUIET = contextlib.nullcontext()  # torch, cupy: no floating-point warnings to silence
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class _Lane:
     method: Stencil
     layout: _Layout
     rule: AbstractNominalRule
+    weight: float  # a one-point stencil's weight (forward 1, backward -1)
 
 
 _LANES: dict[tuple[Any, ...], _Lane | None] = {}
@@ -78,7 +80,8 @@ def _lane(method: object, step: object, evaluation: str) -> _Lane | None:
             and type(rule) in _RULES and evaluation in _MODES):
         layout = _layout((m,), None)
         if not layout.is_complex:
-            lane = _Lane(m, layout, cast(AbstractNominalRule, rule))
+            weight = math.prod(w for _, w in layout.combos[0])
+            lane = _Lane(m, layout, cast(AbstractNominalRule, rule), weight)
     if len(_LANES) < 256:
         _LANES[key] = lane
     return lane
@@ -114,15 +117,24 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
         return NOT_TAKEN
     if (backend.index_add is None or isinstance(x, np.generic)
             or not (x.dtype == xp.float64 or x.dtype == xp.float32) or backend.is_traced(x)
-            or str(getattr(x, "device", "")) == "meta"):
+            or getattr(x, "is_meta", False)):
         return NOT_TAKEN
     if not (chunk_size is None or _positive_int(chunk_size)) or not _positive_int(
             memory_budget):
         return NOT_TAKEN  # the engine's validation says what is wrong
-    layout, k = lane.layout, len(lane.layout.combos)
     n = math.prod(x.shape)
-    xi = backend.prepare(x, xp)
-    x_flat = xi.reshape(-1)  # numpy, torch, cupy: the method, no namespace wrapper
+    with backend.no_grad():  # once for every call of f below (each would enter its own)
+        return _plain(f, args, a, x, xp, backend, lane, evaluation, n, op, f0,
+                      cast(int, memory_budget), cast("int | None", chunk_size))
+
+
+def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, backend: Any,
+           lane: _Lane, evaluation: str, n: int, op: str, f0: Any, memory_budget: int,
+           chunk_size: int | None) -> Any:
+    layout, k = lane.layout, len(lane.layout.combos)
+    # x is only read here: every point f receives is a fresh copy (no private copy of x)
+    xi = backend.unlinked(x)
+    x_flat = xi if xi.ndim == 1 else xi.reshape(-1)  # the method, no namespace wrapper
     call_args = list(args)
     call_args[a] = xi
     ev = Evaluator(EvaluatorSpec(f, tuple(call_args), (a,), (tuple(xi.shape),), evaluation),
@@ -139,29 +151,35 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
     if op == "gradient" and ev.out_shape != ():
         raise ValueError(f"gradient needs a scalar-valued f; f returned shape {ev.out_shape}. "
                          "Use nd.jacobian instead.")
-    per_chunk = chunk_points(n, m_out, itemsize(xp, x_flat.dtype), False,
-                             cast(int, memory_budget), cast("int | None", chunk_size)) // k
+    per_chunk = chunk_points(n, m_out, itemsize(xp, x_flat.dtype), False, memory_budget,
+                             chunk_size) // k
     if per_chunk < n or n == 0:
         return NOT_TAKEN  # several chunks: the engine's loop over them
     check_dense_fits(m_out, n, x_flat.dtype)
-    h = lane.rule.nominal(xp.abs(x_flat), xp=xp, dtype=x_flat.dtype, method=lane.method)
-    h = _representable(xp, x_flat, h)
+    h = lane.rule.nominal(abs(x_flat), xp=xp, dtype=x_flat.dtype, method=lane.method)
     sentinel = ev.batched  # the loop evaluates no sentinel row: none is built
-    with np.errstate(all="ignore"):  # x + h beyond the largest float, inf - inf: not clean
+    # numpy warns on x + h beyond the largest float, inf - inf: not clean, handled below
+    with np.errstate(all="ignore") if type(x_flat) is np.ndarray else _QUIET:
+        if h.dtype != x_flat.dtype:
+            h = xp.astype(h, x_flat.dtype)
+        h = (x_flat + h) - x_flat  # the step the arithmetic takes (representable_steps)
         batch = _diagonal_points(backend, x_flat, layout.combos, h, n, sentinel)
         y_flat = ev(batch, with_sentinel=sentinel)  # vmap may give way to the loop here
         f0_row = ev.last_sentinel if layout.uses_f0 and ev.last_sentinel is not None else (
             f0_flat.reshape(1, m_out))
-        y = y_flat.reshape(n, k, m_out)
-        if layout.opposite:  # as the engine: (y1 - y0) / (h / w)
-            acc = y[:, 1, :] - y[:, 0, :]
+        if k == 1:  # forward, backward: one point per element, rows in element order
+            acc = y_flat - f0_row
+            if lane.weight != 1.0:
+                acc = acc * lane.weight
+        elif layout.opposite:  # as the engine: (y1 - y0) / (h / w); rows e k + j
+            acc = y_flat[1::2] - y_flat[0::2]
             h = h / layout.opposite
         else:
-            acc = _combine(xp, y, f0_row, layout.combos, True, False)
+            acc = _combine(xp, y_flat.reshape(n, k, m_out), f0_row, layout.combos, True, False)
         acc = acc / h.reshape(n, 1)  # the engine's h ** 1: the same bits
         total = acc.sum()  # the method: no wrapper (numpy, torch, cupy)
-        if not (math.isfinite(float(total)) if xp.isdtype(total.dtype, "real floating")
-                else bool(xp.isfinite(total))):
+        if not (math.isfinite(float(total)) if total.dtype == x_flat.dtype
+                or xp.isdtype(total.dtype, "real floating") else bool(xp.isfinite(total))):
             return NOT_TAKEN  # NaN/inf or a vanished step: statuses, one-sided retry
     return acc.T.reshape((*ev.out_shape, *xi.shape))
 

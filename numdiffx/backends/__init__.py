@@ -43,6 +43,11 @@ class Backend:
         """A private copy of ``x``, detached from any autodiff graph."""
         return xp.asarray(x, copy=True)
 
+    def unlinked(self, x: Any) -> Any:
+        """``x`` itself, detached from any autodiff graph, not copied: for a caller that
+        only reads it (and hands f copies)."""
+        return x
+
     def no_grad(self) -> contextlib.AbstractContextManager[None]:
         """A context in which f runs without building an autodiff graph (here: nothing)."""
         return _NOTHING

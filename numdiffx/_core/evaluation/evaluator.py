@@ -68,7 +68,7 @@ class Evaluator:
         self.sizes = tuple(math.prod(s) for s in spec.shapes)
         self.backend = backend
         self.xp = xp
-        self.device: Any = None  # x's device, set with x0
+        self._device: Any = None  # x's device, looked up from x0 when first asked
         self.nfev = 0
         self.batch_axis = k = spec.batch_axis
         # "batched" puts the copies on axis k: replacing it where every differentiated
@@ -102,6 +102,17 @@ class Evaluator:
                     "or evaluation='loop'."
                 )
             self._call = mapped
+
+    @property
+    def device(self) -> Any:
+        """x's device (looked up once, when asked: most computations never ask)."""
+        if self._device is None and self.x0 is not None:
+            self._device = _device(self.x0)
+        return self._device
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self._device = value
 
     @property
     def batched(self) -> bool:
@@ -163,6 +174,8 @@ class Evaluator:
 
     def _as_output(self, out: Any, where: str, batched: bool) -> Any:
         """f's result as one array; a list/tuple of arrays is stacked (as torch/scipy)."""
+        if type(out) is type(self.x0) and self.narrow_dtype is None:  # the usual case
+            return self._from_batched(out) if batched else out
         if isinstance(out, (tuple, list)):
             if not out:
                 raise TypeError(f"f returned an empty {type(out).__name__} {where}; it must "
@@ -238,7 +251,7 @@ class Evaluator:
     # -- calls -------------------------------------------------------------------------
     def first(self, x_flat: Any) -> Any:
         """f at the unperturbed point; fixes the output shape and dtype. Returns (M,)."""
-        self.x0, self.device = x_flat, _device(x_flat)
+        self.x0 = x_flat
         if self._fallback is not None and self.mode == "vmap":
             try:
                 return self._first(x_flat)
@@ -249,7 +262,7 @@ class Evaluator:
     def known(self, x_flat: Any, f0: Any) -> Any:
         """Use the caller's f(x) (flat, validated); no evaluation."""
         f0 = self._widen_first(f0)
-        self.x0, self.f0, self.device = x_flat, f0, _device(x_flat)
+        self.x0, self.f0 = x_flat, f0
         self.out_dtype = f0.dtype
         return f0
 
@@ -258,10 +271,12 @@ class Evaluator:
 
     def _first(self, x_flat: Any) -> Any:
         xp = self.xp
-        x_copy = xp.asarray(x_flat, copy=True)  # an f writing into its argument must not move x
+        fresh = self.backend.fresh_rows
         with self.backend.no_grad():
-            if self.batched:
-                args = self._arguments(self._split(xp.expand_dims(x_copy, axis=0), 1), 1)
+            if self.batched:  # x as a batch of one, its own copy (f may write into it)
+                row = fresh(x_flat, 1) if fresh is not None else xp.expand_dims(
+                    xp.asarray(x_flat, copy=True), axis=0)
+                args = self._arguments(self._split(row, 1), 1)
                 out = self._as_output(self._apply(self._call, args, "at x"), "at x", True)
                 if out.ndim < 1 or out.shape[0] != 1:
                     raise ValueError(
@@ -270,7 +285,8 @@ class Evaluator:
                         f"{tuple(out.shape)}. If f is not vectorised, use evaluation='loop'."
                     )
                 self.out_shape = tuple(out.shape[1:])
-            else:
+            else:  # its own copy: an f writing into its argument must not move x
+                x_copy = xp.asarray(x_flat, copy=True)
                 out = self._as_output(self._apply(
                     self.fun, self._arguments(self._split(x_copy, None), None), "at x"),
                     "at x", False)
@@ -328,7 +344,8 @@ class Evaluator:
                 "must map each batch element independently (or use evaluation='loop')."
             )
         self.nfev += rows
-        out = xp.reshape(out, (rows, -1))
+        if out.ndim != 2:
+            out = xp.reshape(out, (rows, -1))
         sentinel = out[m:, :]
         self._check_sentinel(sentinel, self.f0, "the unperturbed x carried in the batch (the "
                              "sentinel row)", "f(x) alone")
@@ -362,14 +379,17 @@ class Evaluator:
         xp = self.xp
         if f0 is None or self.backend.is_traced(sentinel) or self.backend.is_traced(f0):
             return  # under jit there is no value to compare on the host
+        if sentinel.dtype == f0.dtype:  # the usual case: the same bits ((1, M) against (M,))
+            same = sentinel == f0
+            # the array's own all() where it has one: the array API's wrapper costs several
+            # dispatches (torch: ~4x a plain reduction)
+            if bool(same.all() if hasattr(same, "all") else xp.all(same)):
+                return
         s = xp.reshape(sentinel, (-1,))
         if s.dtype != f0.dtype and xp.isdtype(s.dtype, "complex floating") and not xp.isdtype(
                 f0.dtype, "complex floating"):
             s = xp.real(s)  # a complex-step call: Re f(x + i eps|x|) is f(x)
-        same = s == f0
-        # the usual case: the same bits. The array's own all() where it has one: the array
-        # API's wrapper costs several dispatches (torch: ~4x a plain reduction)
-        if bool(same.all() if hasattr(same, "all") else xp.all(same)):
+        if bool(xp.all(s == f0)):  # Re of a complex-step sentinel
             return
         with np.errstate(all="ignore"):
             ok = xp.abs(s - f0) <= self._tolerance(f0)

@@ -53,6 +53,14 @@ def dtype_eps(xp: Any, dtype: Any) -> float:
         return float(xp.finfo(dtype).eps)
 
 
+def scaled(fresh: Any, factor: float) -> Any:
+    """``factor * fresh`` for an array the caller just made (``at_least``'s): in place
+    where the library allows (numpy, torch, cupy: no second array; jax rebinds). The
+    same product, the same bits."""
+    fresh *= factor
+    return fresh
+
+
 def at_least(xp: Any, a: Any, floor: float) -> Any:
     """``max(a, floor)`` elementwise, ``floor`` a positive float: the array's own ``clip``
     where it has one (one kernel, no array built from ``floor``), else the array API's
@@ -191,7 +199,7 @@ class relative(AbstractNominalRule):  # noqa: N801
             self.typical, "relative(typical=...)", "relative(1e-6, typical=1.0)"))
 
     def nominal(self, abs_x: Any, *, xp: Any, dtype: Any, method: AbstractMethod) -> Any:
-        return self.scale * at_least(xp, abs_x, self.typical)
+        return scaled(at_least(xp, abs_x, self.typical), self.scale)
 
 
 @dataclass(frozen=True)
@@ -269,7 +277,7 @@ class auto(AbstractNominalRule):  # noqa: N801
             typical = typical * COMPLEX_HESSIAN_FLOOR
         if not self.scale_with_x:
             return xp.full_like(abs_x, scale * typical)
-        return scale * at_least(xp, abs_x, typical)
+        return scaled(at_least(xp, abs_x, typical), scale)
 
     def run(self, plan: Any, *, full_output: bool) -> Any:
         from .measured import applies, measured_hessian
