@@ -194,3 +194,72 @@ def test_bad_options_get_the_engines_errors(bad: dict[str, Any]) -> None:
     """The lane never accepts what the engine refuses: each goes there and is refused."""
     with pytest.raises((TypeError, ValueError)):
         nd.jacobian(np.sin, np.array([1.0, 2.0]), **bad)
+
+
+@pytest.fixture
+def bridged(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the torch results that came back from the host bridge."""
+    torch_backend = pytest.importorskip("numdiffx.backends._torch").BACKEND
+    calls: list[int] = []
+    back = type(torch_backend).from_host
+
+    def counted(self: Any, a: Any) -> Any:
+        calls.append(1)
+        return back(self, a)
+
+    monkeypatch.setattr(type(torch_backend), "from_host", counted)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["forward", "central", nd.central(order=4)], ids=str)
+def test_torch_cpu_batched_runs_on_host_views(method: Any, monkeypatch: pytest.MonkeyPatch,
+                                              bridged: list[int]) -> None:
+    """torch on the CPU, batched: the steps, points, checks and differences run in numpy on
+    views of the same memory; f gets torch tensors (the other arguments the caller's,
+    repeated over the batch); the result is the engine's bit for bit, a torch tensor of
+    x's dtype owning no memory of x's."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.3, -1.2, 2.0, 0.0], dtype=torch.float64)
+    w = torch.tensor([1.5, 2.0, -0.5, 3.0], dtype=torch.float64)
+    seen: list[tuple[type, tuple[int, ...], tuple[int, ...]]] = []
+
+    def f(a: Any, b: Any, scale: float) -> Any:
+        seen.append((type(a), tuple(a.shape), tuple(b.shape)))
+        return scale * a[..., :1] * b + torch.sin(a) * b
+
+    def call() -> Any:
+        return nd.jacobian(f, x, w, 2.0, method=method, evaluation="batched")
+
+    fast = call()
+    assert bridged == [1]
+    assert type(fast) is torch.Tensor and fast.dtype == torch.float64
+    assert {s[0] for s in seen} == {torch.Tensor}
+    assert all(s[1][0] == s[2][0] and s[2][1:] == (4,) for s in seen)  # w repeated
+    np.testing.assert_array_equal(fast.numpy(), engine(monkeypatch, call).numpy())
+    before = x.clone()
+    fast.fill_(7.0)
+    assert torch.equal(x, before)
+
+
+def test_host_bridge_hands_other_outputs_to_the_engine(monkeypatch: pytest.MonkeyPatch,
+                                                       bridged: list[int]) -> None:
+    """What numpy does not carry unchanged (a tuple to stack, complex, float16, another
+    tensor type) is refused before any result: the engine computes it, as without the
+    bridge; a Parameter input is bridged, its result carries no graph."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float32)
+    outputs = {
+        "tuple": lambda v: (v ** 2, torch.sin(v)),
+        "complex": lambda v: v * (1 + 2j),
+        "float16": lambda v: (v ** 2).to(torch.float16),
+    }
+    for name, fn in outputs.items():
+        got = nd.jacobian(fn, x, evaluation="batched")
+        same_as = engine(monkeypatch, lambda fn=fn: nd.jacobian(fn, x, evaluation="batched"))
+        assert got.dtype == same_as.dtype, name
+        np.testing.assert_array_equal(got.numpy(), same_as.numpy(), err_msg=name)
+    assert bridged == []
+    p = torch.nn.Parameter(x.clone())
+    J = nd.jacobian(torch.sin, p, evaluation="batched")
+    assert bridged == [1] and not J.requires_grad and p.grad is None
+    torch.testing.assert_close(J, torch.diag(torch.cos(x)), rtol=1e-3, atol=0)

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "adapter", "backend_for", "register_backend", "register_result_type",
-           "to_host"]
+__all__ = ["Backend", "HostBridgeRefused", "adapter", "backend_for", "register_backend",
+           "register_result_type", "to_host"]
 
 
 _NOTHING = contextlib.nullcontext()  # reusable and reentrant: one for every call
+
+
+class HostBridgeRefused(Exception):
+    """f's output cannot be carried to host numpy unchanged (see ``host_bridge``)."""
 
 
 class Backend:
@@ -42,6 +46,22 @@ class Backend:
     def prepare(self, x: Any, xp: Any) -> Any:
         """A private copy of ``x``, detached from any autodiff graph."""
         return xp.asarray(x, copy=True)
+
+    def host_bridge(self, f: Callable[..., Any], args: Sequence[Any], a: int) -> (
+            tuple[Callable[..., Any], tuple[Any, ...], Any] | None):
+        """For a batched f of a library whose small arrays cost more per operation than
+        numpy's (torch's dispatcher: ~2 us against ~0.5 us), a view of the computation in
+        host numpy: ``(g, host_args, x_host)`` where ``g(*host_args)`` with a numpy batch
+        at position ``a`` calls f on the library's zero-copy view of it (the other
+        arguments the caller's own, broadcast over the batch) and returns f's output as a
+        numpy view; ``x_host`` is args[a] as a numpy view. ``g`` raises
+        :class:`HostBridgeRefused` for an output it does not carry unchanged. None where
+        the library has no such view (numpy itself, a GPU array)."""
+        return None
+
+    def from_host(self, a: Any) -> Any:
+        """The library's zero-copy view of a host numpy array (see ``host_bridge``)."""
+        return a
 
     def unlinked(self, x: Any) -> Any:
         """``x`` itself, detached from any autodiff graph, not copied: for a caller that

@@ -15,12 +15,27 @@ of f runs under ``torch.no_grad()``: no autograd graph is built over the batch.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from numdiffx.backends import _NOTHING, Backend
+from numdiffx.backends import _NOTHING, Backend, HostBridgeRefused
+
+#: dtypes whose values numpy holds bit for bit
+_HOST_DTYPES = (torch.float64, torch.float32)
+
+
+def _host_view(t: Any) -> Any:
+    """The numpy view of a CPU tensor's memory, or None (a conjugate or negative view)."""
+    try:
+        return t.numpy() if not t.requires_grad else t.detach().numpy()
+    except (RuntimeError, TypeError):
+        return None
+
+
+class _Placeholder:
+    """Where a host bridge puts back one of the caller's own tensors (not an array)."""
 
 
 class TorchBackend(Backend):
@@ -47,6 +62,42 @@ class TorchBackend(Backend):
 
     def prepare(self, x: Any, xp: Any) -> Any:
         return x.detach().clone()
+
+    def host_bridge(self, f: Callable[..., Any], args: Sequence[Any], a: int) -> (
+            tuple[Callable[..., Any], tuple[Any, ...], Any] | None):
+        x = args[a]
+        if (type(x) is not torch.Tensor and type(x) is not torch.nn.Parameter) or (
+                not x.is_cpu or x.dtype not in _HOST_DTYPES):
+            return None  # a subclass keeps its own type: f sees the same batches as before
+        x_host = _host_view(x)
+        if x_host is None:
+            return None
+        # the other arguments stay the caller's tensors: f sees them as before, repeated
+        # over the batch as the batched mode's contract says
+        others = [(i, v) for i, v in enumerate(args) if i != a and isinstance(v, torch.Tensor)]
+        host_args = tuple(_Placeholder() if i != a and isinstance(v, torch.Tensor) else v
+                          for i, v in enumerate(args))
+        host_args = host_args[:a] + (x_host,) + host_args[a + 1:]
+
+        def g(*call: Any) -> Any:
+            batch = torch.from_numpy(call[a])
+            rows = batch.shape[0]
+            full = list(call)
+            full[a] = batch
+            for i, v in others:
+                full[i] = v.expand(rows, *v.shape)
+            out = f(*full)
+            if type(out) is not torch.Tensor or not out.is_cpu or out.dtype not in _HOST_DTYPES:
+                raise HostBridgeRefused  # a list, a scalar, another dtype or device
+            host = _host_view(out)
+            if host is None:
+                raise HostBridgeRefused
+            return host
+
+        return g, host_args, x_host
+
+    def from_host(self, a: Any) -> Any:
+        return torch.from_numpy(a)
 
     def unlinked(self, x: Any) -> Any:
         return x.detach() if x.requires_grad else x  # a leaf without grad: no graph to cut
