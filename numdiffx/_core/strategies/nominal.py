@@ -65,6 +65,8 @@ def at_least(xp: Any, a: Any, floor: float) -> Any:
     """``max(a, floor)`` elementwise, ``floor`` a positive float: the array's own ``clip``
     where it has one (one kernel, no array built from ``floor``), else the array API's
     ``maximum``. The same values either way (NaN stays NaN)."""
+    if type(a) is np.ndarray:  # the ufunc itself: ndarray.clip goes through Python
+        return np.maximum(a, floor)
     clip = getattr(a, "clip", None)
     if clip is not None:
         try:
