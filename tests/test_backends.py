@@ -216,3 +216,30 @@ def test_jax_result_stays_on_a_non_default_device():
     for result in (nd.jacobian(jax.numpy.sin, x), nd.hessian(lambda x: jax.numpy.sum(x**3), x),
                    nd.jvp(jax.numpy.sin, x, x)[1]):
         assert result.devices() == {devices[1]}
+
+
+@pytest.mark.parametrize("a", [np.arange(6.0).reshape(2, 3), np.array(3.0), np.zeros((0, 4)),
+                               np.arange(10.0)[::2], np.arange(4, dtype=np.float32)],
+                         ids=["matrix", "0-d", "empty", "strided", "float32"])
+def test_numpy_repeated_is_broadcast_to(a):
+    """The numpy adapter builds a batched f's other arguments as views directly: the same
+    values, shape and dtype as ``np.broadcast_to``, read-only as it, ``a`` unmoved, and f
+    sees them with the batch's length."""
+    from numdiffx.backends import adapter
+
+    view = adapter("numpy").repeated(a, 3, np)
+    expected = np.broadcast_to(a, (3, *a.shape))
+    assert view.shape == expected.shape and view.dtype == expected.dtype
+    np.testing.assert_array_equal(view, expected)
+    with pytest.raises(ValueError):
+        view[...] = 1.0
+    seen = []
+
+    def f(x, w):
+        seen.append(w.shape)
+        return x * w[..., :1]
+
+    x, w = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    J = nd.jacobian(f, x, w, evaluation="batched")
+    np.testing.assert_allclose(J, 3.0 * np.eye(2), rtol=1e-9)
+    assert seen == [(1, 2), (5, 2)]  # f(x) alone, then 2n central points and x

@@ -63,6 +63,12 @@ class Backend:
         """The library's zero-copy view of a host numpy array (see ``host_bridge``)."""
         return a
 
+    @staticmethod
+    def repeated(a: Any, count: int, xp: Any) -> Any:
+        """A read-only view of ``a`` repeated ``count`` times along a new leading axis
+        (``broadcast_to``): a batched f's other arguments."""
+        return xp.broadcast_to(a, (count, *a.shape))
+
     def unlinked(self, x: Any) -> Any:
         """``x`` itself, detached from any autodiff graph, not copied: for a caller that
         only reads it (and hands f copies)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from numdiffx.backends import Backend, _add_in_place, _fresh_rows
 
 
@@ -11,6 +13,16 @@ class NumpyBackend(Backend):
     name = "numpy"
     index_add = staticmethod(_add_in_place)
     fresh_rows = staticmethod(_fresh_rows)
+
+    @staticmethod
+    def repeated(a: Any, count: int, xp: Any) -> Any:
+        # a contiguous ndarray: the view built directly (0.7 us against np.broadcast_to's
+        # 2.5 us, which goes through Python), read-only as broadcast_to's
+        if type(a) is np.ndarray and a.flags.c_contiguous:
+            view = np.ndarray((count, *a.shape), a.dtype, a, 0, (0, *a.strides))
+            view.flags.writeable = False
+            return view
+        return xp.broadcast_to(a, (count, *a.shape))
 
     def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
                   xp: Any) -> Any:

@@ -168,7 +168,7 @@ class Evaluator:
             xp = self.xp
             for i, a in enumerate(args):
                 if i not in self.variables and _is_array(a):
-                    a = xp.broadcast_to(a, (batch, *a.shape))  # a new leading axis
+                    a = self.backend.repeated(a, batch, xp)  # a new leading axis
                     args[i] = self._place(a, batch)
         return args
 
