@@ -44,7 +44,15 @@ import numpy as np
 from numdiffx.backends import HostBridgeRefused
 
 from .evaluation.evaluator import Evaluator, EvaluatorSpec
-from .evaluation.points import _combine, _Layout, _layout, chunk_points, itemsize
+from .evaluation.points import (
+    _combine,
+    _Layout,
+    _layout,
+    chunk_points,
+    combo_weight,
+    itemsize,
+    representable_steps,
+)
 from .plans.shared import check_dense_fits
 from .stencils import ComplexStep, Stencil, resolve_method
 from .strategies.nominal import AbstractNominalRule, auto, fixed, relative
@@ -94,7 +102,7 @@ def _lane(method: object, step: object, evaluation: str) -> _Lane | None:
             and type(rule) in _RULES and evaluation in _MODES):
         layout = _layout((m,), None)
         if not layout.is_complex:
-            weight = math.prod(w for _, w in layout.combos[0])
+            weight = combo_weight(layout.combos[0])
             lane = _Lane(m, layout, cast(AbstractNominalRule, rule), weight)
     if len(_LANES) < 256:
         _LANES[key] = lane
@@ -189,9 +197,7 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
     sentinel = ev.batched  # the loop evaluates no sentinel row: none is built
     # numpy warns on x + h beyond the largest float, inf - inf: not clean, handled below
     with np.errstate(all="ignore") if type(x_flat) is np.ndarray else _QUIET:
-        if h.dtype != x_flat.dtype:
-            h = xp.astype(h, x_flat.dtype)
-        h = (x_flat + h) - x_flat  # the step the arithmetic takes (representable_steps)
+        h = representable_steps(xp, x_flat, h, silenced=True)
         batch = _diagonal_points(backend, x_flat, layout.combos, h, n, sentinel)
         y_flat = ev(batch, with_sentinel=sentinel)  # vmap may give way to the loop here
         f0_row = ev.last_sentinel if layout.uses_f0 and ev.last_sentinel is not None else (

@@ -27,7 +27,7 @@ from ..stencils import AbstractMethod, ComplexStep
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "BasisDirection", "Differences", "GroupDirection",
            "VectorDirection", "chunk_points", "combos_of", "differences", "itemsize",
-           "representable_steps"]
+           "representable_steps", "combo_weight"]
 
 #: Bytes of perturbed inputs plus outputs held at once by default (256 MiB).
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -80,17 +80,25 @@ class Differences:
     clean: bool = False  # known without a look: every status is SUCCESS
 
 
-def representable_steps(xp: Any, x_flat: Any, h: Any) -> Any:
+def representable_steps(xp: Any, x_flat: Any, h: Any, *, silenced: bool = False) -> Any:
     """``(x + h) - x``: the step the arithmetic actually takes (0 where h is lost).
 
     At x = +-inf it is NaN (inf - inf), which the engine reports as NON_FINITE. Steps
     come back in x's dtype: a rule computing them from f's (wider) values must not move
-    the points to another dtype (a 16-bit x would be evaluated in float32).
+    the points to another dtype (a 16-bit x would be evaluated in float32). ``silenced``:
+    the caller already holds numpy's warnings off (entering errstate again costs ~1 us).
     """
     if h.dtype != x_flat.dtype:
         h = xp.astype(h, x_flat.dtype)
+    if silenced:
+        return (x_flat + h) - x_flat
     with np.errstate(invalid="ignore", over="ignore"):  # x + h beyond the largest float: inf
         return (x_flat + h) - x_flat
+
+
+def combo_weight(combo: Any) -> float:
+    """One stencil point's weight: the product of its per-axis weights."""
+    return math.prod(w for _, w in combo)
 
 
 _ITEMSIZE: dict[int, tuple[Any, int]] = {}
@@ -150,7 +158,7 @@ def _layout(methods: tuple[AbstractMethod, ...], offsets: tuple[float, ...] | No
                                   if offsets is not None else len(combos) < full_grid)
     opposite = 0.0
     if len(combos) == 2 and not is_complex and offsets is None:
-        w0, w1 = (math.prod(w for _, w in combo) for combo in combos)
+        w0, w1 = (combo_weight(combo) for combo in combos)
         if w0 == -w1 and w1 != 0 and math.frexp(abs(w1))[0] == 0.5:
             opposite = float(w1)
     return _Layout(combos, is_complex, uses_f0, opposite)
@@ -364,7 +372,7 @@ def _combine(xp: Any, y: Any, f0_row: Any, combos: list[Any], subtract_f0: bool,
         return y - xp.expand_dims(f0_row, 1)
     acc = None
     for j, combo in enumerate(combos):
-        weight = math.prod(w for _, w in combo)
+        weight = combo_weight(combo)
         term = y[:, j, :] - f0_row if subtract_f0 else y[:, j, :]
         if weight != 1.0:  # a forward difference's one point: no pass to multiply by 1
             term = term * weight
