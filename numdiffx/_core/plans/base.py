@@ -92,8 +92,13 @@ class AbstractPlan:
         largest entry sharing its output (all entries of a Jacobian row)."""
         xp = self.problem.xp
         a = xp.abs(values)
-        finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
-        return xp.max(finite, axis=0, keepdims=True) if a.shape[0] else finite
+        if not a.shape[0]:
+            return a
+        top = xp.max(a, axis=0, keepdims=True)  # NaN or inf where a row has one
+        if self.problem.backend.is_traced(top) or not bool(xp.all(xp.isfinite(top))):
+            finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
+            top = xp.max(finite, axis=0, keepdims=True)
+        return top
 
     def judged_scale(self, values: Any, error: Any) -> Any:
         """:meth:`output_scale` once the error estimates are known (a plan may judge an

@@ -298,9 +298,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         entry_methods, entry_group, weights = plan.entry_methods(methods, group)
         w = xp.asarray(np.asarray(weights, dtype=np.float64)[entry_group], dtype=dtype,
                        device=device)
-        roundoff = level * xp.expand_dims(w, 1) * plan.f_scale()
-        if cplx:
-            roundoff = xp.concat([roundoff, roundoff], axis=1)
+        # (E, 1) and (1, M): the tableau multiplies them per block of entries (a dense
+        # Jacobian's full (E, M) product would be one more pass over its size)
+        f_row = plan.f_scale()
+        roundoff = (level * xp.expand_dims(w, 1),
+                    xp.concat([f_row, f_row], axis=1) if cplx else f_row)
         variables = xp.asarray(plan.entry_variables(), device=device)
         floor_e = xp.take(floor, variables, axis=0)
         # reusing shared points decides on the host which rows halved exactly: not traced
@@ -338,8 +340,19 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             # near bounds (one-sided stencils) the central check could leave the domain
             skip = group != 0 if (self.bounds is not None or sides is not None) else None
             parts = verify(plan, method_e, parts, skip, block)
-        value, error, step, stop = join_blocks(xp, parts)
-        status = self.final_status(plan, method_e, value, error, stop)
+        if len(parts) > 1 and _row_scaled(plan):
+            # blocks of entries: each judged where it is (small arrays), against the
+            # largest value of each output over all blocks, then joined
+            scale = None
+            for part in parts:
+                top = plan.output_scale(part[0])
+                scale = top if scale is None else xp.maximum(scale, top)
+            parts = [(v, e, st, self.final_status(plan, method_e, v, e, why, scale=scale))
+                     for v, e, st, why in parts]
+            value, error, step, status = join_blocks(xp, parts)
+        else:
+            value, error, step, stop = join_blocks(xp, parts)
+            status = self.final_status(plan, method_e, value, error, stop)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
         # the mixed points straddle too, left (10, 18) of a 21-parameter GLM at 0.0 with
         # a 1e-20 estimate while the true entry is -1.9e9)
@@ -387,21 +400,34 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         return self.atol, t
 
     def final_status(self, plan: Any, method: AbstractMethod, value: Any, error: Any,
-                     stop: Any) -> Any:
+                     stop: Any, *, scale: Any = None) -> Any:
         """SUCCESS where the estimate is within the success tolerance (judged, like one-step
-        rules, against the value, its output row and atol); elsewhere why it stopped."""
+        rules, against the value, its output row and atol); elsewhere why it stopped.
+        ``scale``: the plan's judged scale, computed by a caller that judges blocks of
+        entries (the largest value of each output over all of them)."""
         xp = plan.problem.xp
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         with np.errstate(all="ignore"):
             mag = xp.abs(value)  # (real for a complex f)
             tiny = float(xp.finfo(error.dtype).smallest_normal)  # (the estimates' floor)
-            tol = xp.maximum(atol + rtol * (mag + plan.judged_scale(mag, error)),
+            if scale is None:
+                scale = plan.judged_scale(mag, error)
+            tol = xp.maximum(atol + rtol * (mag + scale),
                              xp.asarray(tiny, dtype=error.dtype))
             ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
                                    | (stop == int(Status.ERROR_INCREASED))
                                    | (stop == int(Status.MAX_ITERATIONS)))
         return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop)
 
+
+
+def _row_scaled(plan: Any) -> bool:
+    """Whether the plan judges an entry against the largest value of its output over the
+    entries (the base plan's scale: a maximum, which blocks can take one by one)."""
+    from ..plans.base import AbstractPlan
+
+    return (type(plan).judged_scale is AbstractPlan.judged_scale
+            and type(plan).output_scale is AbstractPlan.output_scale)
 
 
 def growth_gate(eps: float, method: AbstractMethod) -> float:

@@ -51,6 +51,7 @@ def extrapolate(
 ) -> Any:
     """Ridders' tableau over levels, per (entry, output); see :func:`_extrapolate`.
 
+    ``roundoff``: (E, M), or a pair ((E, 1), (1, M)) whose product it is.
     ``chunk_entries`` (eager only): run the whole tableau on consecutive blocks of that
     many entries, one block after the other, so that its state (a dozen arrays per
     element, two rows of the tableau) is bounded by the block, not by the Jacobian.
@@ -62,7 +63,8 @@ def extrapolate(
     kw = dict(n_out=n_out, dtype=dtype, device=device, rule=rule, deriv=deriv, gate=gate)
     if traced or chunk_entries is None or chunk_entries >= n_entries:
         one = _extrapolate(xp, level_fn, n_entries=n_entries, factors=factors,
-                           roundoff=roundoff, floor=floor, traced=traced, **kw)
+                           roundoff=_entries_of(roundoff, 0, n_entries), floor=floor,
+                           traced=traced, **kw)
         return one if join else [one]
     parts = []
     for start in range(0, n_entries, chunk_entries):
@@ -74,9 +76,20 @@ def extrapolate(
         parts.append(_extrapolate(xp, block_fn, n_entries=stop - start,
                                   factors=factors if factors.shape[0] == 1 else (
                                       factors[start:stop, ...]),
-                                  roundoff=roundoff[start:stop, ...],
+                                  roundoff=_entries_of(roundoff, start, stop),
                                   floor=floor[start:stop, ...], traced=False, **kw))
     return join_blocks(xp, parts) if join else parts
+
+
+def _entries_of(roundoff: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of the (E, M) round-off, given whole or as the factors of an
+    outer product ((E, 1) per entry, (1, M) per output), multiplied for those rows only."""
+    if isinstance(roundoff, tuple):
+        per_entry, per_output = roundoff
+        if per_output.shape[0] != 1:  # (a plan whose scale differs per entry)
+            per_output = per_output[start:stop, ...]
+        return per_entry[start:stop, ...] * per_output
+    return roundoff[start:stop, ...]
 
 
 def join_blocks(xp: Any, parts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -165,9 +178,15 @@ def _extrapolate(
     finished: list[tuple[Any, ...]] = []
 
     def retire(sel: np.ndarray, status: Any) -> None:
+        state = (best, best_err, best_h, limited, status, lo, hi)
+        if 2 * sel.shape[0] >= idx.shape[0]:
+            # most of the state (a dense Jacobian's zeros finish at the second level):
+            # kept whole, not gathered; the elements still active in it are overridden
+            # by the part they finish in later (see assemble)
+            finished.append((idx, *state))
+            return
         s = dev(sel)
-        finished.append((idx[sel], *(xp.take(a, s, axis=0) for a in (
-            best, best_err, best_h, limited, status, lo, hi))))
+        finished.append((idx[sel], *(xp.take(a, s, axis=0) for a in state)))
 
     for k in range(rule.max_steps):
         if idx.shape[0] == 0:
@@ -198,7 +217,15 @@ def _extrapolate(
             def of_entries(a: Any, ent_d: Any = ent_d) -> Any:
                 return xp.take(a, ent_d, axis=0)
             roundoff_k = xp.take(roundoff_flat, dev(idx), axis=0)
-        below = (h < of_entries(floor)) if k > 0 and not zero_floor else xp.zeros_like(ok)
+        if k == 0:
+            # the first level only fills the tableau's first column: no estimate yet, so
+            # nothing converges, grows, runs out or is exhausted (best_err is inf)
+            nvalid = xp.astype(ok, xp.int32)
+            prev = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
+            lo = xp.where(ok, values, lo)
+            hi = xp.where(ok, values, hi)
+            continue
+        below = (h < of_entries(floor)) if not zero_floor else xp.zeros_like(ok)
         ok = ok & ~below
         with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
             h_q = xp.abs(h) ** deriv
@@ -274,8 +301,14 @@ def _extrapolate(
     else:
         if idx.shape[0]:
             retire(np.arange(idx.shape[0]), stop)
-        order = np.argsort(np.concatenate([f[0] for f in finished]), kind="stable")
-        take = dev(order)
+        # where each element's final state sits in the parts joined in order: the part
+        # it finished in, the latest one (a part kept whole holds elements that went on)
+        where_is = np.empty(size, dtype=np.int64)
+        offset = 0
+        for part in finished:
+            where_is[part[0]] = np.arange(offset, offset + part[0].shape[0])
+            offset += part[0].shape[0]
+        take = dev(where_is)
 
         def assemble(i: int) -> Any:
             return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take,
