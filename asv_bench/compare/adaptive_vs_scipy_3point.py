@@ -10,12 +10,16 @@ central difference (default step) is there for the like-for-like time.
 
 Targets (issue 17): adaptive max error <= 1e-12 in <= 4x scipy's time, peak memory <= 1 GB.
 Measured (2 shared cores, same session): before the tableau ran in blocks of columns, 10.6 s
-(26.9x scipy's 0.40 s), 2550 MiB peak traced memory; now 4.8 s (15.5x scipy's 0.31 s),
-518 MiB, max error 6.6e-14 (bit for bit the same Jacobian). What is left of the time is
-mostly f itself: the diagonal needs 5 levels (its Ridders estimate at h = 1/64 is 2e-11,
-above the stopping tolerance eps**0.75) and the verify pass one more, each 2n rows of f,
-while scipy's whole call costs about one such pass: f alone is ~5-6x scipy, so <= 4x needs
-fewer levels (a smaller first step or a looser stopping rule), not less overhead.
+(26.9x scipy's 0.40 s), 2550 MiB peak traced memory; then 4.3-4.8 s (14-15.5x), 518 MiB;
+now 3.1 s (9.7x scipy's 0.32 s; the previous code 4.32 s, 14.2x, in the same session),
+471 MiB, max error 6.6e-14 (bit for bit the same Jacobian throughout). Most of the time
+is f itself: the diagonal needs 5 levels (its Ridders estimate at h = 1/64 is 2e-11,
+above the stopping tolerance eps**0.75) and the verify pass one more, each 2n rows of f
+(36061 rows in all, ~1.5 s here), while scipy's whole call costs about one such pass: f
+alone is ~5x scipy, so <= 4x needs fewer passes (a smaller first step or a looser
+stopping rule), not less overhead. The rest (~1.5 s) is the tableau's first two levels
+over all 9M elements (everything but the diagonal finishes at the second) and the
+joining of the blocks.
 With a known pattern the same Jacobian costs a few colours: see ``sparse_vs_scipy.py``.
 Run: python asv_bench/compare/adaptive_vs_scipy_3point.py
 """
