@@ -53,6 +53,10 @@ class TorchBackend(Backend):
         # and contiguous() would hand back x itself for the in-place adds
         return row.expand(count, row.shape[0]).clone(memory_format=torch.contiguous_format)
 
+    @staticmethod
+    def repeated(a: Any, count: int, xp: Any) -> Any:
+        return a.expand(count, *a.shape)  # broadcast_to's view, without the namespace
+
     def to_host(self, a: Any) -> Any:
         return a.detach().cpu().numpy()
 
@@ -85,7 +89,7 @@ class TorchBackend(Backend):
             full = list(call)
             full[a] = batch
             for i, v in others:
-                full[i] = v.expand(rows, *v.shape)
+                full[i] = self.repeated(v, rows, None)
             out = f(*full)
             if type(out) is not torch.Tensor or not out.is_cpu or out.dtype not in _HOST_DTYPES:
                 raise HostBridgeRefused  # a list, a scalar, another dtype or device

@@ -10,6 +10,7 @@ evaluations; they never know which operation they serve.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,6 +100,16 @@ class AbstractPlan:
             finite = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
             top = xp.max(finite, axis=0, keepdims=True)
         return top
+
+    def blocks_output_scale(self, blocks: Sequence[Any]) -> Any:
+        """(1, M) :meth:`output_scale` of blocks of entries taken together: the largest of
+        each block's (a maximum: the same as over the joined entries). Base scale only."""
+        xp = self.problem.xp
+        scale = None
+        for values in blocks:
+            top = self.output_scale(values)
+            scale = top if scale is None else xp.maximum(scale, top)
+        return scale
 
     def judged_scale(self, values: Any, error: Any) -> Any:
         """:meth:`output_scale` once the error estimates are known (a plan may judge an

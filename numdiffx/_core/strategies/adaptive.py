@@ -343,10 +343,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         if len(parts) > 1 and _row_scaled(plan):
             # blocks of entries: each judged where it is (small arrays), against the
             # largest value of each output over all blocks, then joined
-            scale = None
-            for part in parts:
-                top = plan.output_scale(part[0])
-                scale = top if scale is None else xp.maximum(scale, top)
+            scale = plan.blocks_output_scale([part[0] for part in parts])
             parts = [(v, e, st, self.final_status(plan, method_e, v, e, why, scale=scale))
                      for v, e, st, why in parts]
             value, error, step, status = join_blocks(xp, parts)
