@@ -53,6 +53,8 @@ def hessian_pattern(sparsity: object, n: int) -> SparsityPattern:
             f"entries whose mirror is missing, e.g. ({i}, {j}) without ({j}, {i}). Pass the "
             "symmetrised pattern: mask | mask.T (boolean), S + S.T (scipy.sparse) or "
             "nd.SparsityPattern((r + c), (c + r), shape) for rows r and cols c.")
+    if np.count_nonzero(pattern.rows == pattern.cols) == n:
+        return pattern  # the same object: its colouring is cached on it
     return symmetric_pattern(pattern.rows, pattern.cols, n)
 
 
