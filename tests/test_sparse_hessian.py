@@ -381,3 +381,33 @@ def test_sparse_hessian_validation(kwargs, exc, match):
 def test_a_vector_valued_f_is_refused_with_sparsity():
     with pytest.raises(ValueError, match="scalar-valued f"):
         nd.hessian(lambda v: v**2, np.ones(4), sparsity=np.eye(4, dtype=bool))
+
+
+# -- nd.scipy -----------------------------------------------------------------------------
+def test_scipy_hessian_with_a_pattern_drives_trust_constr():
+    import scipy.sparse
+    from scipy.optimize import minimize, rosen, rosen_der
+
+    n = 60
+    H = nd.scipy.Hessian(grad=rosen_der, sparsity=_path(n).to_dense(), method="central")
+    res = minimize(rosen, np.full(n, 0.5), jac=H.grad, hess=H, method="trust-constr",
+                   options={"gtol": 1e-10})
+    assert res.success and np.max(np.abs(res.x - 1.0)) < 1e-6
+    assert H.nfev == 6 * H.ncalls  # 2 points x 3 colours; g(x) from the solver's memo
+    assert isinstance(H(res.x), scipy.sparse.csr_array)
+    first = H.pattern
+    H(np.full(n, 0.3))
+    assert H.pattern is first
+
+
+def test_scipy_hessian_from_values_detects_once():
+    from scipy.optimize import minimize, rosen, rosen_der
+
+    n = 30
+    H = nd.scipy.Hessian(rosen, sparsity="detect", sparse_output=False)
+    res = minimize(H.fun, np.full(n, 0.5), jac=rosen_der, hess=H, method="trust-constr")
+    assert res.success and np.max(np.abs(res.x - 1.0)) < 1e-4
+    np.testing.assert_array_equal(H.pattern.to_dense(), _path(n).to_dense())
+    assert H(res.x).shape == (n, n)
+    with pytest.raises(ValueError, match="sparsity='dense' is not known"):
+        nd.scipy.Hessian(rosen, sparsity="dense")
