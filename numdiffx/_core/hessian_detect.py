@@ -20,7 +20,10 @@ dense Hessian. Rounding is the only noise: a difference counts as nonzero above
 about ``sqrt(n) eps`` of its magnitude), and where it is not finite.
 
 From g, the Jacobian's detection (:func:`numdiffx._core.sparse.detect`: each variable
-moved, and set to NaN, in batched calls, exactly), symmetrised.
+moved in batched calls, the rows of g that change at all, compared exactly), symmetrised:
+about ``n + 1`` points of g, as many as the dense forward Hessian from g (a detected
+pattern pays off over the calls that reuse it). No NaN probe: a NaN spreads through
+products with structural zeros, and every spurious entry costs colours.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ Block = tuple[int, int]  # the variables lo <= k < hi
 def detect_hessian_from_gradient(prob: Any, chunk_size: int | None, memory_budget: int,
                                  seed: int = 0) -> SparsityPattern:
     """The symmetrised Jacobian pattern of g (``prob``'s f is g)."""
-    jac = detect(prob, chunk_size, memory_budget, nan_probe=True, seed=seed)
+    jac = detect(prob, chunk_size, memory_budget, nan_probe=False, seed=seed)
     return symmetric_pattern(jac.rows, jac.cols, prob.n)
 
 
