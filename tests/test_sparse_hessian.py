@@ -411,3 +411,14 @@ def test_scipy_hessian_from_values_detects_once():
     assert H(res.x).shape == (n, n)
     with pytest.raises(ValueError, match="sparsity='dense' is not known"):
         nd.scipy.Hessian(rosen, sparsity="dense")
+
+
+def test_detection_from_f_refuses_float32_and_g_detects_it_exactly():
+    n = 50
+    x32 = _point(n).astype(np.float32)
+    with pytest.raises(ValueError, match="needs float64.*grad=g"):
+        nd.hessian(lambda v: rosen(np, v), x32, sparsity="detect")
+    r = nd.hessian(None, x32, grad=lambda v: rosen_grad(np, v), sparsity="detect",
+                   full_output=True)
+    np.testing.assert_array_equal(r.pattern.to_dense(), _path(n).to_dense())
+    assert r.value.dtype == np.float32

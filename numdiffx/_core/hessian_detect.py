@@ -6,7 +6,7 @@ mixed difference of two disjoint blocks of variables S and T vanish exactly::
     D(S, T) = f(x + u_S + u_T) - f(x + u_S) - f(x + u_T) + f(x) = u_S' H u_T + ...
 
 (the integral of the mixed derivatives over the rectangle the moves span), where ``u_S``
-moves every variable of S by a random relative amount of random sign (1% of
+moves every variable of S by a random relative amount of random sign (up to 1% of
 ``max(|x_k|, 1)``). ``D(S, T)`` is nonzero iff some pair of S x T couples (up to an
 exact cancellation between random moves, which has probability zero), so the pattern
 is found by bisection, as a quadtree over the upper triangle: a diagonal block splits
@@ -17,7 +17,9 @@ test of a round in one batched call of f, about ``2 log2(n)`` rounds: a band, an
 arrowhead or a grid of n variables costs O(n) evaluations, against ``2 n**2`` for the
 dense Hessian. Rounding is the only noise: a difference counts as nonzero above
 ``16 sqrt(n) eps`` times the largest ``|f|`` of its points (a sum of n terms rounds to
-about ``sqrt(n) eps`` of its magnitude), and where it is not finite.
+about ``sqrt(n) eps`` of its magnitude), and where it is not finite. float64 only: in
+float32 that round-off drowns the second differences (refused, saying how to detect in
+float64 or from g).
 
 From g, the Jacobian's detection (:func:`numdiffx._core.sparse.detect`: each variable
 moved in batched calls, the rows of g that change at all, compared exactly), symmetrised:
@@ -42,7 +44,7 @@ from .symmetric import symmetric_pattern
 
 __all__ = ["detect_hessian", "detect_hessian_from_gradient"]
 
-#: relative move of each variable (at least eps**(1/4), for float32)
+#: relative move of each variable
 DETECT_MOVE = 1e-2
 
 Block = tuple[int, int]  # the variables lo <= k < hi
@@ -63,7 +65,15 @@ def detect_hessian(prob: Any, chunk_size: int | None, memory_budget: int,
     dev = device(x)
     rng = np.random.default_rng(seed)
     x_host = np.abs(to_host(prob.real_x).astype(np.float64))
-    move = max(DETECT_MOVE, prob.eps ** 0.25) * np.maximum(x_host, 1.0)
+    if prob.eps > 1e-10:
+        raise ValueError(
+            f"sparsity='detect' from f needs float64: in {prob.dtype} the second differences "
+            "of a sum of many terms drown in its round-off and entries would be missed "
+            "(silently zero). Detect once at a float64 x and pass the pattern: "
+            "p = nd.hessian(f, x64, sparsity='detect', full_output=True).pattern; "
+            "nd.hessian(f, x, sparsity=p); or detect from the gradient (grad=g), exactly "
+            "in any dtype.")
+    move = DETECT_MOVE * np.maximum(x_host, 1.0)
     u = move * rng.uniform(0.5, 1.0, n) * rng.choice([-1.0, 1.0], n)
     u_dev = xp.asarray(u, dtype=prob.real_x.dtype, device=dev)
     arange = xp.arange(n, device=dev)
