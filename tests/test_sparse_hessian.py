@@ -422,3 +422,32 @@ def test_detection_from_f_refuses_float32_and_g_detects_it_exactly():
                    full_output=True)
     np.testing.assert_array_equal(r.pattern.to_dense(), _path(n).to_dense())
     assert r.value.dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs", [{"step": nd.steps.adaptive()}, {"method": "complex_step"},
+                                    {"method": "forward"}, {"step": 1e-4}])
+def test_from_f_every_rule_and_method_equals_the_dense_hessian_on_the_pattern(kwargs):
+    n = 16
+    x = _point(n)
+    pattern = _path(n)
+    mask = pattern.to_dense()
+    sparse = nd.hessian(lambda v: rosen(np, v), x, sparsity=pattern, full_output=True,
+                        **kwargs)
+    dense = nd.hessian(lambda v: rosen(np, v), x, full_output=True, **kwargs)
+    np.testing.assert_array_equal(sparse.value.toarray()[mask], dense.value[mask])
+    np.testing.assert_array_equal(sparse.status, dense.status[mask])
+    assert sparse.nfev < dense.nfev
+
+
+@pytest.mark.parametrize("step", [nd.steps.adaptive(), nd.steps.bound(), 1e-6])
+def test_from_g_with_other_step_rules(step):
+    n = 40
+    x = _point(n)
+    r = nd.hessian(None, x, grad=lambda v: rosen_grad(np, v), sparsity=_path(n), step=step,
+                   full_output=True)
+    assert _rel(r.value.toarray(), rosen_hess(x)) < 1e-6
+    if isinstance(step, float):  # a fixed step's estimate is the rule's (84% on a Jacobian)
+        return
+    coo = r.value.tocoo()
+    true = np.abs(coo.data - rosen_hess(x)[coo.row, coo.col])
+    assert np.mean(true <= r.error) > 0.9
