@@ -271,6 +271,9 @@ def test_from_g_on_every_backend(xb):
                        method="central", evaluation="batched", sparse_output=False)
     assert_array_like(dense, xb, x.dtype, (n, n))
     np.testing.assert_array_equal(xb.to_numpy(dense), _dense(r.value, xb))
+    found = nd.hessian(None, x, grad=lambda v: arrow_grad(xb.xp, v), sparsity="detect",
+                       evaluation="batched", full_output=True)
+    np.testing.assert_array_equal(found.pattern.to_dense(), pattern.to_dense())
 
 
 def test_the_error_estimates_bound_the_true_errors():
@@ -324,14 +327,25 @@ def test_the_detected_pattern_is_returned_for_reuse():
 
 
 @pytest.mark.parametrize("name", ["rosenbrock", "arrowhead", "grid"])
-def test_detection_from_g_finds_the_pattern(name):
-    n = 400
-    _, grad, hess, pattern, _ = _problems(n)[name]
+def test_detection_from_g_finds_the_pattern_under_a_tenth_of_the_dense_cost(name):
+    n = 2000
+    _, grad, hess, pattern, colours = _problems(n)[name]
     x = _point(n)
     r = nd.hessian(None, x, grad=lambda v: grad(np, v), sparsity="detect", method="central",
-                   evaluation="batched", full_output=True)
+                   full_output=True)
     np.testing.assert_array_equal(r.pattern.to_dense(), pattern.to_dense())
     assert _rel(r.value.toarray(), hess(x)) < 1e-6
+    assert r.nfev < (2 * n + 1) / 10  # the dense central Hessian from g: 2 n + 1
+    assert r.nfev - (2 * colours + 1) < (n + 1) / 10  # detection alone: forward's
+
+
+@pytest.mark.parametrize("name", ["rosenbrock", "arrowhead", "grid"])
+def test_detection_from_g_batched_is_exact(name):
+    n = 400
+    _, grad, _, pattern, _ = _problems(n)[name]
+    r = nd.hessian(None, _point(n), grad=lambda v: grad(np, v), sparsity="detect",
+                   evaluation="batched", full_output=True)
+    np.testing.assert_array_equal(r.pattern.to_dense(), pattern.to_dense())
 
 
 def test_detection_on_every_backend(xb):
