@@ -15,7 +15,7 @@ Three problems with known Hessians: a chained Rosenbrock (tridiagonal), an arrow
 Errors: max |H - exact| over the largest |exact|. Times: min of interleaved repeats.
 Targets: within 1e-5 (f) / 1e-6 (g); 2 (c + 1) + 1 gradient points; at most 4 nnz + 1
 values of f; detection + evaluation under a tenth of the dense count; under 10 s at
-n ~ 2000. Run: python asv_bench/compare/sparse_hessian_vs_dense.py [max_n]
+n ~ 2000. Run: python asv_bench/compare/sparse_hessian_vs_dense.py [max_n [min_n]]
 """
 
 from __future__ import annotations
@@ -61,11 +61,13 @@ def _ways(f, g, x, pattern, m):
     return ways
 
 
-def main(max_n: int) -> None:
+def main(max_n: int = 100000, min_n: int = 1000) -> None:
     print(f"{'problem':>10} {'n':>6} {'way':>24} {'points':>10} {'time s':>8} {'error':>9}")
     for n in (1000, 2000, 10000, 100000):
         if n > max_n:
             break
+        if n < min_n:
+            continue
         for name, m, f, g, hess in problems(n):
             x = np.random.default_rng(1).uniform(0.0, 2.0, m)
             exact = hess(x)
@@ -97,4 +99,4 @@ def main(max_n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100000)
+    main(*(int(a) for a in sys.argv[1:3]))  # [max_n [min_n]]: n = 1000..100000
