@@ -24,15 +24,28 @@ colours in well under a second.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .sparse import SparsityPattern
 
-__all__ = ["hessian_pattern", "is_star_colouring", "layout_index", "star_colouring",
+__all__ = ["cached", "hessian_pattern", "is_star_colouring", "layout_index", "star_colouring",
            "star_reads", "symmetric_pattern", "upper_pairs"]
 
-_STAR: weakref.WeakKeyDictionary[SparsityPattern, np.ndarray] = weakref.WeakKeyDictionary()
+#: per pattern (while it lives): its star colouring and the host tables built from it
+_CACHE: weakref.WeakKeyDictionary[SparsityPattern, dict[str, Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def cached(pattern: SparsityPattern, key: str, build: Callable[[], Any]) -> Any:
+    """``build()``, once per ``pattern`` and ``key`` (a pattern is reused across calls:
+    the colouring, reads and layouts of a solver's every Hessian are computed once)."""
+    table = _CACHE.setdefault(pattern, {})
+    if key not in table:
+        table[key] = build()
+    return table[key]
 
 
 def hessian_pattern(sparsity: object, n: int) -> SparsityPattern:
@@ -79,9 +92,10 @@ def star_colouring(pattern: SparsityPattern) -> np.ndarray:
 
     Largest-degree-first greedy (module doc). Colours: 3 on a path (tridiagonal; the
     star chromatic number), 2 on an arrowhead, 5 on a 2-D five-point grid."""
-    cached = _STAR.get(pattern)
-    if cached is not None:
-        return cached
+    return cached(pattern, "star", lambda: _star_colouring(pattern))
+
+
+def _star_colouring(pattern: SparsityPattern) -> np.ndarray:
     n = pattern.shape[1]
     ptr, adj, degree = _adjacency(pattern)
     colour = [-1] * n
@@ -123,9 +137,7 @@ def star_colouring(pattern: SparsityPattern) -> np.ndarray:
                 bad[v].add(colour[u])
                 if seen == 2:
                     bad[first[u][c]].add(colour[u])
-    out = np.asarray(colour, dtype=np.int64)
-    _STAR[pattern] = out
-    return out
+    return np.asarray(colour, dtype=np.int64)
 
 
 def _neighbour_colour_counts(pattern: SparsityPattern, colours: np.ndarray

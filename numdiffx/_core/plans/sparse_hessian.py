@@ -28,7 +28,7 @@ from ..problem import Problem
 from ..result import DiffResult
 from ..sparse import SparsityPattern
 from ..stencils import AbstractMethod
-from ..symmetric import layout_index, star_colouring, star_reads, upper_pairs
+from ..symmetric import cached, layout_index, star_colouring, star_reads, upper_pairs
 from .coloured import ColouredPlan
 from .hessian import HessianPlan
 from .outcome import Outcome
@@ -47,15 +47,15 @@ class SparseHessianResult(DiffResult):
 
 
 class _Layout:
-    """Entries ``(first[e], second[e])`` -> the full symmetric ``pattern``'s nonzeros."""
+    """Entries -> the full symmetric ``pattern``'s nonzeros (row-major)."""
 
-    def __init__(self, problem: Problem, pattern: SparsityPattern, first: np.ndarray,
-                 second: np.ndarray, sparse_output: bool) -> None:
+    def __init__(self, problem: Problem, pattern: SparsityPattern, index: np.ndarray,
+                 sparse_output: bool) -> None:
+        """``index``: :func:`~numdiffx._core.symmetric.layout_index` of the entries."""
         self.problem, self.pattern, self.sparse_output = problem, pattern, sparse_output
         if not sparse_output:
             check_dense_fits(problem.n, problem.n, problem.dtype)
-        xp, dev = problem.xp, problem.device
-        self.take = xp.asarray(layout_index(pattern, first, second), device=dev)
+        self.take = problem.xp.asarray(index, device=problem.device)
 
     def per_nonzero(self, a: Any) -> Any:
         """(E, 1) per entry -> (nnz,) per nonzero of the full pattern."""
@@ -93,9 +93,10 @@ class SparseHessianPlan(HessianPlan):
     def __init__(self, problem: Problem, method: AbstractMethod, pattern: SparsityPattern, *,
                  sparse_output: bool, chunk_size: int | None, memory_budget: int) -> None:
         super().__init__(problem, method, chunk_size=chunk_size, memory_budget=memory_budget,
-                         pairs=upper_pairs(pattern))
+                         pairs=cached(pattern, "pairs", lambda: upper_pairs(pattern)))
         self.pattern = pattern
-        self.layout = _Layout(problem, pattern, self._first, self._second, sparse_output)
+        self.layout = _Layout(problem, pattern, cached(pattern, "pairs layout", lambda: (
+            layout_index(pattern, self._first, self._second))), sparse_output)
 
     def finish(self, outcome: Outcome, full_output: bool) -> Any:
         return self.layout.finish(outcome, full_output)
@@ -113,21 +114,28 @@ class _Reads(SparsityPattern):
         return self.star
 
 
+def _star_reads(pattern: SparsityPattern) -> _Reads:
+    """Where each entry ``i <= j`` is read, with the star colouring (cached per pattern)."""
+    colours = star_colouring(pattern)
+    keep = pattern.rows <= pattern.cols
+    r, c = star_reads(pattern, colours, pattern.rows[keep], pattern.cols[keep])
+    return _Reads(r, c, pattern.shape, colours)
+
+
 class StarColouredPlan(ColouredPlan):
     """The Hessian as the Jacobian of g, columns grouped by a star colouring."""
 
     def __init__(self, problem: Problem, method: AbstractMethod, pattern: SparsityPattern, *,
                  sparse_output: bool, chunk_size: int | None, memory_budget: int) -> None:
-        colours = star_colouring(pattern)
-        keep = pattern.rows <= pattern.cols
-        r, c = star_reads(pattern, colours, pattern.rows[keep], pattern.cols[keep])
-        reads = _Reads(r, c, pattern.shape, colours)
+        reads = cached(pattern, "reads", lambda: _star_reads(pattern))
         super().__init__(problem, method, reads, sparse_output=True, chunk_size=chunk_size,
                          memory_budget=memory_budget)
-        self.layout = _Layout(problem, pattern, reads.rows, reads.cols, sparse_output)
+        self.layout = _Layout(problem, pattern, cached(pattern, "reads layout", lambda: (
+            layout_index(pattern, reads.rows, reads.cols))), sparse_output)
         # the scale an entry is judged against: the largest entry of its row of H, both
         # triangles (a read row holds only the entries read there)
-        self._table = _segment_table(pattern.rows, problem.n)
+        self._table = cached(pattern, "rows table",
+                             lambda: _segment_table(pattern.rows, problem.n))
 
     def output_scale(self, values: Any) -> Any:
         p = self.problem
