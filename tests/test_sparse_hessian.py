@@ -465,3 +465,21 @@ def test_from_g_with_other_step_rules(step):
     coo = r.value.tocoo()
     true = np.abs(coo.data - rosen_hess(x)[coo.row, coo.col])
     assert np.mean(true <= r.error) > 0.9
+
+
+@pytest.mark.parametrize("wide", [4, 64])
+def test_row_scales_of_the_star_plan_with_wide_rows(monkeypatch, wide):
+    import numdiffx._core.plans.sparse_hessian as plans
+    from numdiffx._core.plans.sparse_hessian import _row_tables
+
+    monkeypatch.setattr(plans, "_WIDE", wide)
+    n = 40
+    x = _point(n)
+    exact = arrow_hess(x) + rosen_hess(x)
+    pattern = symmetric_pattern(*np.nonzero(exact), n)
+    table, heavy, order = _row_tables(pattern)
+    assert len(heavy) == (1 if wide == 4 else 0)  # the arrowhead's dense row
+    values = np.abs(exact[pattern.rows, pattern.cols])
+    padded = np.concatenate([values, [0.0]])
+    parts = [padded[table].max(axis=1)] + [values[at].max(keepdims=True) for at in heavy]
+    np.testing.assert_array_equal(np.concatenate(parts)[order], np.abs(exact).max(axis=1))

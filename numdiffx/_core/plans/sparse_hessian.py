@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from numdiffx.backends.sparse import SparseJacobian, _segment_table, scatter_dense
+from numdiffx.backends.sparse import SparseJacobian, scatter_dense
 
 from ..problem import Problem
 from ..result import DiffResult
@@ -134,21 +134,46 @@ class StarColouredPlan(ColouredPlan):
             layout_index(pattern, reads.rows, reads.cols))), sparse_output)
         # the scale an entry is judged against: the largest entry of its row of H, both
         # triangles (a read row holds only the entries read there)
-        self._table = cached(pattern, "rows table",
-                             lambda: _segment_table(pattern.rows, problem.n))
+        self._rows = cached(pattern, "rows tables", lambda: _row_tables(pattern))
 
     def output_scale(self, values: Any) -> Any:
         p = self.problem
         xp, dev = p.xp, p.device
         a = xp.abs(self.layout.per_nonzero(values))
         a = xp.where(xp.isfinite(a), a, xp.zeros_like(a))
-        if self._table.shape[1] == 0:
+        table, heavy, order = self._rows
+        if not a.shape[0]:
             return xp.zeros_like(values)
         padded = xp.concat([a, xp.zeros((1,), dtype=a.dtype, device=dev)])
-        per_row = xp.max(xp.reshape(xp.take(padded, xp.asarray(
-            self._table.reshape(-1), device=dev), axis=0), self._table.shape), axis=1)
+        parts = [xp.max(xp.reshape(xp.take(padded, xp.asarray(table.reshape(-1), device=dev),
+                                           axis=0), table.shape), axis=1)]
+        parts += [xp.max(xp.take(a, xp.asarray(at, device=dev), axis=0), keepdims=True)
+                  for at in heavy]
+        per_row = xp.take(xp.concat(parts), xp.asarray(order, device=dev), axis=0)
         return xp.reshape(xp.take(per_row, xp.asarray(self.pattern.rows, device=dev), axis=0),
                           (-1, 1))
 
     def finish(self, outcome: Outcome, full_output: bool) -> Any:
         return self.layout.finish(outcome, full_output)
+
+
+#: rows with more nonzeros than this get their own maximum (an arrowhead's dense row
+#: would pad the table of every row to n)
+_WIDE = 64
+
+
+def _row_tables(pattern: SparsityPattern) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """For the maximum over each row's nonzeros of the full pattern: a padded table of
+    the rows with at most ``_WIDE`` nonzeros (positions, ``nnz`` = padding), the positions
+    of each wider row, and the permutation from [narrow rows, wide rows] to row order."""
+    n = pattern.shape[0]
+    counts = np.bincount(pattern.rows, minlength=n)
+    wide = np.flatnonzero(counts > _WIDE)
+    narrow = np.flatnonzero(counts <= _WIDE)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)  # row-major
+    slot = np.arange(int(counts[narrow].max(initial=0)))
+    table = np.where(slot < counts[narrow, None], starts[narrow, None] + slot, pattern.nnz)
+    heavy = [np.arange(starts[r], starts[r] + counts[r]) for r in wide.tolist()]
+    order = np.empty(n, dtype=np.int64)
+    order[np.concatenate([narrow, wide])] = np.arange(n)
+    return table.astype(np.int64), heavy, order
