@@ -502,6 +502,11 @@ class Hessian(_Second):
         ``"central"``).
     step, evaluation, memo_size
         As in :class:`Jacobian`.
+    sparsity, sparse_output
+        As in :func:`numdiffx.hessian`: a symmetric pattern (or ``"detect"``, once, at the
+        first call), kept with its star colouring as ``H.pattern``; ``H(x)`` is then a
+        ``scipy.sparse.csr_array`` (``method="trust-constr"`` takes it), from ``2 c``
+        gradient calls central (``c`` colours: 3 on a band, 2 on an arrowhead).
 
     Examples
     --------
@@ -515,10 +520,31 @@ class Hessian(_Second):
 
     _operation = "hessian"
 
+    def __init__(self, fun: Callable[..., Any] | None = None, *,
+                 grad: Callable[..., Any] | None = None, method: object = None,
+                 step: object = None, evaluation: str = "auto", memo_size: int = 8,
+                 sparsity: object = None, sparse_output: bool = True) -> None:
+        super().__init__(fun, grad=grad, method=method, step=step, evaluation=evaluation,
+                         memo_size=memo_size)
+        if isinstance(sparsity, str) and sparsity != "detect":
+            raise ValueError(f"sparsity={sparsity!r} is not known; use 'detect', a boolean "
+                             "mask, a scipy.sparse matrix, a (rows, cols) pair or a pattern.")
+        self._sparsity, self.sparse_output = sparsity, sparse_output
+        #: the symmetric SparsityPattern used (given or detected at the first call), or None
+        self.pattern: SparsityPattern | None = None
+
     def __call__(self, x: Any, *args: Any) -> Any:
         x = np.asarray(x)
-        return self._done(hessian(self._function(args), x, **self._options(),
-                                  **self._known(x, args)))
+        fn, known = self._function(args), self._known(x, args)
+        if self._sparsity is None:
+            return self._done(hessian(fn, x, **self._options(), **known))
+        if self.pattern is None:  # normalised or detected once, kept with its colouring
+            r = hessian(fn, x, **self._options(), **known, sparsity=self._sparsity,
+                        sparse_output=self.sparse_output, full_output=True)
+            self.pattern = r.pattern
+            return self._done(r.value)
+        return self._done(hessian(fn, x, **self._options(), **known, sparsity=self.pattern,
+                                  sparse_output=self.sparse_output))
 
 
 class HessianProduct(_Second):

@@ -21,6 +21,7 @@ from .plans.elementwise import ElementwisePlan
 from .plans.hessian import HessianPlan
 from .problem import Problem, build_problem
 from .sparse import SparsityPattern, detect
+from .sparse_hessian import sparse_hessian
 from .stencils import resolve_method
 from .validation import (
     Options,
@@ -279,6 +280,8 @@ def hessian(
     f0: Any = None,
     grad: Callable[..., Any] | None = None,
     grad0: Any = None,
+    sparsity: object = None,
+    sparse_output: bool = True,
 ) -> Any:
     """Hessian of ``f``: from second-derivative stencils, or from a known gradient.
 
@@ -333,6 +336,15 @@ def hessian(
         ``grad(*args)`` as the caller already has it (a solver does): reused instead of
         evaluated, one call fewer, results identical. Needs ``grad``; ``f0`` is refused
         with ``grad`` (f's value is not used).
+    sparsity : None, "detect", bool array, scipy.sparse matrix, (rows, cols) or SparsityPattern
+        The Hessian's structurally nonzero entries ``(x.size, x.size)``, symmetric (else
+        refused); scalar f. From f only the pattern's entries are computed (as the dense
+        Hessian computes them: diagonal plus one mixed stencil per pair); with ``grad``,
+        the columns of g's Jacobian are grouped by a star colouring. ``"detect"`` finds
+        the pattern at x first (``full_output``: ``r.pattern``, to reuse). See
+        ``docs/sparse-hessians.md``.
+    sparse_output : bool
+        With ``sparsity``: a sparse matrix as :func:`jacobian` returns (default), or dense.
 
     Returns
     -------
@@ -358,13 +370,20 @@ def hessian(
     if isinstance(argnums, (tuple, list)):
         raise TypeError("hessian takes one argnums int; for several arguments, differentiate a "
                         "function of their concatenation.")
+    operation = "hessian_from_gradient" if from_grad else "hessian"
+    if from_grad and sparsity is not None:
+        operation = "sparse jacobian"  # of g
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation="hessian_from_gradient" if from_grad else "hessian")
+                      retries, operation=operation)
     _first_derivative(opts, "hessian")
     (a,), _ = argnums_iv(argnums, len(args))
     if from_grad:
-        assert grad is not None
         _grad0_iv(grad0, args[a], f"args[{a}]", method)
+    if sparsity is not None:
+        return sparse_hessian(f, grad, args, a, opts, sparsity, sparse_output, f0, grad0,
+                              full_output)
+    if from_grad:
+        assert grad is not None
         return hessian_from_gradient(grad, args, a, opts, grad0, full_output)
     assert f is not None
     prob = build_problem(f, args, (a,), opts, (f"args[{a}]",), f0=f0, second_order=True)

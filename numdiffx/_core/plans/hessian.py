@@ -64,12 +64,16 @@ class HessianPlan(AbstractPlan):
     extras_ok = True
 
     def __init__(self, problem: Problem, method: AbstractMethod, *, chunk_size: int | None,
-                 memory_budget: int) -> None:
+                 memory_budget: int, pairs: np.ndarray | None = None) -> None:
+        """``pairs``: the (k, 2) mixed entries ``i < j`` (default: all; a sparse Hessian
+        passes its pattern's)."""
         self.problem, self.method, self.deriv = problem, method, 2
         n = problem.n
-        upper = np.triu_indices(n, k=1)
-        self.pairs = np.stack(upper, axis=1).astype(np.int64) if n else np.zeros((0, 2),
-                                                                                 np.int64)
+        if pairs is None:
+            upper = np.triu_indices(n, k=1)
+            pairs = np.stack(upper, axis=1).astype(np.int64) if n else np.zeros((0, 2),
+                                                                                np.int64)
+        self.pairs = pairs
         self.n_entries, self.n_out = n + self.pairs.shape[0], problem.m_out
         self.chunk_size, self.memory_budget = chunk_size, memory_budget
         self.complex_step = isinstance(method, ComplexStep)
