@@ -28,6 +28,7 @@ from ._numerical import (
     split_rows,
 )
 from ._problem import GradcheckError, Problem, Slot, build_problem, real_view_host
+from ._trees import flatten_check
 
 __all__ = ["gradcheck"]
 
@@ -529,6 +530,14 @@ def gradcheck(
              "explain": explain}
     validate_flags(bool(check_forward_ad), bool(check_backward_ad), bool(check_batched_grad),
                    bool(check_batched_forward_grad))
+    flat = flatten_check(f, inputs, _input_names)
+    if flat is not None:  # trees in inputs: one input per float leaf, named by path
+        if callable(reference):
+            raise TypeError("reference=callable takes flat inputs; with trees in inputs use "
+                            "reference='auto' (torch/jax autodiff), or pass the leaves as "
+                            "separate inputs.")
+        f, inputs, _input_names = flat.f, flat.inputs, flat.input_names
+        _output_names = _output_names or flat.output_names
     p = build_problem(f, inputs, reference, input_names=_input_names,
                       output_names=_output_names)
     if callable(reference) and _analytical_name == "the backward":
