@@ -485,3 +485,33 @@ def test_cross_check_a_port_with_renamed_parameters() -> None:
     with pytest.raises(ValueError, match=r"names\['flax'\] names no implementation"):
         nd.cross_check({"torch": f_torch, "jax": f_jax}, params, names={"flax": to_flax})
 
+
+
+def test_trees_under_jax_jit() -> None:
+    p = {"w": jnp.array([0.5, 1.0]), "b": (jnp.array(2.0),)}
+
+    def f(p: Any) -> Any:
+        return jnp.sin(p["w"] * p["b"][0])
+
+    J = jax.jit(lambda p: nd.jacobian(f, p))(p)
+    assert_tree_close(J, jax.jacrev(f)(p))
+    r = jax.jit(lambda p: nd.jacobian(f, p, full_output=True))(p)
+    assert isinstance(r, nd.DiffResult) and r.status_counts() == {"SUCCESS": 6}
+
+
+def test_torch_named_parameters_are_not_touched() -> None:
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Linear(3, 2).double()
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    params = dict(net.named_parameters())  # leaves that require grad
+
+    def loss(p: Any) -> Any:
+        return torch.func.functional_call(net, p, (x,)).pow(2).sum()
+
+    g = nd.gradient(loss, params)
+    want = torch.func.grad(loss)({k: v.detach() for k, v in params.items()})
+    for k in want:
+        assert not g[k].requires_grad
+        torch.testing.assert_close(g[k], want[k], rtol=RTOL, atol=1e-9)
+        assert torch.equal(params[k], before[k]) and params[k].grad is None

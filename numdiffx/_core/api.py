@@ -200,8 +200,6 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
               full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
               sparse_output: bool = True, executor: object = None, retries: object = 0,
               f0: Any = None) -> Any:
-    options = (method, step, evaluation, chunk_size, memory_budget, full_output, op,
-               batch_axis, sparsity, sparse_output, executor, retries, f0)
     try:
         fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size,
                              memory_budget, full_output, op, batch_axis, sparsity, executor,
@@ -209,11 +207,15 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
         if fast is not NOT_TAKEN:
             return fast
         if not any_tree(args, argnums):  # trees: dicts, lists of arrays, namedtuples ...
-            return _engine_jacobian(f, args, argnums, *options)
+            return _engine_jacobian(f, args, argnums, method, step, evaluation, chunk_size,
+                                    memory_budget, full_output, op, batch_axis, sparsity,
+                                    sparse_output, executor, retries, f0)
     except TypeError as exc:
         if not refused_tree_output(exc):
             raise  # else f's value is a tree: the tree path evaluates f afresh
-    return tree_jacobian(_jacobian, f, args, argnums, options)
+    return tree_jacobian(_jacobian, f, args, argnums, (
+        method, step, evaluation, chunk_size, memory_budget, full_output, op, batch_axis,
+        sparsity, sparse_output, executor, retries, f0))
 
 
 def _engine_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object,

@@ -129,9 +129,15 @@ class FlatF:
 
     def flat_value(self, y: Any, lead: int) -> Any:
         """f's value: an array as it is; a tree as its leaves, concatenated."""
-        if not (is_tree_output(y) or (self.tree_mode and isinstance(y, (list, tuple))
-                                      and not _numbers(y))):
+        if hasattr(y, "shape") and hasattr(y, "dtype") or isinstance(y, (int, float, complex)):
             return y
+        if isinstance(y, (list, tuple)) and not is_tree_output(y) and (
+                _numbers(y) or not self.tree_mode and all(
+                    hasattr(o, "shape") for o in y)):
+            return y  # stacked by the engine, as before trees
+        if not (is_tree_output(y) or isinstance(y, (list, tuple))):
+            raise TypeError(f"f must return an array or a tree of arrays; it returned a "
+                            f"{type(y).__name__}.")
         structure, leaves = _leaves_of(y)
         if self.out is None:
             shapes = tuple(tuple(leaf.shape[lead:]) for leaf in leaves)
