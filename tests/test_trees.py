@@ -249,8 +249,28 @@ def test_non_float_leaves_pass_untouched() -> None:
     J = nd.jacobian(f, p)
     np.testing.assert_allclose(J["w"], [[6.0, 0, 0], [0, 0, 18.0]], rtol=1e-8)
     assert J["ids"] is None and J["name"] is None and J["obj"] is None
-    with pytest.raises(TypeError, match="no floating-point array"):
-        nd.jacobian(lambda p: p["k"], {"k": 1.0, "s": "a"})
+    with pytest.raises(TypeError, match="no floating-point value"):
+        nd.jacobian(lambda p: p["k"] * 1.0, {"k": 1, "s": "a", "b": True})
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_python_floats_in_a_tree_are_differentiated_as_jax_does(lib: str) -> None:
+    Params = namedtuple("Params", "mu sigma")
+    xs = _lib_array(lib, np.array([0.3, -1.2, 2.0]))
+    xp = ops(lib)
+
+    def nll(p: Any, xs: Any) -> Any:
+        return (((xs - p.mu) / p.sigma) ** 2 / 2 + xp.log(p.sigma * 1.0)).sum()
+
+    g = nd.gradient(nll, Params(0.5, 1.5), xs)
+    want = jax.grad(nll_jax := lambda p: (((jnp.asarray(np.array([0.3, -1.2, 2.0])) - p.mu)
+                                           / p.sigma) ** 2 / 2 + jnp.log(p.sigma)).sum())(
+        Params(0.5, 1.5))
+    assert isinstance(g, Params) and nll_jax is not None
+    np.testing.assert_allclose([float(g.mu), float(g.sigma)], [want.mu, want.sigma], rtol=1e-8)
+    mixed = nd.gradient(lambda p: (p["w"] * p["s"]).sum(),
+                        {"w": _lib_array(lib, np.array([1.0, 2.0])), "s": 0.5})
+    assert float(mixed["s"]) == pytest.approx(3.0) and mixed["s"].shape == ()
 
 
 def test_lists_of_numbers_stay_arrays_lists_of_arrays_are_trees() -> None:

@@ -32,7 +32,15 @@ from array_api_compat import array_namespace
 from numdiffx.backends import register_result_type, to_host
 
 from .result import DiffResult, Status
-from .trees import Tree, element_label, flatten, is_tree, is_tree_output, tree_paths
+from .trees import (
+    Tree,
+    element_label,
+    first_float_array,
+    flatten,
+    is_tree,
+    is_tree_output,
+    tree_paths,
+)
 from .validation import input_iv
 
 __all__ = ["TreeDiffResult", "any_tree", "refused_tree_output", "tree_jacobian",
@@ -125,7 +133,24 @@ class FlatF:
         for a in self.trees:
             lead = values[self.positions[a][0]].ndim - 1
             break
-        return self.flat_value(self.f(*self.arguments(values)), lead)
+        try:
+            y = self.f(*self.arguments(values))
+        except Exception as exc:
+            if hasattr(exc, "add_note"):  # Python >= 3.11: say where args[k][i] lie
+                exc.add_note(f"numdiffx: f received trees rebuilt from flat vectors; in the "
+                             f"note below {self.legend()}.")
+            raise
+        return self.flat_value(y, lead)
+
+    def legend(self) -> str:
+        """Which tree leaf each flat vector's elements are."""
+        words = []
+        for a, tree in self.trees.items():
+            for g, p in zip(tree.groups, self.positions[a]):
+                for i, start in zip(g.leaves, g.starts):
+                    size = math.prod(tuple(tree.leaves[i].shape))
+                    words.append(f"args[{p}][{start}:{start + size}] is {tree.label(i)}")
+        return "; ".join(words[:8]) + (" ..." if len(words) > 8 else "")
 
     def flat_value(self, y: Any, lead: int) -> Any:
         """f's value: an array as it is; a tree as its leaves, concatenated."""
@@ -248,11 +273,12 @@ def _flatten_arguments(args: Sequence[Any], nums: Sequence[int], root: str, meth
     trees: dict[int, Tree] = {}
     positions: dict[int, list[int]] = {}
     xp = None
+    like = first_float_array(args)  # Python floats become arrays of the call's library
     for a in nums:
         x = args[a]
         if not is_tree(x):
             x = input_iv(x, f"{root}[{a}]", method)[1]
-        tree = flatten(x, f"{root}[{a}]")
+        tree = flatten(x, f"{root}[{a}]", like=like)
         xpa = array_namespace(*(tree.leaves[i] for i in tree.diff))
         xp = xp or xpa
         trees[a] = tree
@@ -411,13 +437,14 @@ class _Signature:
         return self.fn(*pos, **kw)
 
 
-def _single(call: _Signature, root: str, x: Any, op: str) -> tuple[Tree, Any, Any]:
-    """(tree of x, its flat vector, namespace)."""
+def _single(call: _Signature, root: str, x: Any, op: str, others: Sequence[Any] = ()
+            ) -> tuple[Tree, Any, Any]:
+    """(tree of x, its flat vector, namespace); ``others``: the call's other arguments."""
     from .stencils import resolve_method
 
     if not is_tree(x):
         x = input_iv(x, root, resolve_method(call["method"] or "central"))[1]
-    tree = flatten(x, root)
+    tree = flatten(x, root, like=first_float_array([x, *others]))
     _one_group(tree, op)
     xp = array_namespace(*(tree.leaves[i] for i in tree.diff))
     return tree, tree.vectors(xp)[0], xp
@@ -430,7 +457,7 @@ def _hessian(call: _Signature) -> Any:
         return call()  # the flat validation says what is wrong
     _no_batch_axis(call["batch_axis"])
     a = argnums % len(args)
-    tree, v, xp = _single(call, f"args[{a}]", args[a], "hessian")
+    tree, v, xp = _single(call, f"args[{a}]", args[a], "hessian", args)
     new = list(args)
     new[a] = v
     flat_f = FlatF(call["f"], args, {a: tree}, {a: [a]}, xp) if call["f"] is not None else None

@@ -3,10 +3,11 @@
 A differentiated argument that is not one array is a *tree*: containers whose leaves are
 arrays. :func:`flatten` records its structure, every leaf's path (``['layer1.weight']``,
 ``[0]``, ``.w``) and which leaves are differentiated: floating (real or complex) arrays
-of any library. Every other leaf -- Python numbers, strings, None, integer or boolean
-arrays, modules -- reaches f untouched and is never perturbed (torch's contract for
-``gradcheck`` inputs, applied inside the tree). Python numbers are constants: make a
-leaf an array (``np.float64(0.5)``, ``jnp.asarray(0.5)``) to differentiate it.
+of any library, and Python floats (as jax does: 0-d arrays in the dtype of the tree's
+float arrays, float64 without any; f receives the array). Every other leaf -- ints,
+bools, strings, None, integer or boolean arrays, modules -- reaches f untouched and is
+never perturbed (torch's contract for ``gradcheck`` inputs, applied inside the tree; the
+checks keep Python floats untouched too, as torch does).
 
 The differentiated leaves are grouped by dtype; each group is one flat vector in its own
 dtype (float32 leaves are stepped at float32's scale, float64 leaves at float64's), and
@@ -32,11 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from numdiffx.backends import tree_node
 
-__all__ = ["Tree", "flatten", "is_tree", "is_tree_output", "tree_paths"]
+__all__ = ["Tree", "first_float_array", "flatten", "is_tree", "is_tree_output", "tree_paths"]
 
 _NUMBERS = (bool, int, float, complex)
 
@@ -206,17 +207,38 @@ class Tree:
         return self.unflatten([pieces.get(i, missing) for i in range(len(self.leaves))])
 
 
-def flatten(x: Any, root: str) -> Tree:
+def first_float_array(values: Sequence[Any]) -> Any:
+    """The first floating array among ``values`` and their trees' leaves, or None."""
+    for v in values:
+        for _, leaf in tree_paths(v):
+            if _is_float_array(leaf):
+                return leaf
+    return None
+
+
+def flatten(x: Any, root: str, floats: bool = True, like: Any = None) -> Tree:
     """Flatten tree ``x`` (the argument named ``root``); TypeError if it holds no float
-    array or arrays of several libraries."""
+    array or arrays of several libraries. ``floats``: Python floats in the tree are
+    differentiated too, as 0-d arrays of the library and dtype of the tree's first float
+    array -- else of ``like`` (the call's other arrays), else numpy float64 -- as jax
+    differentiates them; without ``floats`` they are constants (the checks' torch
+    contract)."""
     paths: list[str] = []
     leaves: list[Any] = []
     node = _walk(x, "", paths, leaves)
-    diff = tuple(i for i, a in enumerate(leaves) if _is_float_array(a))
+    diff = tuple(i for i, a in enumerate(leaves) if _is_float_array(a)
+                 or floats and type(a) is float)
     if not diff:
-        raise TypeError(f"{root} is a {type(x).__name__} with no floating-point array to "
-                        "differentiate; its leaves must include float arrays (Python numbers "
-                        "in a tree are constants: make them arrays, e.g. np.float64(0.5)).")
+        raise TypeError(f"{root} is a {type(x).__name__} with no floating-point value to "
+                        "differentiate; its leaves must include float arrays or floats (ints, "
+                        "bools, strings and None are passed through, never perturbed).")
+    if floats:
+        like = next((leaves[i] for i in diff if type(leaves[i]) is not float), like)
+        xp = np if like is None else array_namespace(like)
+        for i in diff:
+            if type(leaves[i]) is float:
+                leaves[i] = (np.asarray(leaves[i]) if like is None else
+                             xp.asarray(leaves[i], dtype=like.dtype, device=device(like)))
     libraries = {array_namespace(leaves[i]).__name__ for i in diff}
     if len(libraries) > 1:
         raise TypeError(f"{root} holds arrays of several libraries ({sorted(libraries)}); "

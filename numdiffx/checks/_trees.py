@@ -34,7 +34,7 @@ def _float_tree(x: Any, name: str) -> Tree | None:
     if not is_tree(x):
         return None
     try:
-        return flatten(x, name)
+        return flatten(x, name, floats=False)  # torch's contract: numbers untouched
     except TypeError:  # no float leaf (a config dict): reaches f untouched, as before
         return None
 
