@@ -29,17 +29,15 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from numdiffx.backends import register_result_type, to_host
-
-from .result import DiffResult, Status
+from .treeresult import TreeDiffResult, tree_result
 from .trees import (
     Tree,
-    element_label,
     first_float_array,
     flatten,
     is_tree,
     is_tree_output,
     tree_paths,
+    tree_structure,
 )
 from .validation import input_iv
 
@@ -90,27 +88,18 @@ class OutTree:
 
 
 def _leaves_of(value: Any) -> tuple[Tree, list[Any]]:
-    """The leaves of f's tree value, every one an array (numbers become 0-d arrays)."""
-    paths: list[tuple[str, Any]] = tree_paths(value)
+    """The record of f's tree value and its leaves, every one an array (numbers become
+    0-d arrays)."""
+    record = tree_structure(value, "out")
     leaves = []
-    xp = None
-    for path, leaf in paths:
+    for path, leaf in zip(record.paths, record.leaves):
         if isinstance(leaf, (bool, int, float, complex)) or isinstance(leaf, np.generic):
             leaf = np.asarray(leaf)
         if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
             raise TypeError(f"f returned a tree whose leaf out{path} is a "
                             f"{type(leaf).__name__}; every leaf of f's value must be an array.")
         leaves.append(leaf)
-        xp = xp or array_namespace(leaf)
-    structure = Tree(_structure(value), tuple(leaves), tuple(p for p, _ in paths), "out",
-                     tuple(range(len(leaves))), ())
-    return structure, leaves
-
-
-def _structure(value: Any) -> Any:
-    from .trees import _walk
-
-    return _walk(value, "", [], [])
+    return record, leaves
 
 
 class FlatF:
@@ -182,74 +171,6 @@ def _numbers(y: Any) -> bool:
 # ---------------------------------------------------------------------------------------
 # results back into trees
 # ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TreeDiffResult(DiffResult):
-    """A :class:`DiffResult` whose value, error, step and status are trees (the layout of
-    the operation's value); statuses are named by path: ``['w'][2, 3]``."""
-
-    def _codes(self) -> list[tuple[str, np.ndarray]]:
-        return [(path, np.asarray(to_host(s))) for path, s in tree_paths(self.status)
-                if s is not None]
-
-    @property
-    def success(self) -> Any:
-        return _map(lambda s: s == int(Status.SUCCESS), self.status)
-
-    @property
-    def status_names(self) -> Any:  # type: ignore[override]
-        names = np.array([s.name for s in Status])
-        return _map(lambda s: names[np.asarray(to_host(s)).astype(np.int64)], self.status)
-
-    def status_counts(self) -> dict[str, int]:
-        found = np.zeros(len(Status), dtype=np.int64)
-        for _, codes in self._codes():
-            found += np.bincount(codes.ravel().astype(np.int64), minlength=len(Status))
-        return {Status(c).name: int(k) for c, k in enumerate(found) if k}
-
-    def __repr__(self) -> str:
-        return (f"TreeDiffResult({len(self._codes())} leaves, nfev={self.nfev}, "
-                f"status={self.status_counts()})")
-
-    def raise_for_status(self) -> TreeDiffResult:
-        """Raise ``FloatingPointError`` naming the failing elements by path."""
-        lines: list[str] = []
-        total = 0
-        for path, codes in self._codes():
-            for flat in np.flatnonzero(codes != Status.SUCCESS):
-                total += 1
-                if len(lines) < 10:
-                    code = Status(int(codes.ravel()[flat]))
-                    lines.append(f"{code.name} at {element_label(path, codes.shape, int(flat))}"
-                                 f": {code.message}")
-        if total:
-            more = f"\n  ... and {total - len(lines)} more" if total > len(lines) else ""
-            raise FloatingPointError(f"{total} element(s) did not succeed:\n  "
-                                     + "\n  ".join(lines) + more)
-        return self
-
-
-register_result_type(TreeDiffResult, ("value", "error", "step", "status"), ("nfev",))
-
-
-def _map(fn: Callable[[Any], Any], tree: Any) -> Any:
-    pairs = tree_paths(tree)
-    structure = Tree(_structure(tree), tuple(v for _, v in pairs), tuple(p for p, _ in pairs),
-                     "", (), ())
-    return structure.unflatten([None if v is None else fn(v) for _, v in pairs])
-
-
-def _result(full: bool, parts: Sequence[Any], assemble: Callable[[str, Sequence[Any]], Any],
-            step: Callable[[Sequence[Any]], Any] | None = None) -> Any:
-    """The value (or a TreeDiffResult) from the flat results ``parts``, one per group."""
-    if not full:
-        return assemble("value", parts)
-    error = None if any(r.error is None for r in parts) else assemble(
-        "error", [r.error for r in parts])
-    steps = step([r.step for r in parts]) if step is not None else parts[0].step
-    return TreeDiffResult(assemble("value", [r.value for r in parts]), error, steps,
-                          max(r.nfev for r in parts), assemble("status", [r.status for r in parts]))
-
-
 def _per_out(out: OutTree | None, block: Callable[[Callable[[Any], Any]], Any]) -> Any:
     """``block(rows)`` for each leaf of f's value (rows: the array's first axes cut to the
     leaf's shape), rebuilt into f's value structure; f's array value: block(identity)."""
@@ -349,7 +270,7 @@ def tree_jacobian(jacobian: Callable[..., Any], f: Callable[..., Any], args: Seq
             per_arg.append(trees[a].fill(pieces))
         return tuple(per_arg) if as_tuple else per_arg[0]
 
-    return _result(full_output, parts, assemble, steps)
+    return tree_result(full_output, parts, assemble, steps)
 
 
 def _in_dtype(block: Any, leaf: Any) -> Any:
@@ -485,7 +406,7 @@ def _hessian(call: _Signature) -> Any:
 
         return _per_out(None if flat_f is None else flat_f.out, per_leaf)
 
-    return _result(call["full_output"], [got], assemble,
+    return tree_result(call["full_output"], [got], assemble,
                    lambda s: _input_shaped(tree, s[0], n, xp, assemble))
 
 
@@ -524,7 +445,7 @@ def _jvp(call: _Signature) -> Any:
     primal_out = assemble("value", [value])
     if not call["full_output"]:
         return primal_out, assemble("value", [got])
-    return primal_out, _result(True, [got], assemble)
+    return primal_out, tree_result(True, [got], assemble)
 
 
 def _hvp(call: _Signature) -> Any:
@@ -554,7 +475,7 @@ def _hvp(call: _Signature) -> Any:
         return _per_out(None if flat_f is None else flat_f.out, per_leaf)
 
     n = tree.groups[0].size
-    return _result(call["full_output"], [got], assemble,
+    return tree_result(call["full_output"], [got], assemble,
                    lambda s: _input_shaped(tree, s[0], n, xp, assemble))
 
 
@@ -571,7 +492,7 @@ def _derivative(call: _Signature) -> Any:
     def assemble(_: str, blocks: Sequence[Any]) -> Any:
         return tree.fill(tree.split(blocks[0], 0, xp))
 
-    return _result(call["full_output"], [got], assemble, lambda s: assemble("step", s))
+    return tree_result(call["full_output"], [got], assemble, lambda s: assemble("step", s))
 
 
 def _args_tree(a: tuple[Any, ...], kw: dict[str, Any]) -> bool:

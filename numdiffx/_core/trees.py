@@ -37,7 +37,8 @@ from array_api_compat import array_namespace, device
 
 from numdiffx.backends import tree_node
 
-__all__ = ["Tree", "first_float_array", "flatten", "is_tree", "is_tree_output", "tree_paths"]
+__all__ = ["Tree", "first_float_array", "flatten", "is_tree", "is_tree_output", "tree_paths",
+           "tree_structure"]
 
 _NUMBERS = (bool, int, float, complex)
 
@@ -254,6 +255,15 @@ def flatten(x: Any, root: str, floats: bool = True, like: Any = None) -> Tree:
             at += math.prod(tuple(leaves[i].shape))
         groups.append(Group(leaves[members[0]].dtype, tuple(members), tuple(starts), at))
     return Tree(node, tuple(leaves), tuple(paths), root, diff, tuple(groups))
+
+
+def tree_structure(x: Any, root: str = "") -> Tree:
+    """The record of any tree, every leaf kept (no groups): to rebuild values of its
+    structure with :meth:`Tree.unflatten`."""
+    paths: list[str] = []
+    leaves: list[Any] = []
+    node = _walk(x, "", paths, leaves)
+    return Tree(node, tuple(leaves), tuple(paths), root, tuple(range(len(leaves))), ())
 
 
 def tree_paths(x: Any) -> list[tuple[str, Any]]:
