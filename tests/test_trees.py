@@ -535,3 +535,33 @@ def test_torch_named_parameters_are_not_touched() -> None:
         assert not g[k].requires_grad
         torch.testing.assert_close(g[k], want[k], rtol=RTOL, atol=1e-9)
         assert torch.equal(params[k], before[k]) and params[k].grad is None
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_nested_tuple_and_namedtuple_arguments_batched_and_adaptive(lib: str) -> None:
+    xp = ops(lib)
+    arg = to_lib(lib, ((np.array([0.2, 0.4]), np.array(1.5)), Pair(np.array([0.3]),
+                                                                   np.array([[1.0, 2.0]]))))
+
+    def f(t: Any) -> Any:  # works unbatched and with a leading batch axis on every leaf
+        (a, s), pair = t
+        shift = (pair.shift ** 2).sum(-1).sum(-1)
+        return xp.sin(a * s[..., None]) * pair.scale + shift[..., None]
+
+    want = jax.jacrev(lambda t: jnp.sin(t[0][0] * t[0][1]) * t[1].scale
+                      + (t[1].shift ** 2).sum())(
+        to_lib("jax", ((np.array([0.2, 0.4]), np.array(1.5)),
+                       Pair(np.array([0.3]), np.array([[1.0, 2.0]])))))
+    for evaluation in ("auto", "batched"):
+        assert_tree_close(nd.jacobian(f, arg, evaluation=evaluation), want)
+    r = nd.jacobian(f, arg, step=nd.steps.adaptive(), full_output=True)
+    assert isinstance(r.value[1], Pair) and r.status_counts() == {"SUCCESS": 12}
+    assert_tree_close(r.value, want)
+    tangent = to_lib(lib, ((np.array([1.0, 0.0]), np.array(0.5)),
+                           Pair(np.array([1.0]), np.array([[0.0, 1.0]]))))
+    value, jv = nd.jvp(f, (arg,), (tangent,), step=nd.steps.adaptive(), full_output=True)
+    flat_want = sum(np.tensordot(np.asarray(w), np.asarray(host(t)), axes=np.ndim(t))
+                    for w, t in zip(jax.tree_util.tree_leaves(want),
+                                    jax.tree_util.tree_leaves(tangent)))
+    np.testing.assert_allclose(host(jv.value), flat_want, rtol=1e-8)
+    assert host(jv.status).tolist() == [0, 0]
