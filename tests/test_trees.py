@@ -565,3 +565,15 @@ def test_nested_tuple_and_namedtuple_arguments_batched_and_adaptive(lib: str) ->
                                     jax.tree_util.tree_leaves(tangent)))
     np.testing.assert_allclose(host(jv.value), flat_want, rtol=1e-8)
     assert host(jv.status).tolist() == [0, 0]
+
+
+def test_tree_results_stay_on_the_leaves_device() -> None:
+    devices = jax.devices("cpu")
+    if len(devices) < 2:
+        pytest.skip("jax has one host device here")
+    dev = devices[1]
+    p = {"w": jax.device_put(jnp.array([0.5, 1.0]), dev), "s": 2.0}
+    J = nd.jacobian(lambda p: jnp.sin(p["w"]) * p["s"], p)
+    g = nd.gradient(lambda p: (jnp.sin(p["w"]) * p["s"]).sum(), p, full_output=True)
+    for leaf in [*jax.tree_util.tree_leaves(J), *jax.tree_util.tree_leaves(g.value)]:
+        assert leaf.devices() == {dev}
