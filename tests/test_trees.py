@@ -577,3 +577,14 @@ def test_tree_results_stay_on_the_leaves_device() -> None:
     g = nd.gradient(lambda p: (jnp.sin(p["w"]) * p["s"]).sum(), p, full_output=True)
     for leaf in [*jax.tree_util.tree_leaves(J), *jax.tree_util.tree_leaves(g.value)]:
         assert leaf.devices() == {dev}
+
+
+def test_python_float_tangents_follow_the_tree_library() -> None:
+    torch = pytest.importorskip("torch")
+    p = {"w": torch.tensor([1.0, 2.0], dtype=torch.float64), "s": 0.5}
+    v = {"w": torch.ones(2, dtype=torch.float64), "s": 1.0}
+    _, jv = nd.jvp(lambda p: p["w"] * p["s"], p, v)
+    torch.testing.assert_close(jv, torch.tensor([1.5, 2.5], dtype=torch.float64))
+    hv = nd.hvp(lambda p: (p["w"] ** 2).sum() * p["s"], p, v)  # H v of s * |w|^2
+    torch.testing.assert_close(hv["w"], torch.tensor([3.0, 5.0], dtype=torch.float64))
+    torch.testing.assert_close(hv["s"], torch.tensor(6.0, dtype=torch.float64))

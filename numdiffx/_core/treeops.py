@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from .treeresult import TreeDiffResult, tree_result
 from .trees import (
@@ -312,15 +312,15 @@ def _aligned(tree: Tree, value: Any, name: str, lead: int) -> Any:
         if path not in found:
             raise ValueError(f"{name} has no leaf at {tree.label(i).replace(tree.root, name)}; "
                              f"it must have the structure of {tree.root}.")
-        leaf = found[path]
-        if isinstance(leaf, (int, float)) or isinstance(leaf, np.generic):
-            leaf = np.asarray(leaf)
-        shape = tuple(tree.leaves[i].shape)
+        leaf, like = found[path], tree.leaves[i]
+        xp = xp or array_namespace(like)
+        if isinstance(leaf, (int, float)) or isinstance(leaf, np.generic):  # a float leaf's
+            leaf = xp.asarray(leaf, dtype=like.dtype, device=device(like))  # tangent
+        shape = tuple(like.shape)
         if not hasattr(leaf, "shape") or tuple(leaf.shape[lead:]) != shape:
             got = tuple(leaf.shape) if hasattr(leaf, "shape") else type(leaf).__name__
             raise ValueError(f"{name}{path} has shape {got} but {tree.label(i)} has shape "
                              f"{shape}; they must match.")
-        xp = xp or array_namespace(tree.leaves[i])
         if array_namespace(leaf) is not xp:
             raise TypeError(f"{name}{path} is a {type(leaf).__name__}; it must come from the "
                             f"same array library as {tree.label(i)}.")
@@ -407,11 +407,11 @@ def _hessian(call: _Signature) -> Any:
         return _per_out(None if flat_f is None else flat_f.out, per_leaf)
 
     return tree_result(call["full_output"], [got], assemble,
-                   lambda s: _input_shaped(tree, s[0], n, xp, assemble))
+                   lambda s: _input_shaped(tree, s[0], n, xp))
 
 
-def _input_shaped(tree: Tree, s: Any, n: int, xp: Any,
-                  assemble: Callable[[str, Sequence[Any]], Any]) -> Any:
+def _input_shaped(tree: Tree, s: Any, n: int, xp: Any) -> Any:
+    """A step per input element as the input tree (other steps as they are)."""
     if s is None:
         return None
     if tuple(s.shape) == (n,):
@@ -476,7 +476,7 @@ def _hvp(call: _Signature) -> Any:
 
     n = tree.groups[0].size
     return tree_result(call["full_output"], [got], assemble,
-                   lambda s: _input_shaped(tree, s[0], n, xp, assemble))
+                   lambda s: _input_shaped(tree, s[0], n, xp))
 
 
 def _derivative(call: _Signature) -> Any:

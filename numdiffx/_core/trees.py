@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,5 +281,3 @@ def element_label(label: str, shape: tuple[int, ...], flat: int) -> str:
     index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
     return f"{label}[{index}]"
 
-
-Rebuild = Callable[[list[Any]], Any]
