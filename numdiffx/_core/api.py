@@ -117,8 +117,9 @@ def jacobian(
         batch axis of size m (all perturbed copies at once) and must return shape
         ``(m, *out_shape)``; with ``"loop"`` it receives unbatched arguments, one
         perturbed point per call; with ``"vmap"`` the backend's vmap maps it.
-    *args : arrays
-        Positional arguments of ``f``. Those selected by ``argnums`` are differentiated.
+    *args : arrays or parameter trees
+        Positional arguments of ``f``; those selected by ``argnums`` are differentiated. A
+        tree (dict, list, tuple, namedtuple, jax pytree) gives jax.jacrev's nested layout.
     argnums : int or tuple of int
         Which arguments to differentiate. A tuple returns a tuple of Jacobians.
     method : str or method object
@@ -201,9 +202,8 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
               sparse_output: bool = True, executor: object = None, retries: object = 0,
               f0: Any = None) -> Any:
     try:
-        fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size,
-                             memory_budget, full_output, op, batch_axis, sparsity, executor,
-                             retries, f0)
+        fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
+                             full_output, op, batch_axis, sparsity, executor, retries, f0)
         if fast is not NOT_TAKEN:
             return fast
         if not any_tree(args, argnums):  # trees: dicts, lists of arrays, namedtuples ...

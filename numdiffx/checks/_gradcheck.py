@@ -438,9 +438,13 @@ def gradcheck(
 
     A drop-in for ``torch.autograd.gradcheck``: every torch keyword is accepted with
     torch's meaning, and the same ``inputs`` contract holds -- floating or complex
-    tensors with ``requires_grad=True`` are checked; numbers, strings, enums, dicts,
-    modules and tensors without ``requires_grad`` reach ``f`` untouched and are never
-    perturbed. Outputs that do not require grad are left out, as torch does.
+    tensors with ``requires_grad=True`` are checked; numbers, strings, enums, dicts
+    without float arrays, modules and tensors without ``requires_grad`` reach ``f``
+    untouched and are never perturbed. Outputs that do not require grad are left out, as
+    torch does. A parameter tree in ``inputs`` (a dict of named tensors, nested
+    lists/tuples, namedtuples, jax pytrees) is checked leaf by leaf under the same
+    contract, each leaf named by its path (``in[0]['fc.weight'][2, 3]``), and a tree that
+    f returns is checked leaf by leaf (``out['loss']``); see :func:`gradcheck_module`.
 
     The difference is the verdict: an element fails only when
     ``|numerical - analytical| > FD error estimate + atol + rtol * |analytical|``. The
