@@ -588,3 +588,26 @@ def test_python_float_tangents_follow_the_tree_library() -> None:
     hv = nd.hvp(lambda p: (p["w"] ** 2).sum() * p["s"], p, v)  # H v of s * |w|^2
     torch.testing.assert_close(hv["w"], torch.tensor([3.0, 5.0], dtype=torch.float64))
     torch.testing.assert_close(hv["s"], torch.tensor(6.0, dtype=torch.float64))
+
+
+def _module_level_loss(p: Any) -> Any:
+    return np.sin(p["w"]) * p["b"][0]
+
+
+def test_trees_through_an_executor_and_pickle() -> None:
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from numdiffx._core.treeops import FlatF
+    from numdiffx._core.trees import flatten
+
+    p = {"w": np.array([0.5, 1.0, 1.5]), "b": [np.array(2.0)], "tag": "x"}
+    with ThreadPoolExecutor(2) as pool:
+        J = nd.jacobian(_module_level_loss, p, executor=pool)
+    assert_tree_close(J["w"], nd.jacobian(_module_level_loss, p)["w"], rtol=0)
+    assert J["tag"] is None
+    tree = flatten(p, "args[0]")
+    flat = FlatF(_module_level_loss, [None], {0: tree}, {0: [1]}, np)
+    again = pickle.loads(pickle.dumps(flat))  # a process pool pickles f
+    v = tree.vectors(np)[0]
+    assert np.array_equal(again(None, v), flat(None, v))

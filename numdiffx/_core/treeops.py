@@ -111,6 +111,15 @@ class FlatF:
         self.out: OutTree | None = None
         self.tree_mode = tree_mode
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for process executors: the namespace (a module) is found again."""
+        return {k: v for k, v in self.__dict__.items() if k != "xp"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        tree = next(iter(self.trees.values()))
+        self.xp = array_namespace(tree.leaves[tree.diff[0]])
+
     def arguments(self, values: Sequence[Any]) -> list[Any]:
         args = list(self.args)
         for a, tree in self.trees.items():
