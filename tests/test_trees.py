@@ -222,7 +222,7 @@ def test_mixed_float32_float64_leaves() -> None:
 
     def f(p: Any) -> Any:
         seen.append((p["w32"].dtype, p["w64"].dtype))
-        return np.sin(p["w32"].astype(np.float64)).sum() * np.cos(p["w64"]).sum()
+        return np.sin(p["w32"].astype(np.float64)).sum(-1) * np.cos(p["w64"]).sum(-1)
 
     g = nd.gradient(f, p)
     assert set(seen) == {(np.dtype(np.float32), np.dtype(np.float64))}  # own dtypes
@@ -234,6 +234,13 @@ def test_mixed_float32_float64_leaves() -> None:
     np.testing.assert_allclose(g["w64"], want["w64"], rtol=1e-9)
     with pytest.raises(TypeError, match="float32, float64|float64, float32"):
         nd.hessian(f, p)
+    v = {"w32": np.array([1.0, -1.0], dtype=np.float32), "w64": np.array([0.5, 2.0])}
+    for evaluation in ("loop", "batched"):  # one directional difference per dtype group
+        _, jv = nd.jvp(f, p, v, evaluation=evaluation)
+        want_jv = sum(float(np.dot(want[k], v[k])) for k in p)
+        np.testing.assert_allclose(jv, want_jv, rtol=1e-4)
+    _, r = nd.jvp(f, p, v, full_output=True)
+    assert r.status_counts() == {"SUCCESS": 1} and len(r.step) == 2
 
 
 def test_non_float_leaves_pass_untouched() -> None:

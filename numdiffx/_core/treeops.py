@@ -12,9 +12,9 @@ input trees for tuple ``argnums``); non-differentiated leaves are None there.
 
 Mixed float32/float64 leaves: each dtype group is differenced in its own dtype, at its
 own step scale (a float32 leaf is stepped as a float32 array would be) -- for jacobian and
-gradient one batched evaluation per group, f(x) shared. The second-order and
-directional operations (hessian, hvp, jvp, derivative) difference all leaves at once and
-need one dtype: they refuse a mixed tree, naming the dtypes.
+gradient one batched evaluation per group, f(x) shared; jvp adds one directional
+difference per group. hessian, hvp and derivative difference all leaves at once and need
+one dtype: they refuse a mixed tree, naming the dtypes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from .result import DiffResult
 from .treeresult import TreeDiffResult, tree_result
 from .trees import (
     Tree,
@@ -307,16 +308,16 @@ def _one_group(tree: Tree, op: str) -> None:
         dtypes = ", ".join(str(g.dtype) for g in tree.groups)
         raise TypeError(f"{op} differences all leaves of {tree.root} together, which needs one "
                         f"dtype; its float leaves have dtypes {dtypes}. Cast the tree to one "
-                        "dtype (nd.jacobian and nd.gradient take mixed trees).")
+                        "dtype (nd.jacobian, nd.gradient and nd.jvp take mixed trees).")
 
 
-def _aligned(tree: Tree, value: Any, name: str, lead: int) -> Any:
+def _aligned(tree: Tree, value: Any, name: str, lead: int, group: int = 0) -> Any:
     """The float leaves of ``value`` (a tree shaped like ``tree``: tangents, a gradient)
-    at ``tree``'s differentiated paths, as one flat vector in the group's dtype."""
+    at the paths of ``tree``'s dtype group ``group``, as one flat vector in its dtype."""
     found = dict(tree_paths(value))
     parts = []
     xp = None
-    for i in tree.diff:
+    for i in tree.groups[group].leaves:
         path = tree.paths[i]
         if path not in found:
             raise ValueError(f"{name} has no leaf at {tree.label(i).replace(tree.root, name)}; "
@@ -333,7 +334,7 @@ def _aligned(tree: Tree, value: Any, name: str, lead: int) -> Any:
         if array_namespace(leaf) is not xp:
             raise TypeError(f"{name}{path} is a {type(leaf).__name__}; it must come from the "
                             f"same array library as {tree.label(i)}.")
-        parts.append(xp.reshape(xp.astype(leaf, tree.groups[0].dtype),
+        parts.append(xp.reshape(xp.astype(leaf, tree.groups[group].dtype),
                                 (*leaf.shape[:lead], -1)))
     assert xp is not None
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
@@ -367,15 +368,17 @@ class _Signature:
         return self.fn(*pos, **kw)
 
 
-def _single(call: _Signature, root: str, x: Any, op: str, others: Sequence[Any] = ()
-            ) -> tuple[Tree, Any, Any]:
-    """(tree of x, its flat vector, namespace); ``others``: the call's other arguments."""
+def _single(call: _Signature, root: str, x: Any, op: str, others: Sequence[Any] = (),
+            mixed: bool = False) -> tuple[Tree, Any, Any]:
+    """(tree of x, its flat vector, namespace); ``others``: the call's other arguments;
+    ``mixed``: several dtype groups are allowed (the vector is then the first group's)."""
     from .stencils import resolve_method
 
     if not is_tree(x):
         x = input_iv(x, root, resolve_method(call["method"] or "central"))[1]
     tree = flatten(x, root, like=first_float_array([x, *others]))
-    _one_group(tree, op)
+    if not mixed:
+        _one_group(tree, op)
     xp = array_namespace(*(tree.leaves[i] for i in tree.diff))
     return tree, tree.vectors(xp)[0], xp
 
@@ -439,13 +442,26 @@ def _primal_tree(call: _Signature, op: str) -> tuple[Tree, Any, Any, Any, bool]:
 
 
 def _jvp(call: _Signature) -> Any:
+    """One directional difference per dtype group (one for most trees), summed: J v is
+    linear in v, and each group is stepped in its own dtype."""
     _no_batch_axis(call["batch_axis"])
-    tree, v, t, xp, several = _primal_tree(call, "jvp")
+    primals, tangents = call["primals"], call["tangents"]
+    several = isinstance(primals, (tuple, list)) and not hasattr(primals, "_fields")
+    tree, _, xp = _single(call, "primals", tuple(primals) if several else primals, "jvp",
+                          mixed=True)
+    if several and isinstance(tangents, list):
+        tangents = tuple(tangents)
+    vs = tree.vectors(xp)
     flat_f = FlatF(lambda p: call["f"](*p) if several else call["f"](p), [None], {0: tree},
-                   {0: [0]}, xp)
+                   {0: list(range(len(vs)))}, xp)
     f0 = call["f0"]
-    value, got = call(f=flat_f, primals=v, tangents=t,
-                      f0=None if f0 is None else flat_f.flat_value(f0, 0))
+    flat0 = None if f0 is None else flat_f.flat_value(f0, 0)
+    parts = []
+    for g, v in enumerate(vs):
+        value, got = call(f=functools.partial(_moving, flat_f, vs, g), primals=v,
+                          tangents=_aligned(tree, tangents, "tangents", 0, g), f0=flat0)
+        flat0 = value if flat0 is None else flat0  # f(x) once for every group
+        parts.append(got)
     out = flat_f.out
 
     def assemble(_: str, blocks: Sequence[Any]) -> Any:
@@ -453,8 +469,31 @@ def _jvp(call: _Signature) -> Any:
 
     primal_out = assemble("value", [value])
     if not call["full_output"]:
-        return primal_out, assemble("value", [got])
-    return primal_out, tree_result(True, [got], assemble)
+        return primal_out, assemble("value", [functools.reduce(lambda a, b: a + b, parts)])
+    return primal_out, tree_result(True, [_summed(parts)], assemble)
+
+
+def _moving(flat_f: FlatF, vectors: Sequence[Any], g: int, v: Any) -> Any:
+    """flat_f with group ``g`` at ``v`` and the others at x (given v's batch axes)."""
+    lead = tuple(v.shape[:-1])
+    xp = array_namespace(v)
+    return flat_f(*(v if h == g else xp.broadcast_to(w, (*lead, w.shape[-1])) if lead else w
+                    for h, w in enumerate(vectors)))
+
+
+def _summed(parts: Sequence[Any]) -> Any:
+    """The DiffResults of the groups' directional differences as one: values and error
+    estimates added, the first non-SUCCESS status kept, every evaluation counted."""
+    if len(parts) == 1:
+        return parts[0]
+    xp = array_namespace(parts[0].value)
+    value, error, status = parts[0].value, parts[0].error, parts[0].status
+    for r in parts[1:]:
+        value = value + r.value
+        error = None if error is None or r.error is None else error + r.error
+        status = xp.where(status != 0, status, r.status)
+    return DiffResult(value, error, tuple(r.step for r in parts), sum(r.nfev for r in parts),
+                      status)
 
 
 def _hvp(call: _Signature) -> Any:
