@@ -28,6 +28,7 @@ from numdiffx.checks import check_grads as check_grads
 from numdiffx.checks import cross_check as cross_check
 from numdiffx.checks import explain_perturbation as explain_perturbation
 from numdiffx.checks import gradcheck as gradcheck
+from numdiffx.checks import gradcheck_module as gradcheck_module
 from numdiffx.checks import gradgradcheck as gradgradcheck
 
 
@@ -80,6 +81,7 @@ __all__ = [
     "explain_perturbation",
     "forward",
     "gradcheck",
+    "gradcheck_module",
     "gradgradcheck",
     "gradient",
     "hessian",

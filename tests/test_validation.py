@@ -47,7 +47,9 @@ def _sq(x):
          "complex-step method needs real inputs"),
         (lambda: nd.jacobian(lambda x: x + 1j, X, method="complex_step"), TypeError,
          "needs a real-valued f"),
-        (lambda: nd.jacobian(lambda x: {"y": x}, X), TypeError, "f must return an array"),
+        (lambda: nd.jacobian(lambda x: {"y": "a"}, X), TypeError,  # a dict of arrays: a tree
+         r"leaf out\['y'\] is a str; every leaf of f's value must be an array"),
+        (lambda: nd.jacobian(lambda x: None, X), TypeError, "f must return an array"),
         (lambda: nd.jacobian(lambda x: x[:1], X, evaluation="batched"), ValueError,
          r"for a batch of 4 perturbed points plus x \(5 rows\); expected \(5, 2\)"),
         (lambda: nd.jacobian(lambda x: x.sum(), X, evaluation="batched"), ValueError,

@@ -23,6 +23,7 @@ from .problem import Problem, build_problem
 from .sparse import SparsityPattern, detect
 from .sparse_hessian import sparse_hessian
 from .stencils import resolve_method
+from .treeops import any_tree, refused_tree_output, tree_jacobian, tree_operation
 from .validation import (
     Options,
     argnums_iv,
@@ -117,8 +118,9 @@ def jacobian(
         batch axis of size m (all perturbed copies at once) and must return shape
         ``(m, *out_shape)``; with ``"loop"`` it receives unbatched arguments, one
         perturbed point per call; with ``"vmap"`` the backend's vmap maps it.
-    *args : arrays
-        Positional arguments of ``f``. Those selected by ``argnums`` are differentiated.
+    *args : arrays or parameter trees
+        Positional arguments of ``f``; those selected by ``argnums`` are differentiated. A
+        tree (dict, list, tuple, namedtuple, jax pytree) gives jax.jacrev's nested layout.
     argnums : int or tuple of int
         Which arguments to differentiate. A tuple returns a tuple of Jacobians.
     method : str or method object
@@ -200,10 +202,28 @@ def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, metho
               full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
               sparse_output: bool = True, executor: object = None, retries: object = 0,
               f0: Any = None) -> Any:
-    fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                         full_output, op, batch_axis, sparsity, executor, retries, f0)
-    if fast is not NOT_TAKEN:
-        return fast
+    try:
+        fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
+                             full_output, op, batch_axis, sparsity, executor, retries, f0)
+        if fast is not NOT_TAKEN:
+            return fast
+        if not any_tree(args, argnums):  # trees: dicts, lists of arrays, namedtuples ...
+            return _engine_jacobian(f, args, argnums, method, step, evaluation, chunk_size,
+                                    memory_budget, full_output, op, batch_axis, sparsity,
+                                    sparse_output, executor, retries, f0)
+    except TypeError as exc:
+        if not refused_tree_output(exc):
+            raise  # else f's value is a tree: the tree path evaluates f afresh
+    return tree_jacobian(_jacobian, f, args, argnums, (
+        method, step, evaluation, chunk_size, memory_budget, full_output, op, batch_axis,
+        sparsity, sparse_output, executor, retries, f0))
+
+
+def _engine_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object,
+                     method: object, step: object, evaluation: object, chunk_size: object,
+                     memory_budget: object, full_output: bool, op: str, batch_axis: object,
+                     sparsity: object, sparse_output: bool, executor: object,
+                     retries: object, f0: Any) -> Any:
     callable_iv(f)
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
                       retries, operation=op if sparsity is None else "sparse jacobian")
@@ -264,6 +284,7 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
                      full_output, "gradient", batch_axis, None, True, executor, retries, f0)
 
 
+@tree_operation("hessian")
 def hessian(
     f: Callable[..., Any] | None,
     *args: Any,
@@ -392,6 +413,7 @@ def hessian(
     return plan.compute(opts.rule, full_output)
 
 
+@tree_operation("jvp")
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
         step: object = None, evaluation: str = "auto", full_output: bool = False,
         batch_axis: int = 0, executor: object = None, retries: int = 0,
@@ -454,6 +476,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     return value, plan.compute(opts.rule, full_output)
 
 
+@tree_operation("hvp")
 def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: object = None,
         step: object = None, evaluation: str = "auto", chunk_size: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False,
@@ -547,6 +570,7 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
     return plan.compute(opts.rule, full_output)
 
 
+@tree_operation("derivative")
 def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
                step: object = None, full_output: bool = False, f0: Any = None) -> Any:
     """Elementwise derivative of a vectorised ``f: R -> R`` at every element of ``x``.

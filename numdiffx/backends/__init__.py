@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["Backend", "HostBridgeRefused", "adapter", "backend_for", "register_backend",
-           "register_result_type", "to_host"]
+           "register_result_type", "to_host", "tree_node"]
 
 
 _NOTHING = contextlib.nullcontext()  # reusable and reentrant: one for every call
@@ -113,6 +114,12 @@ class Backend:
         """The library's sparse matrix from host (numpy) COO arrays."""
         raise ImportError(f"no sparse matrix type is known for {self.name} arrays.")
 
+    def tree_node(self, obj: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | (
+            None):
+        """``obj`` as a node of the library's own tree registry: (path steps such as
+        ``".w"``, children, rebuild from children), or None where it is not one."""
+        return None
+
 
 def _fresh_rows(row: Any, count: int) -> Any:
     """A new C-ordered, writable (count, n) array whose rows are copies of ``row``.
@@ -165,6 +172,22 @@ def adapter(root: str) -> Backend:
         for cls, data, static in RESULT_TYPES:
             found.register_result_type(cls, data, static)
     return found
+
+
+#: libraries with a tree registry of their own, asked (once loaded by the user) about
+#: objects that are not dicts, lists, tuples or dataclasses
+_TREE_REGISTRIES = ("jax",)
+
+
+def tree_node(obj: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | None:
+    """A registered tree node of a library already imported (jax pytrees): see
+    :meth:`Backend.tree_node`. Never imports a library."""
+    for root in _TREE_REGISTRIES:
+        if root in sys.modules:
+            found = adapter(root).tree_node(obj)
+            if found is not None:
+                return found
+    return None
 
 
 def to_host(a: Any) -> Any:

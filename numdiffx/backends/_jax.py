@@ -39,6 +39,16 @@ class JaxBackend(Backend):
         except ValueError:  # registered already
             pass
 
+    def tree_node(self, obj: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | (
+            None):
+        """One level of a registered pytree node (any ``register_pytree_node`` /
+        ``register_dataclass`` class, equinox modules, flax structs)."""
+        if obj is None or not jax.tree_util.is_tree_node(obj):
+            return None
+        flat, treedef = jax.tree_util.tree_flatten_with_path(obj, is_leaf=lambda y: y is not obj)
+        keys = ["".join(str(k) for k in path) for path, _ in flat]
+        return keys, [leaf for _, leaf in flat], treedef.unflatten  # type: ignore[attr-defined]
+
     def is_traced(self, a: Any) -> bool:
         return isinstance(a, jax.core.Tracer)
 

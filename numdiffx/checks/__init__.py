@@ -12,9 +12,10 @@ from ._explain import explain_perturbation as explain_perturbation
 from ._gradcheck import gradcheck as gradcheck
 from ._gradgrad import gradgradcheck as gradgradcheck
 from ._jax_grads import check_grads as check_grads
+from ._module import gradcheck_module as gradcheck_module
 from ._numerical import finite_difference_error as finite_difference_error
 from ._problem import GradcheckError as GradcheckError
 
 __all__ = ["CrossCheckReport", "GradcheckError", "check_grads", "cross_check",
            "default_tolerances", "explain_perturbation", "finite_difference_error",
-           "gradcheck", "gradgradcheck"]
+           "gradcheck", "gradcheck_module", "gradgradcheck"]

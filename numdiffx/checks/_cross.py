@@ -20,6 +20,7 @@ from numdiffx.steps import auto, relative
 from ._compare import default_tolerances
 from ._numerical import finite_difference_error
 from ._problem import GradcheckError
+from ._trees import cross_points
 
 __all__ = ["CrossCheckReport", "cross_check"]
 
@@ -55,8 +56,9 @@ class CrossCheckReport:
         return tuple(r for r in self.rows if not r.ok)
 
     def __str__(self) -> str:
-        head = f"{'quantity':<26} {'first':<18} {'second':<18} {'max |diff|':>11}  where  ok"
-        body = [f"{r.quantity:<26} {r.first:<18} {r.second:<18} {r.max_abs_diff:>11.3g}  "
+        w = max([26, *(len(r.quantity) for r in self.rows)])  # tree paths can be long
+        head = f"{'quantity':<{w}} {'first':<18} {'second':<18} {'max |diff|':>11}  where  ok"
+        body = [f"{r.quantity:<{w}} {r.first:<18} {r.second:<18} {r.max_abs_diff:>11.3g}  "
                 f"{r.where!s:<6} {'yes' if r.ok else 'NO'}" for r in self.rows]
         return "\n".join([head, *body])
 
@@ -159,6 +161,7 @@ def cross_check(
     step: object = None,
     autodiff: bool = True,
     raise_exception: bool = True,
+    names: Mapping[str, Any] | None = None,
 ) -> CrossCheckReport:
     """Compare the same function implemented in several frameworks (a model being ported).
 
@@ -175,8 +178,10 @@ def cross_check(
         ``{"numpy": f_np, "torch": f_t, "jax": f_j}``; keys start with the framework
         name (``"torch_port"`` works too). Each f takes the arguments and returns one
         array.
-    x : array or tuple of arrays
-        The point, as numpy data.
+    x : array, tuple of arrays, or parameter tree
+        The point, as numpy data. An argument may be a tree (a dict of named parameters,
+        nested dicts/lists/tuples): every float leaf is compared on its own, and the
+        table names it (``jacobian d/d inputs[0]['fc.weight']``).
     atol, rtol : float, optional
         ``|a - b| <= (FD error estimates of a and b) + atol + rtol*|b|``: each numerical
         Jacobian is computed at its step and at half of it, and the difference plus a
@@ -188,6 +193,12 @@ def cross_check(
         Include autodiff Jacobians of torch/jax implementations.
     raise_exception : bool
         Raise :class:`GradcheckError` with the table when a pair disagrees.
+    names : dict, optional
+        For a port whose parameters are named differently: ``{implementation key:
+        mapping}``, where the mapping is a dict ``{x's key: its key}`` (a tuple key nests,
+        ``("dense1", "kernel")``) or a callable turning x's tree (in that library) into
+        the tree the implementation takes (renames, transposes). The Jacobians are
+        compared with respect to x's own leaves.
 
     Returns
     -------
@@ -209,6 +220,10 @@ def cross_check(
         if not callable(f):
             raise TypeError(f"functions[{name!r}] must be callable; got {type(f).__name__}.")
     items = list(x) if isinstance(x, (tuple, list)) and not np.isscalar(x[0]) else [x]
+    labels = [f"inputs[{i}]" for i in range(len(items))]
+    trees = cross_points(items, dict(functions), names)
+    if trees is not None:  # parameter trees: one compared input per float leaf
+        items, labels, functions = trees
     xs_np = [np.asarray(to_host(a) if not isinstance(a, (int, float)) else a,
                         dtype=np.float64) for a in items]
     d_atol, d_rtol = default_tolerances("float64")
@@ -225,7 +240,7 @@ def cross_check(
     rows += _pairs("value", {k: [v] for k, v in values.items()},
                    {k: [np.zeros_like(v)] for k, v in values.items()}, 0, atol_, rtol_)
     for i in range(len(xs_np)):
-        rows += _pairs(f"jacobian d/d inputs[{i}]", jacs, errs, i, atol_, rtol_)
+        rows += _pairs(f"jacobian d/d {labels[i]}", jacs, errs, i, atol_, rtol_)
     report = CrossCheckReport(tuple(rows), atol_, rtol_)
     if raise_exception and not report.passed:
         bad = ", ".join(f"{r.first} vs {r.second} ({r.quantity})" for r in report.disagreeing)

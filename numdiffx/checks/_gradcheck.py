@@ -28,6 +28,7 @@ from ._numerical import (
     split_rows,
 )
 from ._problem import GradcheckError, Problem, Slot, build_problem, real_view_host
+from ._trees import flatten_check
 
 __all__ = ["gradcheck"]
 
@@ -437,9 +438,13 @@ def gradcheck(
 
     A drop-in for ``torch.autograd.gradcheck``: every torch keyword is accepted with
     torch's meaning, and the same ``inputs`` contract holds -- floating or complex
-    tensors with ``requires_grad=True`` are checked; numbers, strings, enums, dicts,
-    modules and tensors without ``requires_grad`` reach ``f`` untouched and are never
-    perturbed. Outputs that do not require grad are left out, as torch does.
+    tensors with ``requires_grad=True`` are checked; numbers, strings, enums, dicts
+    without float arrays, modules and tensors without ``requires_grad`` reach ``f``
+    untouched and are never perturbed. Outputs that do not require grad are left out, as
+    torch does. A parameter tree in ``inputs`` (a dict of named tensors, nested
+    lists/tuples, namedtuples, jax pytrees) is checked leaf by leaf under the same
+    contract, each leaf named by its path (``in[0]['fc.weight'][2, 3]``), and a tree that
+    f returns is checked leaf by leaf (``out['loss']``); see :func:`gradcheck_module`.
 
     The difference is the verdict: an element fails only when
     ``|numerical - analytical| > FD error estimate + atol + rtol * |analytical|``. The
@@ -529,6 +534,14 @@ def gradcheck(
              "explain": explain}
     validate_flags(bool(check_forward_ad), bool(check_backward_ad), bool(check_batched_grad),
                    bool(check_batched_forward_grad))
+    flat = flatten_check(f, inputs, _input_names)
+    if flat is not None:  # trees in inputs: one input per float leaf, named by path
+        if callable(reference):
+            raise TypeError("reference=callable takes flat inputs; with trees in inputs use "
+                            "reference='auto' (torch/jax autodiff), or pass the leaves as "
+                            "separate inputs.")
+        f, inputs, _input_names = flat.f, flat.inputs, flat.input_names
+        _output_names = _output_names or flat.output_names
     p = build_problem(f, inputs, reference, input_names=_input_names,
                       output_names=_output_names)
     if callable(reference) and _analytical_name == "the backward":

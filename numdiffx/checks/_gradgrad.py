@@ -16,6 +16,7 @@ from ._compare import default_tolerances, excess, tolerance_terms
 from ._gradcheck import _flag, _number, gradcheck
 from ._numerical import finite_difference_error
 from ._problem import GradcheckError, Problem, Slot, build_problem, real_view
+from ._trees import flatten_check
 
 __all__ = ["gradgradcheck"]
 
@@ -65,8 +66,14 @@ def first_backward(f: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
                                                          list[Any], list[str], list[str],
                                                          list[str]]:
     """(problem of f, G, G's inputs, their names, G's output names, message context):
-    G(inputs, grad_outputs) is f's first backward, differentiable again."""
-    p = build_problem(f, inputs, "auto")
+    G(inputs, grad_outputs) is f's first backward, differentiable again. Trees in inputs
+    are flattened first (one input per float leaf, named by path)."""
+    flat = flatten_check(f, inputs)
+    if flat is None:
+        p = build_problem(f, inputs, "auto")
+    else:
+        p = build_problem(flat.f, flat.inputs, "auto", input_names=flat.input_names,
+                          output_names=flat.output_names)
     if p.reference is None:  # pragma: no cover - build_problem refuses non-autodiff inputs
         raise ValueError("gradgradcheck needs torch or jax inputs.")
     if not p.outputs:
