@@ -158,6 +158,18 @@ def promise(eps: float) -> float:
     return max(tolerance(eps, PROBE), min(LOOSEST, PROMISE * eps**0.5))
 
 
+def _visible(plan: Any, rows: np.ndarray, e1: Any) -> Any:
+    """(len(rows), M): the second difference ``e1`` of the entries ``rows`` is above
+    ``VISIBLE`` times its round-off."""
+    p = plan.problem
+    xp = p.xp
+    f_abs = xp.abs(plan.f_scale())
+    if f_abs.shape[0] != 1:
+        f_abs = xp.take(f_abs, xp.asarray(rows, device=p.device), axis=0)
+    with np.errstate(all="ignore"):
+        return xp.abs(e1) > VISIBLE * ROUNDOFF_SAFETY * 4 * p.eps * (f_abs + xp.abs(e1))
+
+
 def _rows_of(xp: Any, mask: Any) -> np.ndarray:
     """Host entries (rows of an (E, M) mask) with any element set."""
     host = np.asarray(to_host(mask))
@@ -189,11 +201,9 @@ def rejudge_one_step(plan: Any, method: AbstractMethod, h: Any, value: Any, erro
     e1 = extras[0]
     scale = plan.output_scale(value)
     step = xp.abs(plan.estimate_steps(h))
-    f_abs = xp.abs(plan.f_scale())
     with np.errstate(all="ignore"):
         s = step / (PROBE.step_constant * eps ** (1.0 / 3.0))
-        visible = xp.abs(e1) > VISIBLE * ROUNDOFF_SAFETY * 4 * eps * (f_abs + xp.abs(e1))
-        cand = (xp.isfinite(value) & visible
+        cand = (xp.isfinite(value) & _visible(plan, np.arange(value.shape[0]), e1)
                 & ((status == int(Status.NONSMOOTH)) | (status == int(Status.ROUNDOFF)))
                 & (xp.abs(e1) / step**2 * s > STATIONARY * (xp.abs(value) + scale)))
     if not bool(xp.any(cand)):
@@ -235,9 +245,20 @@ def rejudge_tableau(plan: Any, h: Any, value: Any, error: Any, status: Any,
         return error, status
     rows = _rows_of(xp, cand)
     dev = plan.problem.device
+    # first the auto step alone: where f does not curve visibly there (a constant output
+    # of a Jacobian), nothing is to be learnt at twice it, and it is not evaluated
+    d1 = plan.evaluate(h, rows, method=PROBE, extras=(PROBE.diagnostics[1],))
+    seen = _visible(plan, rows, d1.extras[0]) & xp.take(cand, xp.asarray(rows, device=dev),
+                                                        axis=0)
+    keep = _rows_of(xp, seen)
+    if keep.size == 0:
+        return error, status
+    sub = xp.asarray(keep, device=dev)
+    rows = rows[keep]
     at = xp.asarray(rows, device=dev)
     scale = scale_all if scale_all.shape[0] == 1 else xp.take(scale_all, at, axis=0)
-    pr = probe(plan, h, rows, scale)
+    pr = probe(plan, h, rows, scale, first=tuple(
+        xp.take(a, sub, axis=0) for a in (d1.values, d1.extras[0], d1.status)))
     n = value.shape[0]
     falses = xp.zeros_like(cand)
     curvature = _spread(xp, dev, n, rows, pr.curvature, xp.zeros_like(error))
