@@ -503,7 +503,7 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
         ``f(*primals)`` returns one array (usually a scalar); called as in
         :func:`jacobian` for ``evaluation``. May be None when ``grad`` is given.
     primals : array or tuple of arrays
-        The point (one array with ``grad``).
+        The point (one array, or a tuple of one, with ``grad``).
     tangents : array or tuple of arrays
         The direction ``v``, matching ``primals`` in shapes.
     method : str or method object, optional
@@ -555,11 +555,14 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
     p, t = tangents_iv(primals, tangents)
     if from_grad:
         assert grad is not None
-        if isinstance(primals, (tuple, list)):
-            raise TypeError("with grad=, primals must be one array (grad returns the gradient "
-                            "with respect to it); concatenate several arguments into one.")
-        _grad0_iv(grad0, primals, "primals", method)
-        return hvp_from_gradient(grad, p[0], t[0], opts, grad0, full_output)
+        if len(p) != 1:
+            raise TypeError(f"with grad=, primals must be one array or a one-element tuple "
+                            f"(grad returns the gradient with respect to it); got {len(p)} "
+                            "primals. Concatenate several arguments into one.")
+        _grad0_iv(grad0, p[0], "primals", method)
+        out = hvp_from_gradient(grad, p[0], t[0], opts, grad0, full_output)
+        # a tuple of primals gives a tuple, as without grad=
+        return (out,) if isinstance(primals, (tuple, list)) else out
     assert f is not None
     prob = build_problem(f, p, tuple(range(len(p))), opts,
                          [f"primals[{i}]" for i in range(len(p))], f0=f0, second_order=True)

@@ -23,6 +23,20 @@ class Status(enum.IntEnum):
     other status keeps the best value it has, except NON_FINITE and STEP_TOO_SMALL,
     whose value is NaN.
 
+    At a stationary point of a smooth f (derivative, gradient and jacobian of a real f)
+    a first derivative and its output are ~0, and so was every tolerance: there it is
+    judged against how much it varies, ``|f''| L`` with ``L`` the scale f' varies on
+    (``max(|x|, typical)``, or less where f'' itself changes sooner), with ``100
+    sqrt(eps)`` relative. f's curvature is measured only for the elements that would
+    fail otherwise, by the central second difference at the auto step and twice it, and
+    counts where it is visible above round-off, the same at both steps, and ten times
+    the derivative and its output. A constant and ``1e20 + x`` (the same bits) stay
+    ROUNDOFF; a second difference that grows as the step shrinks (``|x|`` at 0, a
+    symmetric kink) is never SUCCESS, also under ``steps.adaptive()`` (NONSMOOTH, the
+    one-sided disagreement as the error). The complex step measures its truncation at
+    twice the step and is NONSMOOTH where it exceeds a central difference's
+    ``100 eps**(2/3)``. (docs: "Adaptive steps", "At a stationary point".)
+
     - ``SUCCESS`` (0): the estimate is within the tolerance.
     - ``NON_FINITE`` (1): f gave NaN/inf at x or at a stencil point; the value is NaN.
     - ``STEP_TOO_SMALL`` (2): ``x + h == x`` in the dtype; the value is NaN.
@@ -32,7 +46,8 @@ class Status(enum.IntEnum):
     - ``ONE_SIDED`` (5): f was not finite on one side: a one-sided stencil gave the value.
     - ``NONSMOOTH`` (6): truncation: the estimate from the stencil's own points exceeds
       the tolerance (f curves on a scale too small for the step, or a kink, a jump or
-      noise lies within the stencil).
+      noise lies within the stencil; for the complex step, its truncation measured at
+      twice the step; under ``steps.adaptive()``, a symmetric kink at x).
     - ``ROUNDOFF`` (7): cancellation: the round-off of f divided by the step exceeds the
       tolerance (f is huge compared with its change over the step).
 

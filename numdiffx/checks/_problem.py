@@ -30,12 +30,14 @@ from numdiffx.backends.autodiff import framework_of, reference_for, to_host
 __all__ = ["GradcheckError", "Problem", "Slot", "build_problem"]
 
 
-class GradcheckError(AssertionError):
+class GradcheckError(AssertionError, RuntimeError):
     """A gradient check failed; the FIRST line says which derivative, by how much, and why.
 
     A subclass of ``AssertionError`` (a failed check, like a failed ``assert`` in a
     test), so ``pytest`` reports it as a test failure and its short traceback shows the
-    verdict line.
+    verdict line; and of ``RuntimeError``, the class ``torch.autograd.gradcheck`` raises,
+    so a suite written for torch's check (``except RuntimeError: self.fail(...)``)
+    catches numdiffx's too.
     """
 
 

@@ -259,6 +259,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             # the rest of each row is judged again against the row's now finite scale
             out.status = self.final_status(plan, plan.estimate_method(), out.value,
                                            out.error, out.status)
+            out.error, out.status = self.stationary(plan, plan.estimate_method(), out.value,
+                                                    out.error, out.status)
         return out
 
     def _run(self, plan: Any, *, full_output: bool, sides: tuple[Any, Any] | None = None
@@ -350,6 +352,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         else:
             value, error, step, stop = join_blocks(xp, parts)
             status = self.final_status(plan, method_e, value, error, stop)
+        if not cplx:  # a stationary point or a symmetric kink (stationary.py)
+            error, status = self.stationary(plan, method_e, value, error, status)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
         # the mixed points straddle too, left (10, 18) of a 21-parameter GLM at 0.0 with
         # a 1e-20 estimate while the true entry is -1.9e9)
@@ -416,6 +420,20 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                                    | (stop == int(Status.MAX_ITERATIONS)))
         return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop)
 
+
+    def stationary(self, plan: Any, method: AbstractMethod, value: Any, error: Any,
+                   status: Any) -> tuple[Any, Any]:
+        """(error, status) of first derivatives at a stationary point or a symmetric kink,
+        judged once more with f's curvature measured at the auto step
+        (:mod:`.stationary`); unchanged where the estimate is within the tolerance of
+        ``|value|`` and its output alone, under ``noise=`` and for other plans."""
+        from .stationary import applies, probe_steps, rejudge_tableau
+
+        if self.noise is not None or not applies(plan):
+            return error, status
+        atol, rtol = self.success_tolerances(plan.problem.eps, method)
+        return rejudge_tableau(plan, probe_steps(plan, self), value, error, status, atol,
+                               rtol)
 
 
 def _row_scaled(plan: Any) -> bool:

@@ -30,8 +30,9 @@ from ..stencils import (
     forward,
 )
 from .base import AbstractStepRule, positive_finite
-from .diagnose import diagnostic_weights, estimate
+from .diagnose import complex_step_truncation, diagnostic_weights, estimate
 from .onesided import one_sided_retry
+from .stationary import rejudge_one_step
 
 __all__ = ["DEFAULT_AUTO", "AbstractNominalRule", "auto", "fixed", "one_pass", "raised_order",
            "relative"]
@@ -114,6 +115,11 @@ def one_pass(plan: Any, h: Any, *, full_output: bool, noise: float | None = None
         if retried is not None:
             one_sided = status == int(Status.ONE_SIDED)
             error = xp.where(one_sided, retried, error)
+        if noise is None:  # a stationary point of a visibly curved f (stationary.py)
+            error, status = rejudge_one_step(plan, method, h, values, error, status,
+                                             d.extras)
+        # the complex step's truncation, measured at twice the step
+        error, status = complex_step_truncation(plan, method, h, values, error, status)
     return Outcome(values, error, h, status)
 
 
