@@ -42,7 +42,8 @@ from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
-from .progress import Progress, too_short
+from . import progress as _progress
+from .progress import Progress
 from .record import FORMAT, fingerprint, open_section
 
 __all__ = ["EVALUATION_MODES", "EvaluationWarning", "Evaluator", "EvaluatorSpec"]
@@ -544,7 +545,10 @@ class Evaluator:
                         f"{self.out_shape} at x; the output shape must not depend on x."
                     )
                 rows.append(xp.reshape(y, (-1,)))
-                if r >= stop:
+                if r >= stop:  # the first point of a loop without a tracker: short?
+                    if progress is None and (monotonic() - t0) * m < _progress.THRESHOLD / 2:
+                        stop = m  # yes: no tracker, no look at the clock again
+                        continue
                     progress, stop = self._told(progress, r + 1 - told, m - r - 1, t0, r)
                     told = r + 1
         self.nfev += m
@@ -553,14 +557,10 @@ class Evaluator:
         return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
                                                             dtype=self.out_dtype)
 
-
     def _told(self, progress: Any, count: int, left: int, t0: float, r: int) -> tuple[Any, int]:
-        """Tell the tracker ``count`` more evaluations (or decide, from the first point's
-        time, whether this loop needs one); returns it and the loop index to tell it next."""
-        if progress is None:
-            took = monotonic() - t0
-            if too_short(took * (left + count)):
-                return None, r + left + 1  # a short loop: never looks at the clock again
+        """Tell the tracker ``count`` more evaluations (made first when the loop's first
+        point says it may run long); returns it and the loop index to tell it next."""
+        if progress is None:  # a loop that may run past the threshold
             progress = self.progress = Progress(None, t0=t0, done=0, total=left + count)
         due = progress.add(count)
         return progress, r + due - progress.done

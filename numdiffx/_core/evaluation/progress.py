@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LINE_EVERY", "THRESHOLD", "Progress", "progress_iv", "too_short"]
+__all__ = ["LINE_EVERY", "THRESHOLD", "Progress", "progress_iv"]
 
 #: Seconds a computation runs before the default progress display appears.
 THRESHOLD = 2.0
@@ -43,12 +43,6 @@ def progress_iv(progress: object) -> object:
     raise TypeError(f"progress must be None (a display when a call runs longer than "
                     f"{THRESHOLD:g} s), True, False or a callable progress(done, total); got "
                     f"{type(progress).__name__}.")
-
-
-def too_short(seconds: float) -> bool:
-    """Whether a computation expected to take ``seconds`` needs no progress display (half
-    the threshold: what takes longer is watched, in case f slows down)."""
-    return seconds < THRESHOLD / 2
 
 
 class Progress:
