@@ -73,6 +73,7 @@ class Evaluator:
     executor: Any = None  # local evaluation (see executor.ExecutorEvaluator)
     record: Any = None  # the checkpoint's record.Section of this computation, if any
     progress: Any = None  # a progress.Progress counting the evaluations, if any
+    watched = False  # whether either is there: one test on a batched call without them
 
     def __init__(self, spec: EvaluatorSpec, backend: Any, xp: Any) -> None:
         self.spec = spec
@@ -284,7 +285,7 @@ class Evaluator:
     def attach(self, opts: Any) -> None:
         """Record this computation's evaluations in ``opts.checkpoint`` and count them for
         ``opts.progress``; called once f(x) is known (it fingerprints f)."""
-        self.progress = Progress(opts.progress)
+        self.progress, self.watched = Progress(opts.progress), True
         if opts.checkpoint is None:
             return
         if self.backend.is_traced(self.x0) or self.backend.is_traced(self.f0):
@@ -398,25 +399,15 @@ class Evaluator:
             return self._loop(points)
         return rows[0] if len(rows) == 1 else self.xp.concat(rows, axis=0)
 
-    def _batched(self, points: Any, with_sentinel: bool) -> Any:
+    def _batched(self, points: Any, with_sentinel: bool, watch: bool = True) -> Any:
         xp = self.xp
         if not with_sentinel:
             points = xp.concat([points, xp.expand_dims(self.sentinel_point(points.dtype), 0)],
                                axis=0)
+        if self.watched and watch:
+            return self._watched_batch(points)
         rows = points.shape[0]
         m = rows - 1
-        record, key = self.record, b""
-        if record is not None:  # the whole call, sentinel row included, is one unit
-            key = record.key("call", self.mode, to_host(points))
-            kept = record.get(key)
-            if kept is not None:
-                out = self.restore(kept)
-                if kept[1] > rows:  # its first perturbed row was spot-checked when stored
-                    self._spot_checked = True
-                self.last_sentinel = out[m:, :]
-                if self.progress is not None:
-                    self.progress.add(m, restored=True)
-                return out[:m, :]
         spot = None
         if not self._spot_checked and m:  # f may write into its batch: keep the row apart
             spot = xp.asarray(points[:1, ...], copy=True)
@@ -448,10 +439,32 @@ class Evaluator:
             self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(values[0, :], (-1,)),
                                  "the first perturbed point evaluated alone",
                                  "the same point inside the batch")
+        return values
+
+    def _watched_batch(self, points: Any) -> Any:
+        """A batched call with a record (the whole call, sentinel row included, is one
+        unit) and/or a progress tracker."""
+        record, progress = self.record, self.progress
+        rows = points.shape[0]
+        m = rows - 1
         if record is not None:
-            record.put(key, to_host(out), m, rows + int(spot is not None))
-        if self.progress is not None:
-            self.progress.add(m)
+            key = record.key("call", self.mode, to_host(points))
+            kept = record.get(key)
+            if kept is not None:
+                out = self.restore(kept)
+                if kept[1] > rows:  # its first perturbed row was spot-checked when stored
+                    self._spot_checked = True
+                self.last_sentinel = out[m:, :]
+                if progress is not None:
+                    progress.add(m, restored=True)
+                return out[:m, :]
+        before = self.nfev
+        values = self._batched(points, True, False)
+        if record is not None:
+            out = self.xp.concat([values, self.last_sentinel], axis=0)
+            record.put(key, to_host(out), m, self.nfev - before)
+        if progress is not None:
+            progress.add(m)
         return values
 
     def sentinel_point(self, dtype: Any) -> Any:
