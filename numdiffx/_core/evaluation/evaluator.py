@@ -535,48 +535,54 @@ class Evaluator:
         xp = self.xp
         m = points.shape[0]
         rows = []
-        # the tracker is told at loop index ``stop``, when its due count is reached;
-        # without one, after the first point: the clock then says whether one is needed
+        # the points run in stretches, the tracker told between them when its due count
+        # is reached (no test per point); without a tracker, the first stretch is one
+        # point, whose time says whether this loop may run long enough to need one
         progress, told, t0 = self.progress, 0, 0.0
         if progress is None:
-            stop, t0 = 0, monotonic()
+            t0, stop = monotonic(), min(m, 1)
         else:
-            stop = progress.due - progress.done - 1
+            stop = min(m, max(1, progress.due - progress.done))
+        start = 0
         with self.backend.no_grad():
-            for r in range(m):
-                try:
-                    out = self._apply(self.fun, self._arguments(
-                        self._split(points[r, ...], None), None), "at a perturbed point")
-                except Exception as exc:
-                    if hasattr(exc, "add_note"):
-                        exc.add_note(f"numdiffx: {self._where(points, [r])}.")
-                    raise
-                y = self._as_output(out, "at a perturbed point", False)
-                if tuple(y.shape) != self.out_shape:
-                    raise ValueError(
-                        f"f returned shape {tuple(y.shape)} at a perturbed point but "
-                        f"{self.out_shape} at x; the output shape must not depend on x."
-                    )
-                rows.append(xp.reshape(y, (-1,)))
-                if r >= stop:  # the first point of a loop without a tracker: short?
-                    if progress is None and (monotonic() - t0) * m < _progress.THRESHOLD / 2:
-                        stop = m  # yes: no tracker, no look at the clock again
-                        continue
-                    progress, stop = self._told(progress, r + 1 - told, m - r - 1, t0, r)
-                    told = r + 1
+            while start < m:
+                for r in range(start, stop):
+                    try:
+                        out = self._apply(self.fun, self._arguments(
+                            self._split(points[r, ...], None), None), "at a perturbed point")
+                    except Exception as exc:
+                        if hasattr(exc, "add_note"):
+                            exc.add_note(f"numdiffx: {self._where(points, [r])}.")
+                        raise
+                    y = self._as_output(out, "at a perturbed point", False)
+                    if tuple(y.shape) != self.out_shape:
+                        raise ValueError(
+                            f"f returned shape {tuple(y.shape)} at a perturbed point but "
+                            f"{self.out_shape} at x; the output shape must not depend on x."
+                        )
+                    rows.append(xp.reshape(y, (-1,)))
+                start = stop
+                if start == m:
+                    break
+                if progress is None and (monotonic() - t0) * m < _progress.THRESHOLD / 2:
+                    stop = m  # a short loop: the rest in one stretch, no tracker
+                    continue
+                progress, stop = self._told(progress, start - told, m - start, t0, start)
+                told = start
         self.nfev += m
         if progress is not None and told < m:
             progress.add(m - told)
         return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
                                                             dtype=self.out_dtype)
 
-    def _told(self, progress: Any, count: int, left: int, t0: float, r: int) -> tuple[Any, int]:
+    def _told(self, progress: Any, count: int, left: int, t0: float, start: int
+              ) -> tuple[Any, int]:
         """Tell the tracker ``count`` more evaluations (made first when the loop's first
-        point says it may run long); returns it and the loop index to tell it next."""
+        point says it may run long); returns it and where the next stretch ends."""
         if progress is None:  # a loop that may run past the threshold
             progress = self.progress = Progress(None, t0=t0, done=0, total=left + count)
         due = progress.add(count)
-        return progress, r + due - progress.done
+        return progress, min(start + left, start + max(1, due - progress.done))
 
 
 def is_16_bit_float(xp: Any, dtype: Any) -> bool:
