@@ -335,3 +335,33 @@ def test_sigkill_mid_dask_run_then_rerun_with_a_worker_killed(tmp_path, monkeypa
     # f(x), the points not on record, and the point the killed worker had in flight
     assert _lines(log2, "start") <= total - saved + 1
     assert _saved(ck) == total - 1
+
+
+def test_cross_check_and_gradgradcheck_pass_the_checkpoint_through(tmp_path):
+    ck = tmp_path / "ck.sqlite"
+    alt = lambda x: 1 - 2 / (np.exp(2 * x) + 1)  # noqa: E731
+    first = nd.cross_check({"numpy": np.tanh, "numpy_alt": alt}, X, checkpoint=ck)
+    again = nd.cross_check({"numpy": np.tanh, "numpy_alt": alt}, X, checkpoint=ck,
+                           progress=False)
+    assert first.passed and again.passed and str(first) == str(again)
+    with closing(sqlite3.connect(ck)) as conn:  # each implementation and step kept apart
+        assert conn.execute("SELECT COUNT(*) FROM sections").fetchone()[0] == 4
+    torch = pytest.importorskip("torch")
+    x = torch.linspace(0.2, 1.4, 4, dtype=torch.float64, requires_grad=True)
+    assert nd.gradgradcheck(lambda x: (x.sin() * x).sum(), (x,), checkpoint=ck)
+    assert nd.gradgradcheck(lambda x: (x.sin() * x).sum(), (x,), checkpoint=ck)
+    with pytest.raises(TypeError, match="checkpoint must be None or the path"):
+        nd.gradcheck(lambda x: x.sin(), (x,), checkpoint=1)
+
+
+def test_checkpoint_under_jit_is_refused_saying_why(tmp_path):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    f = lambda x: jnp.sin(x)  # noqa: E731
+
+    @jax.jit
+    def jac(x):
+        return nd.jacobian(f, x, checkpoint=str(tmp_path / "ck.sqlite"))
+
+    with pytest.raises(ValueError, match="under jax.jit there are none"):
+        jac(jnp.linspace(0.2, 1.4, 4))

@@ -161,3 +161,15 @@ def test_a_child_process_logs_plain_lines_on_stderr(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) >= 2 and all(line.startswith("numdiffx: ") for line in lines)
     assert "\r" not in done.stderr and lines[-1].startswith("numdiffx: 16 evaluations of f in")
+
+
+def test_executor_tasks_are_counted_as_they_complete(capsys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        J = nd.jacobian(f, X, executor=pool, chunk_size=4,
+                        progress=lambda done, total: seen.append((done, total)))
+    assert sorted(seen) == [(4, N_POINTS), (8, N_POINTS), (12, N_POINTS), (16, N_POINTS)]
+    assert np.array_equal(J, nd.jacobian(f, X))
+    assert capsys.readouterr().err == ""

@@ -2,8 +2,9 @@
 
 The evaluator counts evaluations as they complete (a point in a loop, a chunk, a task)
 and tells a :class:`Progress` only when its count reaches :attr:`Progress.due`, a count
-the tracker sets from the rate it has seen: a loop over a cheap f pays one integer
-comparison per point, and a short computation never shows anything. ``progress=``:
+the tracker sets from the rate it has seen (a loop runs its points in stretches between
+two such counts: nothing is paid per point), and a short computation never shows
+anything. ``progress=``:
 
 - ``None`` (default): a display appears once a computation has run longer than
   :data:`THRESHOLD` seconds;
