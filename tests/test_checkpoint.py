@@ -104,7 +104,7 @@ def _same(r1, r2):
 
 
 @pytest.mark.parametrize("op", ["jacobian", "gradient", "hessian", "jvp", "hvp", "derivative",
-                                "adaptive", "batched", "tuple"])
+                                "adaptive", "batched", "tuple", "grad=", "sparsity"])
 def test_rerun_answers_from_the_record_with_the_same_bits(tmp_path, counted, op):
     f, calls = counted
     ck = tmp_path / "ck.sqlite"
@@ -124,6 +124,10 @@ def test_rerun_answers_from_the_record_with_the_same_bits(tmp_path, counted, op)
                                            full_output=True, **k),
         "tuple": lambda **k: nd.jacobian(lambda x, y: f(x * y), X, 2 * X, argnums=(0, 1),
                                          full_output=True, **k),
+        "grad=": lambda **k: nd.hessian(None, X, grad=lambda x: f(x)[:1] * x,
+                                        full_output=True, **k),
+        "sparsity": lambda **k: nd.jacobian(lambda x: f(x)[0] * x, X, sparsity="detect",
+                                            sparse_output=False, full_output=True, **k),
     }[op]
     plain = run()
     first = run(checkpoint=ck)
