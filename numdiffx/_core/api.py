@@ -107,6 +107,8 @@ def jacobian(
     executor: object = None,
     retries: int = 0,
     f0: Any = None,
+    checkpoint: object = None,
+    progress: object = None,
 ) -> Any:
     """Jacobian of ``f`` by finite differences, in the ``torch.func.jacrev`` layout.
 
@@ -174,6 +176,14 @@ def jacobian(
         raises ``nd.EvaluationError`` naming its points (the cause chained).
     retries : int
         With ``executor``, resubmit a failed task up to this many times (default 0).
+    checkpoint : str or path-like, optional
+        An SQLite file keeping every evaluation of f as it completes. The same call with
+        the same file evaluates only what is missing (and f(x), which fingerprints f)
+        and returns the same bits; another f, x or options never reads it; the same call
+        whose f(x) changed is refused. See ``docs/expensive-simulations.md``.
+    progress : None, bool or callable
+        None: a display with the time left past 2 s (tqdm if installed); True: at once;
+        False: never; or a callable ``progress(done, total)``.
 
     Returns
     -------
@@ -194,39 +204,42 @@ def jacobian(
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
                      full_output, "jacobian", batch_axis, sparsity, sparse_output, executor,
-                     retries, f0)
+                     retries, f0, checkpoint, progress)
 
 
 def _jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, method: object,
               step: object, evaluation: object, chunk_size: object, memory_budget: object,
               full_output: bool, op: str, batch_axis: object = 0, sparsity: object = None,
               sparse_output: bool = True, executor: object = None, retries: object = 0,
-              f0: Any = None) -> Any:
+              f0: Any = None, checkpoint: object = None, progress: object = None) -> Any:
     try:
-        fast = fast_jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                             full_output, op, batch_axis, sparsity, executor, retries, f0)
+        fast = NOT_TAKEN if checkpoint is not None or progress is not None else fast_jacobian(
+            f, args, argnums, method, step, evaluation, chunk_size, memory_budget, full_output,
+            op, batch_axis, sparsity, executor, retries, f0)  # the engine records and reports
         if fast is not NOT_TAKEN:
             return fast
         if not any_tree(args, argnums):  # trees: dicts, lists of arrays, namedtuples ...
             return _engine_jacobian(f, args, argnums, method, step, evaluation, chunk_size,
                                     memory_budget, full_output, op, batch_axis, sparsity,
-                                    sparse_output, executor, retries, f0)
+                                    sparse_output, executor, retries, f0, checkpoint, progress)
     except TypeError as exc:
         if not refused_tree_output(exc):
             raise  # else f's value is a tree: the tree path evaluates f afresh
     return tree_jacobian(_jacobian, f, args, argnums, (
         method, step, evaluation, chunk_size, memory_budget, full_output, op, batch_axis,
-        sparsity, sparse_output, executor, retries, f0))
+        sparsity, sparse_output, executor, retries, f0, checkpoint, progress))
 
 
 def _engine_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object,
                      method: object, step: object, evaluation: object, chunk_size: object,
                      memory_budget: object, full_output: bool, op: str, batch_axis: object,
                      sparsity: object, sparse_output: bool, executor: object,
-                     retries: object, f0: Any) -> Any:
+                     retries: object, f0: Any, checkpoint: object = None,
+                     progress: object = None) -> Any:
     callable_iv(f)
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation=op if sparsity is None else "sparse jacobian")
+                      retries, operation=op if sparsity is None else "sparse jacobian",
+                      checkpoint=checkpoint, progress=progress)
     _first_derivative(opts, op)
     nums, as_tuple = argnums_iv(argnums, len(args))
     if sparsity is not None:
@@ -261,11 +274,12 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
              method: object = "central", step: object = None, evaluation: str = "auto",
              chunk_size: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
              full_output: bool = False, batch_axis: int = 0, executor: object = None,
-             retries: int = 0, f0: Any = None) -> Any:
+             retries: int = 0, f0: Any = None, checkpoint: object = None,
+             progress: object = None) -> Any:
     """Gradient of a scalar-valued ``f``; shape of the differentiated argument.
 
-    Same parameters as :func:`jacobian` (``f0`` included); ``f`` must return a scalar
-    (shape ``()``; with ``evaluation="batched"``, shape ``(m,)`` for m stacked points).
+    Same parameters as :func:`jacobian` (``f0``, ``checkpoint``, ``progress`` too); ``f``
+    returns a scalar (shape ``()``; with ``evaluation="batched"``, ``(m,)`` for m points).
 
     Returns
     -------
@@ -281,7 +295,8 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, ...] =
     True
     """
     return _jacobian(f, args, argnums, method, step, evaluation, chunk_size, memory_budget,
-                     full_output, "gradient", batch_axis, None, True, executor, retries, f0)
+                     full_output, "gradient", batch_axis, None, True, executor, retries, f0,
+                     checkpoint, progress)
 
 
 @tree_operation("hessian")
@@ -303,6 +318,8 @@ def hessian(
     grad0: Any = None,
     sparsity: object = None,
     sparse_output: bool = True,
+    checkpoint: object = None,
+    progress: object = None,
 ) -> Any:
     """Hessian of ``f``: from second-derivative stencils, or from a known gradient.
 
@@ -338,8 +355,8 @@ def hessian(
     SciPy's ``hess='2-point'`` is the same difference. ``method="central"`` costs
     ``2 n`` calls for ``O(eps**(2/3))``.
 
-    The parameters are those of :func:`jacobian` (``argnums`` an int, ``f0`` as
-    there); these differ or are added:
+    The parameters are those of :func:`jacobian` (``argnums`` an int, ``f0``,
+    ``checkpoint`` and ``progress`` as there); these differ or are added:
 
     Parameters
     ----------
@@ -395,7 +412,8 @@ def hessian(
     if from_grad and sparsity is not None:
         operation = "sparse jacobian"  # of g
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation=operation)
+                      retries, operation=operation, checkpoint=checkpoint,
+                      progress=progress)
     _first_derivative(opts, "hessian")
     (a,), _ = argnums_iv(argnums, len(args))
     if from_grad:
@@ -417,7 +435,7 @@ def hessian(
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = "central",
         step: object = None, evaluation: str = "auto", full_output: bool = False,
         batch_axis: int = 0, executor: object = None, retries: int = 0,
-        f0: Any = None) -> Any:
+        f0: Any = None, checkpoint: object = None, progress: object = None) -> Any:
     """Directional derivative ``J(x) @ v`` from one directional difference.
 
     ``primals`` and ``tangents`` are arrays or matching tuples (as ``jax.jvp``); every
@@ -447,6 +465,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
         Return ``(f(x), DiffResult)``.
     batch_axis : int
         As in :func:`jacobian`.
+    checkpoint, progress : as in :func:`jacobian`
 
     Returns
     -------
@@ -462,8 +481,8 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, method: object = 
     True
     """
     callable_iv(f)
-    opts = options_iv(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET, batch_axis,
-                      executor, retries, operation="jvp")
+    opts = options_iv(method, step, evaluation, None, DEFAULT_MEMORY_BUDGET, batch_axis, executor,
+                      retries, operation="jvp", checkpoint=checkpoint, progress=progress)
     _first_derivative(opts, "jvp")
     p, t = tangents_iv(primals, tangents)
     prob = build_problem(f, p, tuple(range(len(p))), opts,
@@ -481,7 +500,8 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
         step: object = None, evaluation: str = "auto", chunk_size: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET, full_output: bool = False,
         batch_axis: int = 0, executor: object = None, retries: int = 0,
-        f0: Any = None, grad: Callable[..., Any] | None = None, grad0: Any = None) -> Any:
+        f0: Any = None, grad: Callable[..., Any] | None = None, grad0: Any = None,
+        checkpoint: object = None, progress: object = None) -> Any:
     """Hessian-vector product ``H(x) @ v`` without forming H.
 
     Without ``grad``: each element ``(H v)_i = d/dx_i d/dv f`` comes from the mixed
@@ -530,6 +550,7 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
         Return a :class:`DiffResult` (``nfev`` counts calls of g with ``grad``).
     batch_axis : int
         As in :func:`jacobian`.
+    checkpoint, progress : as in :func:`jacobian`
 
     Returns
     -------
@@ -550,7 +571,8 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
     """
     method, from_grad = _second_iv(f, method, f0, grad, grad0)
     opts = options_iv(method, step, evaluation, chunk_size, memory_budget, batch_axis, executor,
-                      retries, operation="hvp_from_gradient" if from_grad else "hvp")
+                      retries, operation="hvp_from_gradient" if from_grad else "hvp",
+                      checkpoint=checkpoint, progress=progress)
     _first_derivative(opts, "hvp")
     p, t = tangents_iv(primals, tangents)
     if from_grad:
@@ -575,7 +597,8 @@ def hvp(f: Callable[..., Any] | None, primals: Any, tangents: Any, *, method: ob
 
 @tree_operation("derivative")
 def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
-               step: object = None, full_output: bool = False, f0: Any = None) -> Any:
+               step: object = None, full_output: bool = False, f0: Any = None,
+               checkpoint: object = None, progress: object = None) -> Any:
     """Elementwise derivative of a vectorised ``f: R -> R`` at every element of ``x``.
 
     ``f`` receives an array of x's shape and must return an array of the same shape
@@ -600,6 +623,7 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
         one evaluation fewer, results identical. Unbatched, f's own output shape.
     full_output : bool
         Return a :class:`DiffResult`.
+    checkpoint, progress : as in :func:`jacobian`
 
     Returns
     -------
@@ -616,7 +640,8 @@ def derivative(f: Callable[..., Any], x: Any, *, method: object = "central",
     True
     """
     callable_iv(f)
-    opts = options_iv(method, step, "loop", None, DEFAULT_MEMORY_BUDGET, operation="derivative")
+    opts = options_iv(method, step, "loop", None, DEFAULT_MEMORY_BUDGET, operation="derivative",
+                      checkpoint=checkpoint, progress=progress)
     prob = build_problem(f, (x,), (0,), opts, ("x",), f0=f0)
     plan = ElementwisePlan(prob, opts.method)
     return plan.compute(opts.rule, full_output)

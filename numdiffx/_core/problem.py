@@ -165,6 +165,7 @@ def build_problem(f: Callable[..., Any], args: Sequence[Any], variables: Sequenc
         value = evaluator.known(x_flat, xp.reshape(given, (-1,)))
     else:
         value = evaluator.first(x_flat)
+    evaluator.attach(opts)  # checkpoint= and progress= (f(x) fingerprints f)
     real = x_flat.dtype == xp.float64 or x_flat.dtype == xp.float32
     if known is None and not real and xp.isdtype(x_flat.dtype, "complex floating"):
         holomorphic.check_complex_input(xp, backend, evaluator, x_flat, value, names)

@@ -7,6 +7,7 @@ for bad values, each message naming the parameter and the fix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,13 @@ from array_api_compat import device as _device
 from numdiffx.backends import backend_for
 
 from .evaluation import EVALUATION_MODES, check_executor
+from .evaluation.progress import progress_iv
 from .stencils import AbstractMethod, ComplexStep, resolve_method
 from .strategies.base import AbstractStepRule
 from .strategies.resolve import resolve_step
 
-__all__ = ["Options", "argnums_iv", "callable_iv", "input_iv", "options_iv", "tangents_iv"]
+__all__ = ["Options", "argnums_iv", "callable_iv", "checkpoint_iv", "input_iv", "options_iv",
+           "tangents_iv"]
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,30 @@ class Options:
     executor: Any = None  # with an executor, task_size is the points per task
     task_size: int | None = None
     retries: int = 0
+    operation: str = ""  # what the call computes (names its evaluations in a checkpoint)
+    checkpoint: str | None = None  # the evaluation record's absolute path
+    progress: object = None  # None (shown past a few seconds), True, False or a callable
+
+
+def checkpoint_iv(checkpoint: object) -> str | None:
+    """``checkpoint=``: None or a file path (str or path-like), made absolute."""
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)) or isinstance(checkpoint, bytes):
+        raise TypeError(f"checkpoint must be None or the path of a file that keeps every "
+                        f"evaluation of f (e.g. checkpoint='jacobian.sqlite'); got "
+                        f"{type(checkpoint).__name__}.")
+    path = os.fspath(checkpoint)
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"checkpoint must name a file, e.g. checkpoint='jacobian.sqlite'; "
+                         f"got {checkpoint!r}.")
+    return os.path.abspath(path)
 
 
 def options_iv(method: object, step: object, evaluation: object, chunk_size: object,
                memory_budget: object, batch_axis: object = 0, executor: object = None,
-               retries: object = 0, *, operation: str) -> Options:
+               retries: object = 0, *, operation: str, checkpoint: object = None,
+               progress: object = None) -> Options:
     """Validate the shared options and check the step rule supports ``operation``."""
     m = resolve_method(method)
     rule = resolve_step(step, name="step")
@@ -64,10 +86,12 @@ def options_iv(method: object, step: object, evaluation: object, chunk_size: obj
         raise ValueError(f"batch_axis={batch_axis} only applies to evaluation='batched'; got "
                          f"evaluation={evaluation!r}. Pass evaluation='batched'.")
     check_executor(executor, retries)
+    path, progress = checkpoint_iv(checkpoint), progress_iv(progress)
     if executor is not None:  # chunk_size sizes the tasks; the chunks follow memory_budget
         return Options(m, rule, evaluation, None, memory_budget, batch_axis, executor,
-                       chunk_size, retries)  # type: ignore[arg-type]
-    return Options(m, rule, evaluation, chunk_size, memory_budget, batch_axis)
+                       chunk_size, retries, operation, path, progress)  # type: ignore[arg-type]
+    return Options(m, rule, evaluation, chunk_size, memory_budget, batch_axis,
+                   operation=operation, checkpoint=path, progress=progress)
 
 
 def callable_iv(f: object, name: str = "f") -> None:

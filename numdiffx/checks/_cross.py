@@ -94,8 +94,8 @@ def _convert(x: np.ndarray, framework: str) -> Any:
     return np.array(x, dtype=np.float64)
 
 
-def _numerical(f: Callable[..., Any], xs: list[Any], method: object, step: object
-               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _numerical(f: Callable[..., Any], xs: list[Any], method: object, step: object,
+               record: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Numerical Jacobians at the step and at half of it, and the FD error estimate."""
     meth = resolve_method(method)
     rule = resolve_step(step) if step is not None else relative(
@@ -103,13 +103,13 @@ def _numerical(f: Callable[..., Any], xs: list[Any], method: object, step: objec
     argnums = tuple(range(len(xs)))
     with backend_for(xs[0]).no_grad():
         full = jacobian(f, *xs, argnums=argnums, method=meth, step=rule, evaluation="loop",
-                        full_output=True)
+                        full_output=True, **record)
         if not isinstance(rule, relative) or not isinstance(meth, Stencil):
             return [to_host(r.value).astype(np.float64) for r in full], [
                 np.zeros(to_host(r.value).shape) for r in full]
         half = jacobian(f, *xs, argnums=argnums, method=meth,
                         step=relative(rule.scale / 2, rule.typical), evaluation="loop",
-                        full_output=True)
+                        full_output=True, **record)
         value = np.abs(to_host(f(*xs)).astype(np.float64))
     l1 = float(np.sum(np.abs(np.asarray(meth.float_weights, dtype=np.float64))))
     values, errors = [], []
@@ -125,7 +125,7 @@ def _numerical(f: Callable[..., Any], xs: list[Any], method: object, step: objec
 
 
 def _estimates(name: str, f: Callable[..., Any], xs_np: list[np.ndarray], method: object,
-               step: object, autodiff: bool
+               step: object, autodiff: bool, record: dict[str, Any]
                ) -> tuple[np.ndarray, dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
     """(value, {label: Jacobians}, {label: their error estimates}) of one implementation."""
     framework = _framework_for(name)
@@ -137,7 +137,7 @@ def _estimates(name: str, f: Callable[..., Any], xs_np: list[np.ndarray], method
             raise TypeError(f"cross_check compares functions returning one array; "
                             f"{name!r} returned a {type(out).__name__}.")
         value = to_host(out).astype(np.float64)
-        numerical, errors = _numerical(f, xs, method, step)
+        numerical, errors = _numerical(f, xs, method, step, record)
         jacs = {f"{name}/numerical": numerical}
         errs = {f"{name}/numerical": errors}
         if autodiff and framework in ("torch", "jax"):
@@ -162,6 +162,8 @@ def cross_check(
     autodiff: bool = True,
     raise_exception: bool = True,
     names: Mapping[str, Any] | None = None,
+    checkpoint: object = None,
+    progress: object = None,
 ) -> CrossCheckReport:
     """Compare the same function implemented in several frameworks (a model being ported).
 
@@ -199,6 +201,9 @@ def cross_check(
         ``("dense1", "kernel")``) or a callable turning x's tree (in that library) into
         the tree the implementation takes (renames, transposes). The Jacobians are
         compared with respect to x's own leaves.
+    checkpoint, progress : optional
+        As in :func:`numdiffx.jacobian`, for the numerical Jacobians (one file can
+        hold every implementation's evaluations: each is kept apart).
 
     Returns
     -------
@@ -233,7 +238,8 @@ def cross_check(
     jacs: dict[str, list[np.ndarray]] = {}
     errs: dict[str, list[np.ndarray]] = {}
     for name, f in functions.items():
-        values[str(name)], j, e = _estimates(str(name), f, xs_np, method, step, autodiff)
+        values[str(name)], j, e = _estimates(str(name), f, xs_np, method, step, autodiff,
+                                             {"checkpoint": checkpoint, "progress": progress})
         jacs.update(j)
         errs.update(e)
     rows: list[CrossRow] = []

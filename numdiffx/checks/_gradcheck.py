@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from numdiffx._core.evaluation.progress import progress_iv
 from numdiffx._core.stencils import Stencil, resolve_method
+from numdiffx._core.validation import checkpoint_iv
 from numdiffx.steps import AbstractStepRule, fixed, relative
 
 from ._claimed import Claimed
@@ -55,6 +57,8 @@ class Options:
     reference: object
     analytical_name: str = "the backward"
     context: tuple[str, ...] = ()
+    checkpoint: object = None  # numdiffx.jacobian's checkpoint= and progress=
+    progress: object = None
 
 
 def _flag(value: object, name: str) -> bool:
@@ -232,7 +236,7 @@ def slow_check(p: Problem, opts: Options, forward: bool = False, prefix: str = "
             _reentrancy(ana, ref.jacobian(ks), opts.nondet_tol, opts.analytical_name)
         source = "" if ref.name == "callable" else f" ({ref.name})"
         what = f"{opts.analytical_name}{source} against finite differences, every element"
-    num = numerical_jacobian(p, outputs, opts.method, opts.rule)
+    num = numerical_jacobian(p, outputs, opts.method, opts.rule, opts.checkpoint, opts.progress)
     mismatches = compare_jacobians(p, outputs, num, ana, opts)
     if mismatches:
         raise_mismatches(p, outputs, mismatches, opts, prefix + what)
@@ -258,7 +262,7 @@ def zero_check(p: Problem, slots: Sequence[Slot], opts: Options) -> None:
         refined = refine_direction(p, slots, deltas, opts.method, d)
         if refined is not None and is_zero(refined):
             return
-    num = numerical_jacobian(p, slots, opts.method, opts.rule)
+    num = numerical_jacobian(p, slots, opts.method, opts.rule, opts.checkpoint, opts.progress)
     zeros = {key: np.zeros_like(v) for key, v in num.value.items()}
     mismatches = compare_jacobians(p, slots, num, zeros, opts)
     if mismatches:
@@ -429,6 +433,8 @@ def gradcheck(
     seed: int = 0,
     check_nondiff_outputs: bool = False,
     explain: bool = False,
+    checkpoint: object = None,
+    progress: object = None,
     _input_names: Sequence[str] | None = None,
     _output_names: Sequence[str] | None = None,
     _context: Sequence[str] = (),
@@ -500,6 +506,8 @@ def gradcheck(
         Also check that outputs autodiff declares non-differentiable do not change.
     explain : bool
         Print :func:`explain_perturbation` for these inputs first.
+    checkpoint, progress : optional
+        As in :func:`numdiffx.jacobian`, for the numerical Jacobians.
 
     Returns
     -------
@@ -549,6 +557,7 @@ def gradcheck(
     opts = make_options(p, eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, flags=flags,
                         method=method, step=step, seed=seed, reference=reference,
                         analytical_name=_analytical_name, context=_context)
+    opts = replace(opts, checkpoint=checkpoint_iv(checkpoint), progress=progress_iv(progress))
     if explain:
         from ._explain import explain_problem
 

@@ -126,6 +126,8 @@ def gradgradcheck(
     seed: int = 0,
     check_hvp: bool = True,
     explain: bool = False,
+    checkpoint: object = None,
+    progress: object = None,
 ) -> bool:
     """Check second derivatives: the double backward, and Hessian-vector products.
 
@@ -178,7 +180,8 @@ def gradgradcheck(
                    check_grad_dtypes=check_grad_dtypes, check_batched_grad=check_batched_grad,
                    check_forward_ad=check_fwd_over_rev, check_backward_ad=check_rev_over_rev,
                    fast_mode=fast_mode, masked=masked, method=method, step=step, seed=seed,
-                   explain=explain, _input_names=names_in, _output_names=names_out,
+                   explain=explain, checkpoint=checkpoint, progress=progress,
+                   _input_names=names_in, _output_names=names_out,
                    _context=context, _analytical_name="the double backward")
     if not ok or not check_hvp:
         return ok

@@ -29,7 +29,8 @@ def _tolerance(value: object, args: Sequence[Any], name: str) -> float | None:
 
 def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
                 modes: Sequence[str] = ("fwd", "rev"), atol: object = None,
-                rtol: object = None, eps: float | None = None, *, seed: int = 0) -> None:
+                rtol: object = None, eps: float | None = None, *, seed: int = 0,
+                checkpoint: object = None, progress: object = None) -> None:
     """Check derivatives of ``f`` at ``args`` up to ``order``: ``jax.test_util.check_grads``.
 
     Same signature and meaning as jax's (which works on jax functions): ``modes``
@@ -40,7 +41,8 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     the fixed step when given; ``atol``/``rtol`` (numbers or ``{dtype: tol}`` dicts, as
     jax) are added to numdiffx's finite-difference error estimate, so a check near a pole
     or in a steep region does not fail on the numerical side's error. Default: numdiffx's
-    auto step and tolerances. Works on torch tensors too.
+    auto step and tolerances. Works on torch tensors too. ``checkpoint`` and ``progress``
+    (numdiffx's) are passed to :func:`gradcheck`.
 
     Raises
     ------
@@ -63,7 +65,9 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     atol_ = _tolerance(atol, args, "atol")
     rtol_ = _tolerance(rtol, args, "rtol")
     gradcheck(f, args, eps=eps, atol=atol_, rtol=rtol_, fast_mode=True, check_forward_ad=fwd,
-              check_backward_ad=rev, check_undefined_grad=False, seed=seed)
+              check_backward_ad=rev, check_undefined_grad=False, seed=seed,
+              checkpoint=checkpoint, progress=progress)
     if order > 1:
         _, g, g_args, _, _, _ = first_backward(f, args, None, seed)
-        check_grads(g, tuple(g_args), order - 1, modes, atol, rtol, eps, seed=seed)
+        check_grads(g, tuple(g_args), order - 1, modes, atol, rtol, eps, seed=seed,
+                    checkpoint=checkpoint, progress=progress)

@@ -97,7 +97,8 @@ class NumericalJacobian:
 
 
 def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMethod,
-                       rule: AbstractStepRule) -> NumericalJacobian:
+                       rule: AbstractStepRule, checkpoint: object = None,
+                       progress: object = None) -> NumericalJacobian:
     """The finite-difference Jacobian of the checked outputs w.r.t. each checked input."""
     value, error, status, steps = {}, {}, {}, {}
     calls = 0
@@ -112,7 +113,8 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
             continue
         g = OutputsOf(p, [s.index], outputs)
         res = jacobian(g, real_view(p.args[s.index]), method=method, step=rule,
-                       evaluation="loop", full_output=True)
+                       evaluation="loop", full_output=True, checkpoint=checkpoint,
+                       progress=progress)
         calls += g.calls
         v = to_host(res.value).reshape(m_total, s.size).astype(np.float64)
         st = to_host(res.status).reshape(m_total, s.size)

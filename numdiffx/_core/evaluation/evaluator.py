@@ -18,20 +18,33 @@ explicit mode raises; ``"auto"`` falls back to ``"loop"`` with an
 :class:`EvaluationWarning`. ``"auto"`` also falls back, silently, when
 vmap cannot trace f at all (``.item()``, numpy calls); the decision is made at every
 call of f, for whichever argument is being differentiated.
+
+``checkpoint=`` (:meth:`Evaluator.attach`) commits every evaluation to an SQLite record
+as it completes (``record.py``): a point in a loop, a whole call in batched or vmap
+mode, and looks each up before f is called. ``progress=`` counts the evaluations for a
+:class:`~numdiffx._core.evaluation.progress.Progress` display; a loop without a tracker
+(the fast lane's) looks at the clock after its first point, and makes one only when it
+may run longer than the display's threshold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 import numpy as np
 from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
+
+from . import progress as _progress
+from .progress import Progress
+from .record import FORMAT, fingerprint, open_section
 
 __all__ = ["EVALUATION_MODES", "EvaluationWarning", "Evaluator", "EvaluatorSpec"]
 
@@ -58,6 +71,9 @@ class Evaluator:
     """Evaluates f at flat points; counts evaluations (points, sentinel rows included)."""
 
     executor: Any = None  # local evaluation (see executor.ExecutorEvaluator)
+    record: Any = None  # the checkpoint's record.Section of this computation, if any
+    progress: Any = None  # a progress.Progress counting the evaluations, if any
+    watched = False  # whether either is there: one test on a batched call without them
 
     def __init__(self, spec: EvaluatorSpec, backend: Any, xp: Any) -> None:
         self.spec = spec
@@ -266,6 +282,41 @@ class Evaluator:
         self.out_dtype = f0.dtype
         return f0
 
+    def attach(self, opts: Any) -> None:
+        """Record this computation's evaluations in ``opts.checkpoint`` and count them for
+        ``opts.progress``; called once f(x) is known (it fingerprints f)."""
+        self.progress, self.watched = Progress(opts.progress), True
+        if opts.checkpoint is None:
+            return
+        if self.backend.is_traced(self.x0) or self.backend.is_traced(self.f0):
+            raise ValueError("checkpoint= needs values to record, and under jax.jit there are "
+                             "none; call the operation outside jit (or drop checkpoint=).")
+        self.record = open_section(opts.checkpoint, self._identity(opts), to_host(self.f0))
+
+    def _identity(self, opts: Any) -> dict[str, Any]:
+        """What this computation's evaluations belong to (see record.py)."""
+        spec, f = self.spec, self.spec.fun
+        x = np.ascontiguousarray(to_host(self.x0))
+        # the name only, not the module: a script run as __main__ or imported is one f
+        name = getattr(f, "__qualname__", None) or type(f).__qualname__
+        return {"format": FORMAT, "operation": opts.operation, "method": repr(opts.method),
+                "step": repr(opts.rule), "evaluation": spec.mode, "chunk_size": opts.chunk_size,
+                "task_size": opts.task_size, "memory_budget": opts.memory_budget,
+                "batch_axis": spec.batch_axis, "variables": spec.variables,
+                "shapes": spec.shapes, "f": name,
+                "x": f"{x.dtype.str} {hashlib.sha256(x.tobytes()).hexdigest()}",
+                "args": [fingerprint(a, to_host) for i, a in enumerate(spec.args)
+                         if i not in spec.variables],
+                "f(x)": f"{self.f0.dtype} {self.out_shape}"}
+
+    def restore(self, kept: tuple[Any, int], count: bool = True) -> Any:
+        """A unit read from the record, on x's device (the bits it was stored with);
+        ``count``: its evaluations count in ``nfev`` as when it was stored."""
+        values, nfev = kept
+        if count:
+            self.nfev += nfev
+        return self.xp.asarray(values, device=self.device)
+
     def _leave_vmap(self) -> None:
         self.mode, self._call, self._fallback = self._fallback, self.fun, None
 
@@ -320,13 +371,41 @@ class Evaluator:
                     raise
                 self._leave_vmap()  # vmap cannot trace f: one call per point, any f
         self.last_sentinel = None
+        if self.record is not None:
+            return self._recorded_loop(points[:-1, ...] if with_sentinel else points)
         return self._loop(points[:-1, ...] if with_sentinel else points)
 
-    def _batched(self, points: Any, with_sentinel: bool) -> Any:
+    def _recorded_loop(self, points: Any) -> Any:
+        """The loop, each point looked up in the record and committed once evaluated."""
+        record, rows = self.record, []
+        for r in range(points.shape[0]):
+            point = points[r:r + 1, ...]
+            key = record.key("point", "loop", to_host(point))
+            kept = record.get(key)
+            if kept is None:
+                try:
+                    y = self._loop(point)
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"numdiffx: {record.resume_hint()}.")
+                    raise
+                record.put(key, to_host(y), 1, 1)
+            else:
+                y = self.restore(kept)
+                if self.progress is not None:
+                    self.progress.add(1, restored=True)
+            rows.append(y)
+        if not rows:
+            return self._loop(points)
+        return rows[0] if len(rows) == 1 else self.xp.concat(rows, axis=0)
+
+    def _batched(self, points: Any, with_sentinel: bool, watch: bool = True) -> Any:
         xp = self.xp
         if not with_sentinel:
             points = xp.concat([points, xp.expand_dims(self.sentinel_point(points.dtype), 0)],
                                axis=0)
+        if self.watched and watch:
+            return self._watched_batch(points)
         rows = points.shape[0]
         m = rows - 1
         spot = None
@@ -360,6 +439,32 @@ class Evaluator:
             self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(values[0, :], (-1,)),
                                  "the first perturbed point evaluated alone",
                                  "the same point inside the batch")
+        return values
+
+    def _watched_batch(self, points: Any) -> Any:
+        """A batched call with a record (the whole call, sentinel row included, is one
+        unit) and/or a progress tracker."""
+        record, progress = self.record, self.progress
+        rows = points.shape[0]
+        m = rows - 1
+        if record is not None:
+            key = record.key("call", self.mode, to_host(points))
+            kept = record.get(key)
+            if kept is not None:
+                out = self.restore(kept)
+                if kept[1] > rows:  # its first perturbed row was spot-checked when stored
+                    self._spot_checked = True
+                self.last_sentinel = out[m:, :]
+                if progress is not None:
+                    progress.add(m, restored=True)
+                return out[:m, :]
+        before = self.nfev
+        values = self._batched(points, True, False)
+        if record is not None:
+            out = self.xp.concat([values, self.last_sentinel], axis=0)
+            record.put(key, to_host(out), m, self.nfev - before)
+        if progress is not None:
+            progress.add(m)
         return values
 
     def sentinel_point(self, dtype: Any) -> Any:
@@ -430,25 +535,54 @@ class Evaluator:
         xp = self.xp
         m = points.shape[0]
         rows = []
+        # the points run in stretches, the tracker told between them when its due count
+        # is reached (no test per point); without a tracker, the first stretch is one
+        # point, whose time says whether this loop may run long enough to need one
+        progress, told, t0 = self.progress, 0, 0.0
+        if progress is None:
+            t0, stop = monotonic(), min(m, 1)
+        else:
+            stop = min(m, max(1, progress.due - progress.done))
+        start = 0
         with self.backend.no_grad():
-            for r in range(m):
-                try:
-                    out = self._apply(self.fun, self._arguments(
-                        self._split(points[r, ...], None), None), "at a perturbed point")
-                except Exception as exc:
-                    if hasattr(exc, "add_note"):
-                        exc.add_note(f"numdiffx: {self._where(points, [r])}.")
-                    raise
-                y = self._as_output(out, "at a perturbed point", False)
-                if tuple(y.shape) != self.out_shape:
-                    raise ValueError(
-                        f"f returned shape {tuple(y.shape)} at a perturbed point but "
-                        f"{self.out_shape} at x; the output shape must not depend on x."
-                    )
-                rows.append(xp.reshape(y, (-1,)))
+            while start < m:
+                for r in range(start, stop):
+                    try:
+                        out = self._apply(self.fun, self._arguments(
+                            self._split(points[r, ...], None), None), "at a perturbed point")
+                    except Exception as exc:
+                        if hasattr(exc, "add_note"):
+                            exc.add_note(f"numdiffx: {self._where(points, [r])}.")
+                        raise
+                    y = self._as_output(out, "at a perturbed point", False)
+                    if tuple(y.shape) != self.out_shape:
+                        raise ValueError(
+                            f"f returned shape {tuple(y.shape)} at a perturbed point but "
+                            f"{self.out_shape} at x; the output shape must not depend on x."
+                        )
+                    rows.append(xp.reshape(y, (-1,)))
+                start = stop
+                if start == m:
+                    break
+                if progress is None and (monotonic() - t0) * m < _progress.THRESHOLD / 2:
+                    stop = m  # a short loop: the rest in one stretch, no tracker
+                    continue
+                progress, stop = self._told(progress, start - told, m - start, t0, start)
+                told = start
         self.nfev += m
+        if progress is not None and told < m:
+            progress.add(m - told)
         return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
                                                             dtype=self.out_dtype)
+
+    def _told(self, progress: Any, count: int, left: int, t0: float, start: int
+              ) -> tuple[Any, int]:
+        """Tell the tracker ``count`` more evaluations (made first when the loop's first
+        point says it may run long); returns it and where the next stretch ends."""
+        if progress is None:  # a loop that may run past the threshold
+            progress = self.progress = Progress(None, t0=t0, done=0, total=left + count)
+        due = progress.add(count)
+        return progress, min(start + left, start + max(1, due - progress.done))
 
 
 def is_16_bit_float(xp: Any, dtype: Any) -> bool:

@@ -208,6 +208,8 @@ def differences(
 
     per_chunk = max(1, chunk_points(n, m_out, itemsize(xp, x_flat.dtype), is_complex,
                                     memory_budget, chunk_size) // k)
+    if evaluate.progress is not None:  # the points this computation is about to evaluate
+        evaluate.progress.expect(n_entries * k)
     device = evaluate.device
     work = xp.astype(x_flat, xp.complex64 if x_flat.dtype == xp.float32 else xp.complex128) if (
         is_complex) else x_flat
