@@ -5,10 +5,10 @@ from importlib.metadata import PackageNotFoundError, version
 from numdiffx import steps as steps
 from numdiffx._core.api import derivative as derivative
 from numdiffx._core.api import gradient as gradient
-from numdiffx._core.api import hessian as hessian
-from numdiffx._core.api import hvp as hvp
 from numdiffx._core.api import jacobian as jacobian
 from numdiffx._core.api import jvp as jvp
+from numdiffx._core.api_second import hessian as hessian
+from numdiffx._core.api_second import hvp as hvp
 from numdiffx._core.evaluation import EvaluationError as EvaluationError
 from numdiffx._core.evaluation import EvaluationWarning as EvaluationWarning
 from numdiffx._core.result import DiffResult as DiffResult

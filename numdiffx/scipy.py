@@ -43,7 +43,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from numdiffx._core.api import _first_derivative, gradient, hessian, hvp, jacobian
+from numdiffx._core.api import _first_derivative, gradient, jacobian
+from numdiffx._core.api_second import hessian, hvp
 from numdiffx._core.evaluation.points import DEFAULT_MEMORY_BUDGET
 from numdiffx._core.sparse import SparsityPattern, detect_sparsity
 from numdiffx._core.validation import callable_iv, options_iv

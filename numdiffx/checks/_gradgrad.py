@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from numdiffx._core.api import hvp
+from numdiffx._core.api_second import hvp
 from numdiffx.backends.autodiff import to_host
 from numdiffx.steps import auto, fixed
 
