@@ -124,7 +124,7 @@ class ExecutorEvaluator(Evaluator):
                 attempt = 0
                 while True:
                     try:
-                        out.append(xp.asarray(future.result()))
+                        out.append(xp.asarray(future.result(), device=self.device))
                         break
                     except Exception as exc:  # noqa: BLE001 - re-raised below with context
                         if attempt >= self.retries:
@@ -147,7 +147,8 @@ class ExecutorEvaluator(Evaluator):
         self.last_sentinel = None
         self.nfev += m + (len(bounds) if self.batched else 0)  # a sentinel row per task
         if not out:
-            return xp.zeros((0, math.prod(self.out_shape)), dtype=self.out_dtype)
+            return xp.zeros((0, math.prod(self.out_shape)), dtype=self.out_dtype,
+                            device=self.device)
         return xp.reshape(out[0] if len(out) == 1 else xp.concat(out, axis=0), (m, -1))
 
     def _task_words(self, points: Any, start: int, stop: int) -> str:

@@ -72,18 +72,19 @@ class ElementwisePlan(AbstractPlan):
             acc = xp.real(acc)
         with np.errstate(all="ignore"):
             if offsets is None:
-                acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
+                acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype, device=p.device),
+                                     h) ** meth.deriv
             extra_values = [sum((y * w for y, w in zip(ys, weights) if w != 0),
                                 xp.zeros_like(p.f0)) for weights in extras]
 
         def code(s: Status) -> Any:
-            return xp.asarray(int(s), dtype=xp.int8)
+            return xp.asarray(int(s), dtype=xp.int8, device=p.device)
 
         status = xp.where(h == 0, code(Status.STEP_TOO_SMALL),
                           xp.where(finite & xp.isfinite(h), code(Status.SUCCESS),
                                    code(Status.NON_FINITE)))
         ok = status == 0 if offsets is None else xp.expand_dims(status == 0, 1)
-        acc = xp.where(ok, acc, xp.asarray(xp.nan, dtype=acc.dtype))
+        acc = xp.where(ok, acc, xp.asarray(xp.nan, dtype=acc.dtype, device=p.device))
         values = xp.expand_dims(acc, -1)  # (n, 1) or (n, k, 1)
         status = xp.expand_dims(status, 1)
         extra_out = [xp.expand_dims(e, 1) for e in extra_values]
