@@ -10,9 +10,9 @@ minutes), so a hung driver or a slow cell cannot take the others with it:
 
 1. the machine: Python, platform, ``nvidia-smi -L``, library versions, the GPUs torch,
    jax and cupy see;
-2. the tests whose backend is a GPU (``-k "torch_cuda or cupy or jax_gpu"``: the ``xb``
-   and ``device_xb`` fixtures' CUDA, cupy and jax-GPU parameters, over the whole suite),
-   with ``-rs`` so every skip says why;
+2. the tests whose backend is a GPU (``-k`` selects the ``xb`` and ``device_xb``
+   fixtures' ``torch_cuda``, ``cupy`` and ``jax_gpu`` parameters over the whole suite,
+   and the CUDA tests named so), with ``-rs`` so every skip says why;
 3. the timing study (``numdiffx study timing``) on ``--device cuda``: torch CUDA, jax's GPU
    and cupy, one subprocess per backend.
 
@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-GPU_TESTS = "torch_cuda or cupy or jax_gpu"
+# the GPU parameters of the backend fixtures (not the doctest of the cupy adapter module)
+GPU_TESTS = "(torch_cuda or cupy or jax_gpu) and not test_docstring_examples"
 GPU_BACKENDS = ("torch", "jax", "cupy")
 CPU_BACKENDS = ("numpy", "torch", "jax")
 
