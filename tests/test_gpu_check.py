@@ -66,7 +66,45 @@ def test_dry_run_of_the_whole_suite(tmp_path):
     _check(done, text, backends)
 
 
+@pytest.mark.slow
+def test_gpu_mode_where_there_is_no_gpu_fails_and_says_so(tmp_path):
+    """Without --dry-run on a machine with no GPU nothing is verified: exit status 1."""
+    if not _installed("torch"):
+        pytest.skip("needs torch (a GPU backend to time)")
+    out = tmp_path / "results.md"
+    done = subprocess.run(["bash", str(SCRIPT), "--out", str(out), "--tests",
+                           "tests/test_devices.py::test_empty_input_on_the_device",
+                           "--backend", "torch", "--size", "10", "--rows", "1", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=900,
+                          env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+                               "PYTHON": sys.executable, "HOME": str(tmp_path),
+                               "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"})
+    text = out.read_text()
+    assert done.returncode == 1, text
+    assert "(GPU)" in text and "NOTHING RAN ON A GPU" in text
+    assert "skipped: torch has no CUDA device here" in text
+    assert text.rstrip().splitlines()[-1].startswith("FAIL")
+
+
 def _installed(name: str) -> bool:
     from importlib.util import find_spec
 
     return find_spec(name) is not None
+
+
+def test_timing_on_cuda_without_a_gpu_says_why():
+    """The study's device='cuda' records a skip with its reason where there is no GPU."""
+    from numdiffx.studies.timing import timing
+
+    recs = timing(backends=("numpy",), cases=("two", "mlp"), sizes=(3,), mlp_rows=(1,),
+                  repeats=1, device="cuda")
+    assert [r.status for r in recs] == ["skipped: numpy has no GPU arrays"] * 2
+    if _installed("torch"):
+        import torch
+
+        if not torch.cuda.is_available():
+            recs = timing(backends=("torch",), cases=("two",), sizes=(3,), repeats=1,
+                          device="cuda")
+            assert [r.status for r in recs] == ["skipped: torch has no CUDA device here"]
+    with pytest.raises(ValueError, match="device='tpu' is not known"):
+        timing(backends=("numpy",), cases=("two",), sizes=(3,), repeats=1, device="tpu")

@@ -20,7 +20,9 @@ minutes), so a hung driver or a slow cell cannot take the others with it:
 same GPU tests are collected and each is skipped with its reason, and the timing study runs
 on the CPU. Everything lands in ONE markdown file (``--out``; default
 ``gpu-check-<UTC time>.md`` in ``$OUT`` when set, else the current directory). The exit
-status is 0 when no test failed and every step finished in its time.
+status is 0 when no test failed and every step finished in its time (and, outside a dry
+run, some test passed and some timing cell was measured on the GPU: a machine where every
+GPU test skips verifies nothing).
 """
 
 from __future__ import annotations
@@ -188,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"{len(timed)} measured, {len(records) - len(timed)} skipped; devices "
                  f"measured on: {', '.join(where) or 'none'}", "", "```json",
                  json.dumps(records, indent=None, separators=(",", ":")), "```", ""]
+    if not args.dry_run and not (counts.get("passed", 0) and timed):
+        ok = False  # nothing ran on a GPU: no verification, whatever skipped
+        verdict += "; NOTHING RAN ON A GPU (see the skip reasons)"
     sections += ["## Verdict", "",
                  f"{'PASS' if ok and finished else 'FAIL'}: tests {verdict}; timing "
                  f"{len(timed)} cells on {', '.join(where) or 'nothing'}; "
