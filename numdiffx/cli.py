@@ -104,9 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         f"numdiffx, on the cases of the report '{_CITATION}' (section 5.2) and its MLP.")
     timing.add_argument("--problem", action="append", choices=_TIMING_PROBLEMS,
                         help="repeatable; default all")
-    timing.add_argument("--backend", action="append", choices=_BACKENDS,
+    timing.add_argument("--backend", action="append", choices=(*_BACKENDS, "cupy"),
                         help="repeatable; default every installed one")
     timing.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    timing.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where the arrays live: cuda times torch CUDA, jax's GPU and "
+                             "cupy (default cpu)")
     timing.add_argument("--size", action="append", type=int,
                         help="n of the elementwise cases, repeatable; default 10 100 1000")
     timing.add_argument("--rows", action="append", type=int,
@@ -197,7 +200,8 @@ def _timing(args: argparse.Namespace) -> int:
 
     if _missing_plot_dependency(args.plot):
         return 2
-    backends = args.backend or [b for b in _BACKENDS if backend_available(b)]
+    default = (*_BACKENDS[1:], "cupy") if args.device == "cuda" else _BACKENDS
+    backends = args.backend or [b for b in default if backend_available(b)]
     for b in [b for b in backends if not backend_available(b)]:
         print(f"backend {b!r} is not installed: skipped.", file=sys.stderr)
     backends = [b for b in backends if backend_available(b)]
@@ -206,7 +210,7 @@ def _timing(args: argparse.Namespace) -> int:
     rows = tuple(args.rows or DEFAULT_MLP_ROWS)
     bar = Progress(count_measurements(backends, cases, sizes, rows), block=10)
     records = timing(backends=backends, cases=cases, sizes=sizes, mlp_rows=rows,
-                     dtype=args.dtype, repeats=args.repeats, progress=bar)
+                     dtype=args.dtype, repeats=args.repeats, progress=bar, device=args.device)
     bar.close()
     print(f"numdiffx timing study ({args.repeats} timed runs per cell after one warm-up; "
           "the minimum is shown, the median is in the JSON)")
@@ -215,7 +219,7 @@ def _timing(args: argparse.Namespace) -> int:
     print(textwrap.fill(REPRODUCTION_NOTE, 92))
     if args.json:
         _write_json(args.json, "timing", records, dtype=args.dtype, repeats=args.repeats,
-                    sizes=list(sizes), mlp_rows=list(rows))
+                    sizes=list(sizes), mlp_rows=list(rows), device=args.device)
     if args.plot:
         from numdiffx.studies.plot import plot_timing
 

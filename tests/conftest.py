@@ -16,7 +16,10 @@ import pytest
 
 # Two host "devices" for jax, so device propagation is tested on a non-default device
 # (set before jax is first imported; jax is imported lazily by the factories below).
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+# (appended to flags already set: tests/test_devices.py needs the second device)
+_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
+if "xla_force_host_platform_device_count" not in _XLA_FLAGS:
+    os.environ["XLA_FLAGS"] = f"{_XLA_FLAGS} --xla_force_host_platform_device_count=2".strip()
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ArrayBackend:
             return a.detach().cpu().numpy()
         if self.name.startswith("cupy"):
             return a.get()
+        if self.name.startswith("array_api_strict"):  # (no implicit copy off device1)
+            return np.asarray(a.to_device(self.xp.Device("CPU_DEVICE")))
         return np.asarray(a)
 
 
@@ -46,6 +51,13 @@ def _numpy() -> ArrayBackend:
 def _strict() -> ArrayBackend:
     xp = pytest.importorskip("array_api_strict")
     return ArrayBackend("array_api_strict", xp, xp.Device("CPU_DEVICE"))
+
+
+def _strict_device1() -> ArrayBackend:
+    """array-api-strict on its non-default device: like a GPU library, it refuses to
+    combine arrays of two devices (and to copy one to numpy implicitly)."""
+    xp = pytest.importorskip("array_api_strict")
+    return ArrayBackend("array_api_strict_device1", xp, xp.Device("device1"))
 
 
 def _torch(device: str = "cpu") -> ArrayBackend:
@@ -69,7 +81,8 @@ def _jax(platform: str = "cpu", index: int = 0) -> ArrayBackend:
         pytest.skip(f"jax has only {len(devices)} {platform} device(s)")
     import jax.numpy as xp
 
-    return ArrayBackend("jax" if platform == "cpu" else f"jax_{platform}", xp, devices[index])
+    name = "jax" if platform == "cpu" else f"jax_{platform}"
+    return ArrayBackend(name if index == 0 else f"{name}_device{index}", xp, devices[index])
 
 
 def _cupy() -> ArrayBackend:
@@ -91,6 +104,15 @@ _FACTORIES = {"numpy": _numpy, "array_api_strict": _strict, "torch": _torch,
               "cupy": _cupy}
 
 
+#: devices other than the CPU default: the stand-ins for a GPU on a CPU-only machine (a
+#: non-default device of a library that keeps arrays on their device; jax's second host
+#: device: XLA_FLAGS above), and the GPUs themselves where present (asv_bench/gpu/run.sh)
+_DEVICE_FACTORIES = {"array_api_strict_device1": _strict_device1,
+                     "jax_device1": lambda: _jax("cpu", 1),
+                     "torch_cuda": lambda: _torch("cuda"), "jax_gpu": lambda: _jax("gpu"),
+                     "cupy": _cupy}
+
+
 def available_backends() -> list[str]:
     return list(_FACTORIES)
 
@@ -99,6 +121,13 @@ def available_backends() -> list[str]:
 def xb(request: pytest.FixtureRequest) -> ArrayBackend:
     """The array backend under test (namespace + device)."""
     return _FACTORIES[request.param]()
+
+
+@pytest.fixture(params=list(_DEVICE_FACTORIES))
+def device_xb(request: pytest.FixtureRequest) -> ArrayBackend:
+    """An array backend on a NON-default device (array-api-strict's ``device1``, jax's
+    second host device): device bugs show on CPU, as they would on a GPU."""
+    return _DEVICE_FACTORIES[request.param]()
 
 
 def assert_array_like(result: Any, xb: ArrayBackend, dtype: Any, shape: tuple[int, ...]) -> None:

@@ -49,10 +49,13 @@ def reference_for(framework: str) -> Any:
 
 def to_host(x: Any) -> np.ndarray:
     """A host numpy copy of any array: torch tensors detached, conjugation resolved,
-    ZeroTensors materialised; cupy arrays copied from the device."""
+    ZeroTensors materialised; cupy arrays copied from the device; other arrays through
+    the backend's host copy (DLPack from a non-default device)."""
     root = type(x).__module__.split(".", 1)[0]
     if root == "torch":
         return importlib.import_module(_REFERENCES["torch"]).to_host(x)
     if root == "cupy":  # pragma: no cover - needs a GPU
         return np.asarray(x.get())
-    return np.array(x, copy=True)
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return np.array(x, copy=True)
+    return np.array(backend_for(x).to_host(x), copy=True)

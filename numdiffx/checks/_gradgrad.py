@@ -53,8 +53,9 @@ def _like(values: np.ndarray, out: Any, non_contiguous: bool) -> Any:
             t = wide[..., 0]
         return t.requires_grad_(True)
     import jax.numpy as jnp
+    from array_api_compat import device
 
-    return jnp.asarray(values, dtype=out.dtype)
+    return jnp.asarray(values, dtype=out.dtype, device=device(out))  # on out's device
 
 
 def p_is_torch(x: Any) -> bool:

@@ -124,7 +124,7 @@ def _slot(x: Any, index: int, name: str) -> Slot:
             "gradient from a wrong one. Check a float32 or float64 version of f instead "
             "(e.g. f(*[t.double() for t in inputs]) with a float64 computation inside).")
     return Slot(index, name, tuple(int(n) for n in x.shape), x.dtype, cplx,
-                float(np.finfo(np.dtype(real)).eps))
+                float(xp.finfo(x.dtype).eps))  # (complex: its real part's eps)
 
 
 def _private(x: Any) -> Any:

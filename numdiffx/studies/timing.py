@@ -44,11 +44,19 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 import numdiffx as nd
 
 from ._mlp import MLP, make_mlp
-from ._networks import BACKENDS, BackendNetwork, backend_available, network_for
+from ._networks import (
+    BACKENDS,
+    GPU_BACKENDS,
+    BackendNetwork,
+    backend_available,
+    device_unavailable,
+    network_for,
+)
 from ._report import REPORT
 
 __all__ = ["CASES", "DEFAULT_MLP_ROWS", "DEFAULT_SIZES", "REPRODUCTION_NOTE", "TimingRecord",
@@ -130,7 +138,8 @@ def jacrev_finite(f: Callable[..., Any], *args: Any, argnums: int | tuple[int, .
         x = args[k]
         n = int(np.prod(x.shape))
         flat = xp.reshape(x, (1, n))
-        stacked = xp.concat([flat, flat + delta * xp.eye(n, dtype=x.dtype)], axis=0)
+        stacked = xp.concat([flat, flat + delta * xp.eye(n, dtype=x.dtype,
+                                                          device=device_of(x))], axis=0)
         batched = [xp.broadcast_to(a[None, ...], (n + 1, *a.shape)) for a in args]
         batched[k] = xp.reshape(stacked, (n + 1, *x.shape))
         out = f(*batched)                                               # (n + 1, *out)
@@ -160,7 +169,7 @@ def batched_central_difference(f: Callable[[Any], Any], x: Any, delta: float = 1
     xp = array_namespace(x)
     n = int(np.prod(x.shape))
     flat = xp.reshape(x, (1, n))
-    eye = delta * xp.eye(n, dtype=x.dtype)
+    eye = delta * xp.eye(n, dtype=x.dtype, device=device_of(x))
     out = f(xp.reshape(xp.concat([flat + eye, flat - eye], axis=0), (2 * n, *x.shape)))
     diff = (out[:n, ...] - out[n:, ...]) / (2 * delta)
     out_shape = tuple(out.shape[1:])
@@ -305,13 +314,15 @@ def timing(
     repeats: int = 3,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> list[TimingRecord]:
     """Median wall time and error of each Jacobian method on each installed backend.
 
     Parameters
     ----------
     backends : sequence of str, optional
-        Default: every installed one of ``("numpy", "torch", "jax")``. Requesting a
+        Default: every installed one of ``("numpy", "torch", "jax")`` (on ``"cuda"``:
+        ``("torch", "jax", "cupy")``). Requesting a
         backend that is not installed gives one "skipped" record per case.
     cases : sequence of str
         Subset of ``CASES``: ``two``, ``add``, ``mul`` (n elements each argument, the
@@ -329,6 +340,10 @@ def timing(
         Seed of the inputs and of the network's weights.
     progress : callable, optional
         Called with a short label before each measurement.
+    device : {"cpu", "cuda"}
+        Where the arrays live: ``"cuda"`` times torch on CUDA, jax on its first GPU and
+        cupy (name ``"cupy"`` in ``backends``); a backend that cannot run there gives
+        one "skipped" record per case saying why. ``"cpu"``: jax's default device.
 
     Returns
     -------
@@ -348,7 +363,8 @@ def timing(
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1; got {repeats}.")
     if backends is None:
-        backends = [b for b in BACKENDS if backend_available(b)]
+        backends = [b for b in (GPU_BACKENDS if device == "cuda" else BACKENDS)
+                    if backend_available(b)]
     records: list[TimingRecord] = []
     net = make_mlp("tanh", seed=seed)
     for backend in backends:
@@ -356,7 +372,12 @@ def timing(
             records += [TimingRecord(c, backend, 0, "-", float("nan"), float("nan"), 0, dtype,
                                      f"skipped: {backend} is not installed") for c in cases]
             continue
-        bnet = network_for(net, backend, dtype)
+        reason = device_unavailable(backend, device)
+        if reason is not None:
+            records += [TimingRecord(c, backend, 0, "-", float("nan"), float("nan"), 0, dtype,
+                                     f"skipped: {reason}", device=device) for c in cases]
+            continue
+        bnet = network_for(net, backend, dtype, device)
         methods = _methods(backend)
         for case in cases:
             for n in (mlp_rows if case == "mlp" else sizes):

@@ -204,7 +204,10 @@ class Evaluator:
                 "Wrap it so it returns one array, e.g. lambda x: xp.stack(f(x))."
             )
         if self.x0 is None or not isinstance(out, type(self.x0)):
-            out = self.xp.asarray(out)  # a scalar, or another library's array
+            # a scalar, or another library's array: onto x's device (a traced value
+            # is left to its transformation)
+            out = self.xp.asarray(out) if self.backend.is_traced(out) else self.xp.asarray(
+                out, device=self.device)
         if self.narrow_dtype is not None and out.dtype == self.narrow_dtype:
             out = self.xp.astype(out, self.xp.float32)
         return self._from_batched(out) if batched else out
@@ -573,7 +576,8 @@ class Evaluator:
         if progress is not None and told < m:
             progress.add(m - told)
         return xp.stack(rows, axis=0) if rows else xp.zeros((0, math.prod(self.out_shape)),
-                                                            dtype=self.out_dtype)
+                                                            dtype=self.out_dtype,
+                                                            device=self.device)
 
     def _told(self, progress: Any, count: int, left: int, t0: float, start: int
               ) -> tuple[Any, int]:

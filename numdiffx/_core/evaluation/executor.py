@@ -138,7 +138,8 @@ class ExecutorEvaluator(Evaluator):
         self.last_sentinel = None
         self.nfev += m + (math.ceil(m / size) if self.batched else 0)  # a sentinel per task
         if not parts:
-            return xp.zeros((0, math.prod(self.out_shape)), dtype=self.out_dtype)
+            return xp.zeros((0, math.prod(self.out_shape)), dtype=self.out_dtype,
+                            device=self.device)
         order = sorted(parts)
         out = [parts[r] for r in order]
         return xp.reshape(out[0] if len(out) == 1 else xp.concat(out, axis=0), (m, -1))
@@ -204,7 +205,7 @@ class ExecutorEvaluator(Evaluator):
 
         def finish(i: int, value: Any) -> None:
             a, b = bounds[i]
-            y = xp.reshape(xp.asarray(value), (b - a, -1))
+            y = xp.reshape(xp.asarray(value, device=self.device), (b - a, -1))
             if keys is not None and not self.batched:  # a point is a unit: commit each
                 host = to_host(y)
                 for j in range(b - a):

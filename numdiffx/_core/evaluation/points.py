@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ..result import Status
 from ..stencils import AbstractMethod, ComplexStep
@@ -203,8 +204,10 @@ def differences(
     if n_entries == 0:
         shape = (0, m_out) if offsets is None else (0, k, m_out)
         dtype = xp.result_type(f0.dtype, x_flat.dtype)
-        return Differences(xp.zeros(shape, dtype=dtype), xp.zeros((0, m_out), dtype=xp.int8),
-                           [xp.zeros((0, m_out), dtype=dtype) for _ in extras])
+        dev = evaluate.device
+        return Differences(xp.zeros(shape, dtype=dtype, device=dev),
+                           xp.zeros((0, m_out), dtype=xp.int8, device=dev),
+                           [xp.zeros((0, m_out), dtype=dtype, device=dev) for _ in extras])
 
     per_chunk = max(1, chunk_points(n, m_out, itemsize(xp, x_flat.dtype), is_complex,
                                     memory_budget, chunk_size) // k)
@@ -274,7 +277,7 @@ def differences(
                 status = _status(xp, y, f0_row, steps)
                 ok = status == int(Status.SUCCESS)
                 acc = xp.where(ok if offsets is None else xp.expand_dims(ok, 1), acc,
-                               xp.asarray(xp.nan, dtype=acc.dtype))
+                               xp.asarray(xp.nan, dtype=acc.dtype, device=device))
         values.append(acc)
         statuses.append(status)
 
@@ -399,12 +402,13 @@ def _status(xp: Any, y: Any, f0_row: Any, steps: list[Any]) -> Any:
     bad_step = _any(xp, [h == 0 for h in steps])
     nan_step = _any(xp, [~xp.isfinite(h) for h in steps])
     nonfinite = ~xp.all(xp.isfinite(y), axis=1) | ~xp.isfinite(f0_row)
-    code = xp.int8
+    code, dev = xp.int8, _device(y)
     return xp.where(
-        xp.expand_dims(bad_step, 1), xp.asarray(int(Status.STEP_TOO_SMALL), dtype=code),
+        xp.expand_dims(bad_step, 1), xp.asarray(int(Status.STEP_TOO_SMALL), dtype=code,
+                                                device=dev),
         xp.where(nonfinite | xp.expand_dims(nan_step, 1),
-                 xp.asarray(int(Status.NON_FINITE), dtype=code),
-                 xp.asarray(int(Status.SUCCESS), dtype=code)))
+                 xp.asarray(int(Status.NON_FINITE), dtype=code, device=dev),
+                 xp.asarray(int(Status.SUCCESS), dtype=code, device=dev)))
 
 
 def _any(xp: Any, masks: list[Any]) -> Any:

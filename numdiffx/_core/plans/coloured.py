@@ -100,7 +100,8 @@ class ColouredPlan(AbstractPlan):
             return xp.take(xp.reshape(a, (-1,)), pick, axis=0)
 
         value = read(d.values) / safe ** method.deriv
-        st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8),
+        st = xp.where(lost, xp.asarray(int(Status.STEP_TOO_SMALL), dtype=xp.int8,
+                                       device=device),
                       read(d.status))
         ex = [xp.expand_dims(read(e), 1) for e in d.extras]
         return Differences(xp.expand_dims(value, 1), xp.expand_dims(st, 1), ex)

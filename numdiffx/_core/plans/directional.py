@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ..evaluation.points import (
     BasisDirection,
@@ -30,14 +31,16 @@ __all__ = ["DirectionalPlan", "HvpPlan"]
 
 
 def _vmax(xp: Any, v: Any, dtype: Any) -> Any:
-    vmax = xp.max(xp.abs(v)) if v.shape[0] else xp.asarray(1.0, dtype=dtype)
-    return xp.where(vmax == 0, xp.asarray(1.0, dtype=vmax.dtype), vmax)
+    vmax = xp.max(xp.abs(v)) if v.shape[0] else xp.asarray(1.0, dtype=dtype,
+                                                            device=_device(v))
+    return xp.where(vmax == 0, xp.asarray(1.0, dtype=vmax.dtype, device=_device(v)), vmax)
 
 
 def _x_scale(problem: Problem) -> Any:
     """(1,) ``max |x|``: the scale of a step along a direction."""
     xp, real = problem.xp, problem.real_x
-    scale = xp.max(xp.abs(real)) if real.shape[0] else xp.asarray(0.0, dtype=real.dtype)
+    scale = xp.max(xp.abs(real)) if real.shape[0] else xp.asarray(0.0, dtype=real.dtype,
+                                                                  device=problem.device)
     return xp.reshape(scale, (1,))
 
 

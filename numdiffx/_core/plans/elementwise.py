@@ -65,6 +65,7 @@ class ElementwisePlan(AbstractPlan):
                     ys.append(y - p.f0)
                 term = (y if is_complex else y - p.f0) * weight
                 acc = term if acc is None else acc + term
+        dev = p.device  # (looked up once: x's device)
         if offsets is not None:
             acc = xp.stack(raw, axis=1)
         assert acc is not None
@@ -72,18 +73,19 @@ class ElementwisePlan(AbstractPlan):
             acc = xp.real(acc)
         with np.errstate(all="ignore"):
             if offsets is None:
-                acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype), h) ** meth.deriv
+                acc = acc / xp.where(h == 0, xp.asarray(1.0, dtype=h.dtype, device=dev),
+                                     h) ** meth.deriv
             extra_values = [sum((y * w for y, w in zip(ys, weights) if w != 0),
                                 xp.zeros_like(p.f0)) for weights in extras]
 
         def code(s: Status) -> Any:
-            return xp.asarray(int(s), dtype=xp.int8)
+            return xp.asarray(int(s), dtype=xp.int8, device=dev)
 
         status = xp.where(h == 0, code(Status.STEP_TOO_SMALL),
                           xp.where(finite & xp.isfinite(h), code(Status.SUCCESS),
                                    code(Status.NON_FINITE)))
         ok = status == 0 if offsets is None else xp.expand_dims(status == 0, 1)
-        acc = xp.where(ok, acc, xp.asarray(xp.nan, dtype=acc.dtype))
+        acc = xp.where(ok, acc, xp.asarray(xp.nan, dtype=acc.dtype, device=dev))
         values = xp.expand_dims(acc, -1)  # (n, 1) or (n, k, 1)
         status = xp.expand_dims(status, 1)
         extra_out = [xp.expand_dims(e, 1) for e in extra_values]

@@ -127,13 +127,14 @@ class NestedPoints:
         self._prev = (keys, h_host, {src: values[src] for src in set(self.source.values())},
                       status)
         ok = status == int(Status.SUCCESS)
-        return Differences(xp.where(ok, acc, xp.asarray(math.nan, dtype=acc.dtype)), status)
+        return Differences(xp.where(ok, acc, xp.asarray(math.nan, dtype=acc.dtype,
+                                                        device=_device(acc))), status)
 
 
 def step_power(xp: Any, h: Any, q: int) -> Any:
     """``h**q``, 1 where it is 0 (the engine's divisor: the status flags a lost step)."""
     p = h ** q
-    return xp.where(p == 0, xp.asarray(1.0, dtype=p.dtype), p)
+    return xp.where(p == 0, xp.asarray(1.0, dtype=p.dtype, device=_device(p)), p)
 
 
 def scatter_rows(xp: Any, parts: list[tuple[np.ndarray, Any, Any]], rows: np.ndarray,

@@ -221,7 +221,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         h = self.initial_for(abs_x.dtype, method, xp=xp, deriv=deriv) * self.scale(abs_x,
                                                                                      xp=xp)
         if self.max_step is not None:
-            h = xp.minimum(h, xp.asarray(self.max_step, dtype=h.dtype))
+            h = xp.minimum(h, xp.asarray(self.max_step, dtype=h.dtype, device=_device(h)))
         return _pow2(xp, h)
 
     def tolerances(self, eps: float) -> tuple[float, float]:
@@ -250,8 +250,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             again = self._run(plan, full_output=full_output, sides=sides)
             take = xp.expand_dims(bad, 1) & (again.status != int(Status.NON_FINITE))
             ok = again.status == int(Status.SUCCESS)
-            one_sided = xp.where(ok, xp.asarray(int(Status.ONE_SIDED), dtype=xp.int8),
-                                 again.status)
+            one_sided = xp.where(ok, xp.asarray(int(Status.ONE_SIDED), dtype=xp.int8,
+                                                device=p.device), again.status)
             out.value = xp.where(take, again.value, out.value)
             out.error = xp.where(take, again.error, out.error)
             out.step = xp.where(take, again.step, out.step)
@@ -332,7 +332,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         del roundoff  # (E, M): not needed past the tableau
         # no estimate below the smallest normal float: levels that agree exactly at a
         # subnormal x (x**3 at 1.2e-314 is 0.0 at every step) do not make 0.0 exact
-        tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype)
+        tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype, device=device)
         for i, part in enumerate(parts):  # (block by block: see tableau_block)
             value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
             parts[i] = (value, xp.where(error < tiny, tiny, error), step, stop)
@@ -414,11 +414,12 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             if scale is None:
                 scale = plan.judged_scale(mag, error)
             tol = xp.maximum(atol + rtol * (mag + scale),
-                             xp.asarray(tiny, dtype=error.dtype))
+                             xp.asarray(tiny, dtype=error.dtype, device=plan.problem.device))
             ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
                                    | (stop == int(Status.ERROR_INCREASED))
                                    | (stop == int(Status.MAX_ITERATIONS)))
-        return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8), stop)
+        return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8,
+                                       device=plan.problem.device), stop)
 
 
     def stationary(self, plan: Any, method: AbstractMethod, value: Any, error: Any,
@@ -472,7 +473,7 @@ def tableau_block(plan: Any, rule: adaptive, dtype: Any, cplx: bool) -> int | No
 
 
 def _pow2(xp: Any, h: Any) -> Any:
-    return xp.pow(xp.asarray(2.0, dtype=h.dtype), xp.round(xp.log2(h)))
+    return xp.pow(xp.asarray(2.0, dtype=h.dtype, device=_device(h)), xp.round(xp.log2(h)))
 
 
 def error_powers(method: AbstractMethod, count: int) -> list[int]:
@@ -521,9 +522,10 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any, xp: A
     room_up = hi - x
     room_down = x - lo
     use_fwd = ~fits & (room_up >= room_down)
-    group = xp.where(fits, xp.asarray(0, dtype=xp.int64),
-                     xp.where(use_fwd, xp.asarray(1, dtype=xp.int64),
-                              xp.asarray(2, dtype=xp.int64)))
+    dev = _device(x)
+    group = xp.where(fits, xp.asarray(0, dtype=xp.int64, device=dev),
+                     xp.where(use_fwd, xp.asarray(1, dtype=xp.int64, device=dev),
+                              xp.asarray(2, dtype=xp.int64, device=dev)))
     # shrink the one-sided first step to fit its side; near a bound f usually varies on
     # the scale of the distance to it (log near 0), so start at `initial` times that
     fmax = spans[1][1]
@@ -536,7 +538,7 @@ def group_methods(method: AbstractMethod, rule: adaptive, x: Any, h0: Any, xp: A
     h_b = xp.minimum(h0, xp.minimum(room_down / bmin, near_hi))
     h0 = xp.where(fits, h0, xp.where(use_fwd, h_f, h_b))
     # rounding the step down to a power of two keeps it inside
-    h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype), xp.floor(xp.log2(h0)))
+    h0 = xp.pow(xp.asarray(2.0, dtype=h0.dtype, device=dev), xp.floor(xp.log2(h0)))
     return methods, to_host(group).astype(np.int64), h0
 
 
@@ -571,7 +573,7 @@ def _recombine(xp: Any, m: int, value: Any, error: Any, step: Any, stop: Any
     from ..holomorphic import complex_of
 
     cdt = complex_of(xp, value.dtype)
-    unit = xp.asarray(1j, dtype=cdt)
+    unit = xp.asarray(1j, dtype=cdt, device=_device(value))
     joined = xp.astype(value[:, :m], cdt) + unit * xp.astype(value[:, m:], cdt)
     err = xp.sqrt(error[:, :m] ** 2 + error[:, m:] ** 2)
     worse = xp.where(stop[:, :m] != int(Status.SUCCESS), stop[:, :m], stop[:, m:])

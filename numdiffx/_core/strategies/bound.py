@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from numdiffx.backends import to_host
 
@@ -34,7 +35,8 @@ def xp_real(p: Any) -> bool:
 def _per_variable(plan: Any, a: Any) -> Any:
     """(S,) the largest value of (E, M) ``a`` over the entries of each step variable."""
     xp = plan.problem.xp
-    top = xp.max(a, axis=1) if a.shape[1] else xp.zeros((a.shape[0],), dtype=a.dtype)
+    top = xp.max(a, axis=1) if a.shape[1] else xp.zeros((a.shape[0],), dtype=a.dtype,
+                                                         device=plan.problem.device)
     variables = plan.entry_variables()
     n = plan.problem.n
     if variables.shape[0] == n and np.array_equal(variables, np.arange(n)):
@@ -115,7 +117,8 @@ class bound(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             error = trunc + roundoff
         status = verdict(xp, method, p.eps, d.values, d.status, trunc, roundoff,
                          plan.output_scale(d.values))
-        error = xp.where(d.status == 0, error, xp.asarray(math.nan, dtype=error.dtype))
+        error = xp.where(d.status == 0, error, xp.asarray(math.nan, dtype=error.dtype,
+                                                            device=p.device))
         return Outcome(d.values, error, xp.broadcast_to(h_e, d.values.shape), status,
                        per_entry_step=True)
 
@@ -137,7 +140,8 @@ def _bound_steps(xp: Any, x: Any, rule: bound, method: AbstractMethod, m_abs: An
     eps = float(xp.finfo(x.dtype).eps)
     level = max(rule.noise or 0.0, eps)
     scale = rule.scale(xp.abs(x), xp=xp)
-    tiny = xp.asarray(float(xp.finfo(x.dtype).smallest_normal), dtype=x.dtype)
+    tiny = xp.asarray(float(xp.finfo(x.dtype).smallest_normal), dtype=x.dtype,
+                      device=_device(x))
     m_safe = xp.where(xp.isfinite(m_abs), m_abs, xp.zeros_like(m_abs))
     ratio = (q * c_r * level * f_abs + tiny) / (p * c_t * m_safe + tiny)
     h = ratio ** (1.0 / (p + q))

@@ -39,6 +39,7 @@ import math
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ..result import Status
 from ..stencils import COMPLEX_HESSIAN_FLOOR, AbstractMethod, ComplexStep, Stencil, central
@@ -162,7 +163,7 @@ def _complex_hessian(xp: Any, method: Stencil, eps: float, h: Any, value: Any, s
                                     & (gap > 10 * real_round + tol))
                                    | (gap > 10 * err_re + tol))
         error = xp.where(off, xp.maximum(xp.maximum(error, gap), err_re), error)
-    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8)
+    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8, device=_device(status))
     return error, xp.where(off & (status == int(Status.SUCCESS)), nonsmooth, status)
 
 
@@ -255,7 +256,7 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
         spread = xp.minimum(spread, xp.abs(value) + scale)
     status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
-    error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
+    error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype, device=_device(error)), error)
     return error, status
 
 
@@ -267,9 +268,11 @@ def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any
     with np.errstate(all="ignore"):
         tol = tolerance(eps, method) * (xp.abs(value) + scale)
         fails = (status == int(Status.SUCCESS)) & ~(trunc + roundoff <= tol)
-    code = xp.int8
-    return xp.where(fails & (roundoff >= trunc), xp.asarray(int(Status.ROUNDOFF), dtype=code),
-                    xp.where(fails, xp.asarray(int(Status.NONSMOOTH), dtype=code), status))
+    code, dev = xp.int8, _device(status)
+    return xp.where(fails & (roundoff >= trunc),
+                    xp.asarray(int(Status.ROUNDOFF), dtype=code, device=dev),
+                    xp.where(fails, xp.asarray(int(Status.NONSMOOTH), dtype=code, device=dev),
+                             status))
 
 
 def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,

@@ -196,7 +196,8 @@ def _estimate(plan: Any, method: Stencil, h: Any, values: Any, status: Any, fit:
         bad = np.isin(plan.entry_variables(), np.flatnonzero(fit.failed))
         mark = xp.expand_dims(xp.asarray(bad, device=p.device), 1)
         ok = status == int(Status.SUCCESS)
-        status = xp.where(mark & ok, xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8), status)
+        status = xp.where(mark & ok, xp.asarray(int(Status.NONSMOOTH), dtype=xp.int8,
+                                                device=p.device), status)
     return plan.inherit(error, status)
 
 

@@ -45,6 +45,7 @@ import math
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ..plans.outcome import Outcome
 from ..result import Status
@@ -95,7 +96,8 @@ def measured_hessian(plan: Any, h: Any, *, full_output: bool) -> Outcome:
         three = d.extras[1] / h_col**2
     fallback = ~xp.isfinite(value_d) & xp.isfinite(three)
     value_d = xp.where(fallback, three, value_d)
-    status_d = xp.where(fallback, xp.asarray(int(Status.SUCCESS), dtype=status_d.dtype),
+    status_d = xp.where(fallback, xp.asarray(int(Status.SUCCESS), dtype=status_d.dtype,
+                                             device=p.device),
                         status_d)
     with np.errstate(all="ignore"):
         a = xp.abs(fourth)
@@ -184,7 +186,8 @@ def _estimate(plan: Any, h_col: Any, h_star: Any, values: Any, status: Any, a: A
     given = status[:n, ...]  # the evaluation's, before any verdict
     status = verdict(xp, _THREE, eps, values, status, trunc, roundoff, scale)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
-    error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype), error)
+    error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype, device=_device(error)),
+                     error)
     # the diagonal rows whose x +- 2 h left f's domain: the one-pass rule's estimate of
     # their three-point value (before the mixed entries inherit their diagonals' status)
     fallback, second, first_diff = three

@@ -74,7 +74,7 @@ def at_least(xp: Any, a: Any, floor: float) -> Any:
             return clip(min=floor)
         except TypeError:  # a clip with another signature
             pass
-    return xp.maximum(a, xp.asarray(floor, dtype=a.dtype))
+    return xp.maximum(a, xp.asarray(floor, dtype=a.dtype, device=_device(a)))
 
 
 class AbstractNominalRule(AbstractStepRule):

@@ -65,7 +65,7 @@ def one_sided_retry(plan: Any, h: Any, values: Any, status: Any
     dev = plan.problem.device
     take = xp.asarray(pos, device=dev)
     mask = xp.expand_dims(xp.asarray(chosen, device=dev), 1)
-    code = xp.asarray(int(Status.ONE_SIDED), dtype=status.dtype)
+    code = xp.asarray(int(Status.ONE_SIDED), dtype=status.dtype, device=dev)
     eps = float(xp.finfo(values.dtype).eps) if xp.isdtype(values.dtype, "real floating") else (
         float(np.finfo(np.float64).eps))
     tol = 1e3 * eps ** (meth.order / (meth.order + meth.deriv))

@@ -145,7 +145,7 @@ def _extrapolate(
     size = n_entries * n_out
 
     def code(s: Status) -> Any:
-        return xp.asarray(int(s), dtype=xp.int8)
+        return xp.asarray(int(s), dtype=xp.int8, device=device)
 
     def full(value: float, kind: Any = None) -> Any:
         return xp.full((idx.shape[0],), value, dtype=dtype if kind is None else kind,
@@ -221,7 +221,7 @@ def _extrapolate(
             # the first level only fills the tableau's first column: no estimate yet, so
             # nothing converges, grows, runs out or is exhausted (best_err is inf)
             nvalid = xp.astype(ok, xp.int32)
-            prev = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
+            prev = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype, device=device))]
             lo = xp.where(ok, values, lo)
             hi = xp.where(ok, values, hi)
             continue
@@ -229,9 +229,10 @@ def _extrapolate(
         ok = ok & ~below
         with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
             h_q = xp.abs(h) ** deriv
-            noise = roundoff_k / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype), h_q)
+            noise = roundoff_k / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype, device=device),
+                                          h_q)
         nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
-        row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype))]
+        row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype, device=device))]
         lo = xp.where(ok & active, xp.minimum(lo, values), lo)
         hi = xp.where(ok & active, xp.maximum(hi, values), hi)
         amp: Any = 1.0
@@ -326,5 +327,6 @@ def _extrapolate(
     final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE),
                      xp.where(best_err <= atol + rtol * xp.abs(best), code(Status.SUCCESS),
                               xp.where(limited, code(Status.ROUNDOFF), stop)))
-    best = xp.where(final == int(Status.NON_FINITE), xp.asarray(math.nan, dtype=dtype), best)
+    best = xp.where(final == int(Status.NON_FINITE),
+                    xp.asarray(math.nan, dtype=dtype, device=device), best)
     return best, best_err, best_h, final

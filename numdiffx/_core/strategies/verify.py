@@ -108,7 +108,8 @@ def _check(plan: Any, method: AbstractMethod, h: Any, h_e: Any, rows: np.ndarray
         # the curvature, SUCCESS with an estimate of 1e-24)
         doubt = (getattr(plan, "complex_step", False) & (st_v == int(Status.NONSMOOTH))
                  & xp.isfinite(d.values) & suspect & (stop == int(Status.SUCCESS)))
-        stop = xp.where(doubt, xp.asarray(int(Status.NONSMOOTH), dtype=stop.dtype), stop)
+        stop = xp.where(doubt, xp.asarray(int(Status.NONSMOOTH), dtype=stop.dtype,
+                                          device=p.device), stop)
         error = xp.where(doubt, xp.maximum(error, gap), error)
     if p.backend.is_traced(use) or bool(xp.any(use)):
         # and only a one-step value that stays put at twice its step: its own points
