@@ -155,6 +155,12 @@ def _operations() -> dict[str, tuple[Callable[[ArrayBackend, Any], Any],
                 lambda x: _hess(x) @ v, 1e-4),
         "hvp from gradient": (lambda xb, x: nd.hvp(None, x, tangent(xb, x), grad=_g(xb.xp)),
                               lambda x: _hess(x) @ v, 1e-6),
+        "gradient complex step": (lambda xb, x: nd.gradient(
+            _s(xb.xp), x, method="complex_step", full_output=True), _grad, 1e-9),
+        "hessian sparsity": (lambda xb, x: nd.hessian(_s(xb.xp), x, sparsity=pattern,
+                                                      full_output=True), _hess, 1e-4),
+        "hessian sparsity from gradient": (lambda xb, x: nd.hessian(
+            None, x, grad=_g(xb.xp), sparsity=pattern, sparse_output=False), _hess, 1e-6),
     }
 
 
@@ -337,3 +343,26 @@ def test_jax_complex_step_on_device1(jax_device1):
     h = nd.hessian(_s(jnp), x, method="complex_step")
     _on_device(h, jax_device1)
     np.testing.assert_allclose(np.asarray(h), _hess(X), rtol=1e-6, atol=1e-8)
+
+
+def test_new_boundaries_on_the_device(device_xb, tmp_path):
+    """Trees, the stationary-point rule, a diagonal sparse Hessian from g and a checkpoint
+    record, each on the non-default device."""
+    xp, x = device_xb.xp, device_xb.asarray(X)
+    tree = nd.gradient(lambda p: xp.sum(p["a"] ** 2) + xp.sum(p["b"]), {"a": x, "b": x},
+                       full_output=True)
+    _on_device(tree.value["a"], device_xb, xp.float64)
+    np.testing.assert_allclose(device_xb.to_numpy(tree.value["a"]), 2 * X, rtol=1e-8)
+    zero = device_xb.asarray(np.zeros(3))
+    r = nd.gradient(lambda v: 0.5 * xp.sum(v ** 2, axis=-1) + 100.0, zero, full_output=True)
+    _on_device(r, device_xb, xp.float64)
+    assert np.all(device_xb.to_numpy(r.status) == int(nd.Status.SUCCESS))
+    diag = nd.hessian(None, x, grad=lambda v: 2 * v, sparsity=np.eye(3, dtype=bool),
+                      sparse_output=False)
+    _on_device(diag, device_xb, xp.float64)
+    np.testing.assert_allclose(_dense(diag, device_xb), 2 * np.eye(3), atol=1e-6)
+    path = tmp_path / "record.sqlite"
+    first = nd.jacobian(_f(xp), x, evaluation="loop", checkpoint=path)
+    again = nd.jacobian(_f(xp), x, evaluation="loop", checkpoint=path)
+    _on_device(again, device_xb, xp.float64)
+    np.testing.assert_array_equal(device_xb.to_numpy(first), device_xb.to_numpy(again))

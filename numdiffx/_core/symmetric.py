@@ -170,10 +170,12 @@ def _direct(pattern: SparsityPattern, colours: np.ndarray, r: np.ndarray, c: np.
             ) -> np.ndarray:
     """Per nonzero (r, c): whether c is r's only neighbour of colour(c)."""
     keys, counts = _neighbour_colour_counts(pattern, colours)
+    if keys.size == 0:  # no off-diagonal nonzero at all (a diagonal pattern)
+        return np.zeros(r.shape, dtype=bool)
     k = int(colours.max(initial=0)) + 1
     at = np.searchsorted(keys, r * k + colours[c])
-    at = np.minimum(at, max(keys.size - 1, 0))
-    return (keys.size > 0) & (keys[at] == r * k + colours[c]) & (counts[at] == 1)
+    at = np.minimum(at, keys.size - 1)
+    return (keys[at] == r * k + colours[c]) & (counts[at] == 1)
 
 
 def star_reads(pattern: SparsityPattern, colours: np.ndarray, first: np.ndarray,

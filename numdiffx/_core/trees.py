@@ -138,8 +138,10 @@ def _is_float_array(a: Any) -> bool:
     kind = getattr(a.dtype, "kind", None)  # numpy dtypes (numpy, cupy, jax)
     if kind is not None:
         return kind in "fc"
-    return bool(getattr(a.dtype, "is_floating_point", False) or getattr(
-        a.dtype, "is_complex", False))  # torch dtypes
+    if hasattr(a.dtype, "is_floating_point"):  # torch dtypes
+        return bool(a.dtype.is_floating_point or a.dtype.is_complex)
+    xp = array_namespace(a)  # any other array API library (array-api-strict ...)
+    return bool(xp.isdtype(a.dtype, ("real floating", "complex floating")))
 
 
 @dataclass(frozen=True)

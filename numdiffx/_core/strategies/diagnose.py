@@ -203,7 +203,7 @@ def complex_step_truncation(plan: Any, method: AbstractMethod, h: Any, value: An
         tol = tolerance(eps, central(order=2)) * (xp.abs(value) + scale
                                                   + f_abs * eps**0.5 / step)
         fails = (status == int(Status.SUCCESS)) & (trunc > tol)
-    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=status.dtype)
+    nonsmooth = xp.asarray(int(Status.NONSMOOTH), dtype=status.dtype, device=_device(status))
     return error, xp.where(fails, nonsmooth, status)
 
 

@@ -218,7 +218,8 @@ def rejudge_one_step(plan: Any, method: AbstractMethod, h: Any, value: Any, erro
     n = value.shape[0]
     passes = cand & _spread(xp, dev, n, rows, pr.passes, xp.zeros_like(cand))
     error = xp.where(passes, _spread(xp, dev, n, rows, pr.error, error), error)
-    status = xp.where(passes, xp.asarray(int(Status.SUCCESS), dtype=status.dtype), status)
+    status = xp.where(passes, xp.asarray(int(Status.SUCCESS), dtype=status.dtype, device=dev),
+                      status)
     return error, status
 
 
@@ -272,8 +273,9 @@ def rejudge_tableau(plan: Any, h: Any, value: Any, error: Any, status: Any,
         ok = cand & passes & agree & (error <= atol + rtol * (mag + scale_all + curvature))
         kinked = cand & kink & ~ok & (status == int(Status.SUCCESS))
     code = status.dtype
-    status = xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=code),
-                      xp.where(kinked, xp.asarray(int(Status.NONSMOOTH), dtype=code), status))
+    status = xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=code, device=dev),
+                      xp.where(kinked, xp.asarray(int(Status.NONSMOOTH), dtype=code,
+                                                  device=dev), status))
     error = xp.where(kinked, xp.maximum(error, disagreement), error)
     return error, status
 
