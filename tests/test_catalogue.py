@@ -411,10 +411,11 @@ def test_f_returning_a_list_or_tuple_is_stacked(wrap, evaluation):
     np.testing.assert_allclose(jac, expected, rtol=1e-8, atol=1e-10)
 
 
-def test_f_returning_a_dict_is_refused():
-    """f returns a dict: TypeError 'f must return an array', naming what came back."""
-    with pytest.raises(TypeError, match="f must return an array; it returned a dict"):
-        nd.jacobian(lambda v: {"y": v}, X)
+def test_f_returning_a_dict_is_a_tree_output():
+    """f returns a dict: a tree output (issue 32), jax.jacrev's layout: one Jacobian a key."""
+    j = nd.jacobian(lambda v: {"y": v, "z": 2 * v}, X)
+    assert set(j) == {"y", "z"}
+    np.testing.assert_allclose(j["z"], 2 * np.eye(X.size), atol=1e-9)
 
 
 def test_f_returning_a_python_float_is_a_scalar_output():

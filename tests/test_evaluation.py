@@ -29,9 +29,9 @@ def test_sentinel_ends_every_call_and_is_counted():
     x = np.array([0.5, 1.0, 1.5, 2.0])
     calls = []
 
-    def f(v):
+    def f(v):  # exp: no entry near a stationary point, so no probe of the curvature
         calls.append(v.copy())
-        return np.sin(v)
+        return np.exp(v)
 
     r = nd.jacobian(f, x, evaluation="batched", chunk_size=4, full_output=True)
     batches = [c for c in calls[1:] if c.shape[0] > 1]

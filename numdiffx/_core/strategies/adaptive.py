@@ -427,10 +427,12 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         """(error, status) of first derivatives at a stationary point or a symmetric kink,
         judged once more with f's curvature measured at the auto step
         (:mod:`.stationary`); unchanged where the estimate is within the tolerance of
-        ``|value|`` and its output alone, under ``noise=`` and for other plans."""
+        ``|value|`` and its output alone, under ``noise=``, under ``bounds=`` (the probe's
+        central points at the auto step and twice it could leave the domain) and for other
+        plans."""
         from .stationary import applies, probe_steps, rejudge_tableau
 
-        if self.noise is not None or not applies(plan):
+        if self.noise is not None or self.bounds is not None or not applies(plan):
             return error, status
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         return rejudge_tableau(plan, probe_steps(plan, self), value, error, status, atol,
