@@ -113,8 +113,8 @@ def test_clean_under_strict_promotion_rank_raise_checks_and_x64_either_way(x64: 
 
     dtype = np.float64 if x64 else np.float32
     ctype = np.complex128 if x64 else np.complex64
-    args = (a.astype(dtype), np.linspace(0.1, 1.2, 12).astype(dtype),
-            (np.linspace(0.5, 1.0, 12) + 0.3j).astype(ctype))
+    args = (jnp.asarray(a.astype(dtype)), jnp.asarray(np.linspace(0.1, 1.2, 12), dtype),
+            jnp.asarray(np.linspace(0.5, 1.0, 12) + 0.3j, ctype))
     with jax.enable_x64(x64), jax.numpy_dtype_promotion("strict"), \
             jax.numpy_rank_promotion("raise"), jax.enable_checks(True):
         both(mixed, args, 2)
@@ -198,3 +198,16 @@ def test_bad_arguments_are_named() -> None:
         nd.check_grads(jnp.sin, (1.0,), 1, modes=("fwd", "backward"))
     with pytest.raises(ValueError, match=r"order must be an int >= 1"):
         nd.check_grads(jnp.sin, (1.0,), 0)
+
+
+def test_numdiffx_arithmetic_on_jax_arrays_is_clean_under_strict_promotion() -> None:
+    m = jnp.asarray(np.linspace(-1.0, 1.0, 16).reshape(4, 4) / 4)
+    v = jnp.asarray(np.linspace(0.1, 1.2, 4))
+    z = jnp.asarray(np.linspace(0.5, 1.0, 4) + 0.3j)
+    with jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise"):
+        jac = nd.jacobian(lambda v: jnp.tanh(m @ v), v)  # rank: x (n,) + shifts (n, n)
+        np.testing.assert_allclose(jac, jax.jacfwd(lambda v: jnp.tanh(m @ v))(v), rtol=1e-7)
+        nd.jvp(lambda v: jnp.tanh(m @ v), (v,), (v,))
+        czj = nd.jacobian(lambda z: jnp.exp(z) * z, z)  # complex work, real steps
+        np.testing.assert_allclose(czj, jnp.diag(jnp.exp(z) * (1 + z)), rtol=1e-7, atol=1e-9)
+        assert nd.gradcheck(lambda z: jnp.exp(z) * z, (z,))  # jax reference: complex view

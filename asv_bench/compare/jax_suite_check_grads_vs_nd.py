@@ -18,14 +18,16 @@ Everything after ``--`` goes to pytest (default: every ``tests/*.py`` that menti
 other (their times are compared). The swap is a pytest plugin
 (``_check_grads_swap_plugin.py``) that replaces ``jax.test_util.check_grads`` (and the
 ``jtu.check_grads`` JAX's tests call) before the tests import it, and times every call.
-``--x64 0`` runs with x64 off. Printed: the issue's table (tests calling check_grads,
-passed, failed with each), every disagreement with numdiffx's first error line, and the
+Only the test methods that reach ``check_grads`` in their file (directly or through a
+helper) are collected (``-k``); ``--x64 0`` runs with x64 off. Printed: the issue's
+table (tests calling check_grads, passed, failed with each), every disagreement with numdiffx's first error line, and the
 time inside the checker on the tests both pass. Wall-clock on a shared machine: run twice
 and take the smaller.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -57,6 +59,26 @@ def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
         subprocess.run(cmd, cwd=checkout, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
         return json.loads(record.read_text()) if record.exists() else {}
+
+
+def callers(path: Path) -> set[str]:
+    """Names of the test methods in ``path`` that call check_grads, directly or through a
+    helper of the same file (a static pre-selection; the first run confirms it)."""
+    funcs = [n for n in ast.walk(ast.parse(path.read_text()))
+             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+    def names(fn: ast.AST) -> set[str]:
+        return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(fn)
+                if isinstance(n, (ast.Name, ast.Attribute))}
+
+    used = {fn.name: names(fn) for fn in funcs}
+    reach = {"check_grads"}
+    while True:
+        more = {name for name, refs in used.items() if refs & reach} - reach
+        if not more:
+            break
+        reach |= more
+    return {name for name in reach if name.startswith("test")}
 
 
 def table(jax_run: Record, nd_run: Record) -> str:
@@ -104,16 +126,23 @@ def main(argv: list[str]) -> int:
         print(f"{checkout} has no tests/ folder: pass the root of a JAX source checkout.")
         return 2
     x64 = argv[argv.index("--x64") + 1] if "--x64" in argv else "1"
-    pytest_args = argv[argv.index("--") + 1:] if "--" in argv else sorted(
-        str(p.relative_to(checkout)) for p in (checkout / "tests").glob("*.py")
-        if "check_grads" in p.read_text())
+    files = sorted(p for p in (checkout / "tests").glob("*.py")
+                   if "check_grads" in p.read_text())
+    if "--" in argv:
+        pytest_args = argv[argv.index("--") + 1:]
+        files = [p for p in files if str(p.relative_to(checkout)) in pytest_args]
+    else:
+        pytest_args = [str(p.relative_to(checkout)) for p in files]
+    tests = sorted(set().union(*(callers(p) for p in files))) if files else []
+    if tests and "-k" not in pytest_args:
+        pytest_args += ["-k", " or ".join(tests)]
     found = run_suite(checkout, "jax", pytest_args, x64)
     ids = sorted(i for i, e in found.items() if e.get("calls"))
     nd_run = run_suite(checkout, "nd", pytest_args, x64, only=ids)
     jax_run = run_suite(checkout, "jax", pytest_args, x64, only=ids)
     import jax
 
-    print(f"JAX {jax.__version__} tests at {checkout} ({' '.join(pytest_args)}), "
+    print(f"JAX {jax.__version__} tests at {checkout} ({' '.join(p.name for p in files)}), "
           f"JAX_ENABLE_X64={x64}, 8 CPU devices")
     print(table(jax_run, nd_run))
     return 0

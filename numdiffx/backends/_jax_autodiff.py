@@ -40,7 +40,7 @@ def from_real_flat(r: Any, like: Any) -> Any:
     shape = tuple(np.shape(like))
     if _is_complex(like):
         pairs = jnp.reshape(r, (-1, 2))
-        return jnp.reshape(pairs[:, 0] + 1j * pairs[:, 1], shape).astype(like.dtype)
+        return jnp.reshape(jax.lax.complex(pairs[:, 0], pairs[:, 1]), shape).astype(like.dtype)
     return jnp.reshape(r, shape).astype(like.dtype)
 
 
