@@ -20,9 +20,9 @@ other (their times are compared). The swap is a pytest plugin
 ``jtu.check_grads`` JAX's tests call) before the tests import it, and times every call.
 Only the test methods that reach ``check_grads`` in their file (directly or through a
 helper) are collected (``-k``); ``--x64 0`` runs with x64 off. Printed: the issue's
-table (tests calling check_grads, passed, failed with each), every disagreement with numdiffx's first error line, and the
-time inside the checker on the tests both pass. Wall-clock on a shared machine: run twice
-and take the smaller.
+table (tests calling check_grads, passed, failed with each), every disagreement with
+numdiffx's first error line, and the time inside the checker on the tests both pass.
+Wall-clock on a shared machine: run twice and take the smaller.
 """
 
 from __future__ import annotations
