@@ -40,7 +40,7 @@ def from_real_flat(r: Any, like: Any) -> Any:
     shape = tuple(np.shape(like))
     if _is_complex(like):
         pairs = jnp.reshape(r, (-1, 2))
-        return jnp.reshape(pairs[:, 0] + 1j * pairs[:, 1], shape).astype(like.dtype)
+        return jnp.reshape(jax.lax.complex(pairs[:, 0], pairs[:, 1]), shape).astype(like.dtype)
     return jnp.reshape(r, shape).astype(like.dtype)
 
 
@@ -197,3 +197,120 @@ class Reference:
                 return (f"the vmapped jvp w.r.t. in[{i}] differs from two single ones "
                         "(check_batched_forward_grad=True)")
         return None
+
+
+# --- jax.test_util.check_grads' contract, for numdiffx.checks.check_grads -------------------
+# The argument handling below is jax's own (public_test_util), so that f sees exactly what
+# jax's check_grads would pass it: numpy arrays, Python scalars and pytrees stay what they
+# are, the random directions come from the same seeded draws. One difference: a jax array
+# committed to a device or sharding keeps that placement on every perturbed copy.
+
+_PY_SCALARS = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64),
+               complex: np.dtype(np.complex128)}
+
+
+def flatten(tree: Any) -> tuple[list[Any], list[str], Any]:
+    """(leaves, their paths like ``[0]['w']``, treedef) of a pytree."""
+    pairs, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    return [leaf for _, leaf in pairs], [jax.tree_util.keystr(p) for p, _ in pairs], treedef
+
+
+def unflatten(treedef: Any, leaves: Sequence[Any]) -> Any:
+    return jax.tree_util.tree_unflatten(treedef, list(leaves))
+
+
+def is_python_scalar(x: Any) -> bool:
+    return not isinstance(x, np.generic) and isinstance(x, (bool, int, float, complex))
+
+
+def dtype_of(x: Any) -> np.dtype:
+    """jax's ``_dtype``: an array's dtype, a Python scalar's default (float -> float64)."""
+    if hasattr(x, "dtype"):
+        return np.dtype(x.dtype)
+    return _PY_SCALARS.get(type(x)) or np.asarray(x).dtype
+
+
+def canonical(dtype: Any) -> np.dtype:
+    """The dtype jax computes in (float64 -> float32 with x64 off)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(dtype)))
+
+
+def x64() -> bool:
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+def kind(dtype: Any) -> str:
+    """'complex', 'real' (float16/bfloat16/float8 included) or 'other'."""
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return "complex"
+    return "real" if jnp.issubdtype(dtype, jnp.floating) else "other"
+
+
+def rand_like(rng: np.random.RandomState, x: Any) -> Any:
+    """jax's ``rand_like``: a standard normal draw of x's shape and dtype."""
+    shape, dtype = np.shape(x), dtype_of(x)
+    result = np.asarray(rng.randn(*shape), dtype=dtype)
+    if kind(dtype) == "complex":
+        result = result + dtype.type(1.0j) * np.asarray(rng.randn(*shape), dtype=dtype)
+    return result.item() if is_python_scalar(x) else result
+
+
+def host(x: Any) -> np.ndarray:
+    """A host numpy view of an array or scalar (sharded arrays are gathered)."""
+    return np.asarray(x)
+
+
+def shifted(x: Any, direction: Any, step: float) -> Any:
+    """``x + step * direction`` computed as jax's check_grads does (in x's dtype, on the
+    host), returned as x's kind: a Python scalar, a numpy array, or -- for a jax array
+    committed to a device or sharding -- a jax array with x's sharding."""
+    dtype = dtype_of(x)
+    with np.errstate(all="ignore"):
+        delta = np.multiply(direction, np.array(step, dtype=dtype), dtype=dtype)
+        value = np.array(host(x) + delta, dtype=dtype)
+    if is_python_scalar(x):
+        return value.item()
+    if isinstance(x, jax.Array) and getattr(x, "committed", False) and not isinstance(
+            x, jax.core.Tracer):
+        return jax.device_put(value, x.sharding)
+    return value
+
+
+def jvp_of(f: Callable[..., Any], lin: bool = False) -> Callable[..., Any]:
+    """``(primals, tangents) -> (primal_out, tangent_out)`` by ``jax.jvp`` or, with
+    ``lin``, by ``jax.linearize`` (jax's "lin" mode)."""
+    if not lin:
+        return lambda primals, tangents: jax.jvp(f, primals, tangents)
+
+    def through_linearize(primals: Any, tangents: Any) -> Any:
+        primal_out, f_lin = jax.linearize(f, *primals)
+        return primal_out, f_lin(*tangents)
+
+    return through_linearize
+
+
+def vjp_of(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``*args -> (primal_out, pullback)`` by ``jax.vjp``."""
+    return lambda *args: jax.vjp(f, *args)
+
+
+def pullback_of_output(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``*args -> vjp(f at args)(f(args))``: the function jax's check_grads checks next
+    in reverse mode at order > 1."""
+
+    def f_vjp(*args: Any) -> Any:
+        out, pullback = jax.vjp(f, *args)
+        return pullback(out)
+
+    return f_vjp
+
+
+def conj_like(x: Any) -> Any:
+    """jax's ``conj`` on one leaf, keeping a Python scalar a Python scalar."""
+    result = np.array(np.conj(x), dtype=dtype_of(x))
+    return result.item() if is_python_scalar(x) else result
+
+
+def finfo_eps(dtype: Any) -> float:
+    """Machine epsilon of a floating or complex dtype (bfloat16 and float8 included)."""
+    return float(jnp.finfo(dtype).eps)

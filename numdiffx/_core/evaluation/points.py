@@ -261,6 +261,8 @@ def differences(
             if layout.opposite:  # w a power of 2: h / w is exact, and one division of the
                 denom = denom / layout.opposite  # (c, M) values instead of two passes
             if offsets is None:  # a vanished step gives 0/0 here: its status says so below
+                if xp.isdtype(acc.dtype, "complex floating"):  # jax's strict promotion
+                    denom = xp.astype(denom, acc.dtype)
                 acc = acc / xp.reshape(denom, (c, 1))
             # the usual case costs one reduction: every value finite. A non-finite f value
             # makes the weighted sum non-finite, and so does a zero or non-finite step
@@ -331,6 +333,7 @@ def _shifted_points(xp: Any, work: Any, combos: list[Any], units: list[Any],
     neg_zero = xp.asarray(complex(-0.0, -0.0) if is_complex else -0.0, dtype=work.dtype,
                           device=device)
     rows = []
+    complex_work = xp.isdtype(work.dtype, "complex floating")
     for combo in combos:
         point = work
         for (offset, _), unit, mask in zip(combo, units, masks):
@@ -339,7 +342,11 @@ def _shifted_points(xp: Any, work: Any, combos: list[Any], units: list[Any],
                     unit = xp.astype(unit, work.dtype) * offset
                 elif offset != 1.0:
                     unit = unit * offset
+                if complex_work and unit.dtype != work.dtype:  # jax's strict promotion
+                    unit = xp.astype(unit, work.dtype)
                 shift = unit if mask is None else xp.where(mask, unit, neg_zero)
+                if point.ndim < shift.ndim:  # explicit: jax's rank promotion "raise"
+                    point = xp.expand_dims(point, 0)
                 point = point + shift  # non-finite points: NON_FINITE below
         rows.append(point)
     return xp.reshape(xp.stack(rows, axis=1), (c * len(combos), n))

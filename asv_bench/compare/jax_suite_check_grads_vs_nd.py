@@ -1,0 +1,152 @@
+"""JAX's own test suite: ``jax.test_util.check_grads`` vs ``nd.check_grads`` swapped in.
+
+The tests of JAX's source tree that call ``check_grads`` run once with each checker, under
+JAX's own test configuration (its ``conftest.py`` and pytest settings: warnings as errors;
+strict dtype/rank promotion where a test file asks for it), x64 on by default, 8 host CPU
+devices (so the sharding tests run), every test seeded as JAX seeds it. The JAX source is
+NOT part of numdiffx: PATH is a checkout of jax-ml/jax at the installed jax's release
+(``git archive jax-v0.10.2 tests conftest.py pyproject.toml`` is enough).
+
+Run: ``python asv_bench/compare/jax_suite_check_grads_vs_nd.py PATH``, e.g.
+
+    python asv_bench/compare/jax_suite_check_grads_vs_nd.py /work/jaxsrc
+    python asv_bench/compare/jax_suite_check_grads_vs_nd.py /work/jaxsrc -- tests/nn_test.py
+
+Everything after ``--`` goes to pytest (default: every ``tests/*.py`` that mentions
+``check_grads``). Three runs: jax's checker over the files (it finds the tests that call
+``check_grads``), then numdiffx's and jax's again over just those tests, one after the
+other (their times are compared). The swap is a pytest plugin
+(``_check_grads_swap_plugin.py``) that replaces ``jax.test_util.check_grads`` (and the
+``jtu.check_grads`` JAX's tests call) before the tests import it, and times every call.
+Only the test methods that reach ``check_grads`` in their file (directly or through a
+helper) are collected (``-k``); ``--x64 0`` runs with x64 off. Printed: the issue's
+table (tests calling check_grads, passed, failed with each), every disagreement with
+numdiffx's first error line, and the time inside the checker on the tests both pass.
+Wall-clock on a shared machine: run twice and take the smaller.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+Record = dict[str, dict[str, Any]]
+
+
+def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
+              only: list[str] | None = None) -> Record:
+    """Run the tests with one checker; {test id: calls, seconds, outcome, error}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / f"{mode}.json"
+        env = dict(os.environ, ND_SWAP_MODE=mode, ND_SWAP_RECORD=str(record),
+                   JAX_ENABLE_X64=x64, JAX_PLATFORMS="cpu",
+                   XLA_FLAGS="--xla_force_host_platform_device_count=8",
+                   PYTHONPATH=os.pathsep.join([str(HERE), str(REPO),
+                                               os.environ.get("PYTHONPATH", "")]))
+        if only is not None:
+            (Path(tmp) / "only.txt").write_text("\n".join(only))
+            env["ND_SWAP_ONLY"] = str(Path(tmp) / "only.txt")
+        cmd = [sys.executable, "-m", "pytest", "-p", "_check_grads_swap_plugin", "-q",
+               "-p", "no:cacheprovider", "--color=no", *pytest_args]
+        subprocess.run(cmd, cwd=checkout, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        return json.loads(record.read_text()) if record.exists() else {}
+
+
+def callers(path: Path) -> set[str]:
+    """Names of the test methods in ``path`` that call check_grads, directly or through a
+    helper of the same file (a static pre-selection; the first run confirms it)."""
+    funcs = [n for n in ast.walk(ast.parse(path.read_text()))
+             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+    def names(fn: ast.AST) -> set[str]:
+        return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(fn)
+                if isinstance(n, (ast.Name, ast.Attribute))}
+
+    used = {fn.name: names(fn) for fn in funcs}
+    reach = {"check_grads"}
+    while True:
+        more = {name for name, refs in used.items() if refs & reach} - reach
+        if not more:
+            break
+        reach |= more
+    return {name for name in reach if name.startswith("test")}
+
+
+def table(jax_run: Record, nd_run: Record) -> str:
+    ids = sorted(i for i in set(jax_run) | set(nd_run)
+                 if jax_run.get(i, {}).get("calls") or nd_run.get(i, {}).get("calls"))
+
+    def count(run: Record, outcome: str) -> int:
+        return sum(run.get(i, {}).get("outcome") == outcome for i in ids)
+
+    both = [i for i in ids if jax_run.get(i, {}).get("outcome") == "passed"
+            and nd_run.get(i, {}).get("outcome") == "passed"]
+    t_jax = sum(jax_run[i]["seconds"] for i in both)
+    t_nd = sum(nd_run[i]["seconds"] for i in both)
+    calls = [sum(run.get(i, {}).get("calls", 0) for i in ids) for run in (jax_run, nd_run)]
+    lines = [
+        "| run | tests that call check_grads | pass | fail | skipped |",
+        "|---|---|---|---|---|",
+        f"| jax's check_grads | {len(ids)} | {count(jax_run, 'passed')} | "
+        f"{count(jax_run, 'failed')} | {count(jax_run, 'skipped')} |",
+        f"| `nd.check_grads` swapped in | {len(ids)} | {count(nd_run, 'passed')} | "
+        f"{count(nd_run, 'failed')} | {count(nd_run, 'skipped')} |",
+        f"calls: {calls[0]} (jax), {calls[1]} (numdiffx)",
+        f"time inside check_grads on the {len(both)} tests both pass: jax {t_jax:.2f} s, "
+        f"numdiffx {t_nd:.2f} s, ratio {t_nd / max(t_jax, 1e-9):.2f}",
+    ]
+    disagree = [i for i in ids if jax_run.get(i, {}).get("outcome") !=
+                nd_run.get(i, {}).get("outcome")]
+    lines.append(f"disagreements: {len(disagree)}")
+    for i in disagree:
+        j, n = jax_run.get(i, {}), nd_run.get(i, {})
+        lines.append(f"  {i}\n    jax {j.get('outcome', '?')}, numdiffx {n.get('outcome', '?')}"
+                     f": {n.get('checker_error') or n.get('error') or j.get('checker_error')}")
+    slow = sorted(both, key=lambda i: -nd_run[i]["seconds"])[:5]
+    lines.append("slowest for numdiffx (s, numdiffx vs jax):")
+    lines += [f"  {nd_run[i]['seconds']:.3f} vs {jax_run[i]['seconds']:.3f}  {i}" for i in slow]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    checkout = Path(argv[0]).resolve()
+    if not (checkout / "tests").is_dir():
+        print(f"{checkout} has no tests/ folder: pass the root of a JAX source checkout.")
+        return 2
+    x64 = argv[argv.index("--x64") + 1] if "--x64" in argv else "1"
+    files = sorted(p for p in (checkout / "tests").glob("*.py")
+                   if "check_grads" in p.read_text())
+    if "--" in argv:
+        pytest_args = argv[argv.index("--") + 1:]
+        files = [p for p in files if str(p.relative_to(checkout)) in pytest_args]
+    else:
+        pytest_args = [str(p.relative_to(checkout)) for p in files]
+    tests = sorted(set().union(*(callers(p) for p in files))) if files else []
+    if tests and "-k" not in pytest_args:
+        pytest_args += ["-k", " or ".join(tests)]
+    found = run_suite(checkout, "jax", pytest_args, x64)
+    ids = sorted(i for i, e in found.items() if e.get("calls"))
+    nd_run = run_suite(checkout, "nd", pytest_args, x64, only=ids)
+    jax_run = run_suite(checkout, "jax", pytest_args, x64, only=ids)
+    import jax
+
+    print(f"JAX {jax.__version__} tests at {checkout} ({' '.join(p.name for p in files)}), "
+          f"JAX_ENABLE_X64={x64}, 8 CPU devices")
+    print(table(jax_run, nd_run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
