@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 import numdiffx as nd
 from numdiffx._core import api, fastlane
@@ -48,6 +49,11 @@ def engine(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
 
 
 def same(lb: Any, a: Any, b: Any) -> None:
+    if isinstance(a, nd.DiffResult):  # field by field (value, error, step, status), nfev
+        assert type(b) is nd.DiffResult and a.nfev == b.nfev
+        for name in ("value", "error", "step", "status"):
+            same(lb, getattr(a, name), getattr(b, name))
+        return
     a, b = lb.to_numpy(a), lb.to_numpy(b)
     assert a.shape == b.shape and a.dtype == b.dtype
     np.testing.assert_array_equal(a, b)  # bit for bit, NaN where NaN
@@ -98,8 +104,9 @@ def test_modes_and_shapes(lb: Any, evaluation: str, shape: tuple[int, ...],
     assert len(taken) == 2
 
 
-def test_other_arguments_and_argnums(lb: Any, monkeypatch: pytest.MonkeyPatch,
-                                     taken: list[int]) -> None:
+@pytest.mark.parametrize("full_output", [False, True])
+def test_other_arguments_and_argnums(lb: Any, full_output: bool,
+                                     monkeypatch: pytest.MonkeyPatch, taken: list[int]) -> None:
     a = lb.asarray([1.0, -2.0, 0.5])
     b = lb.asarray([0.3, 0.7])
 
@@ -107,12 +114,13 @@ def test_other_arguments_and_argnums(lb: Any, monkeypatch: pytest.MonkeyPatch,
         return lb.xp.concat([u * v[..., :1], v ** 2 * c], axis=-1)
 
     f0 = f(a, b, 3.0)
-    for fn in (lambda: nd.jacobian(f, a, b, 3.0, f0=f0), lambda: nd.jacobian(
-            f, a, b, 3.0, argnums=1, f0=f0, evaluation="batched", method="forward")):
+    fo = dict(full_output=full_output)
+    for fn in (lambda: nd.jacobian(f, a, b, 3.0, f0=f0, **fo), lambda: nd.jacobian(
+            f, a, b, 3.0, argnums=1, f0=f0, evaluation="batched", method="forward", **fo)):
         same(lb, fn(), engine(monkeypatch, fn))
     for argnums in (0, 1, -1 + 2):
         def call(argnums: int = argnums) -> Any:
-            return nd.jacobian(f, a, b, 3.0, argnums=argnums, evaluation="batched")
+            return nd.jacobian(f, a, b, 3.0, argnums=argnums, evaluation="batched", **fo)
 
         same(lb, call(), engine(monkeypatch, call))
     assert len(taken) == 5
@@ -122,7 +130,6 @@ def test_not_plain_goes_to_the_engine(lb: Any, monkeypatch: pytest.MonkeyPatch,
                                       taken: list[int]) -> None:
     x = lb.asarray([0.5, 1.0, 2.0])
     calls = [
-        lambda: nd.jacobian(lb.xp.sin, x, full_output=True).value,
         lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", chunk_size=2),
         lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", memory_budget=64),
         lambda: nd.jacobian(lb.xp.sin, x, evaluation="batched", method="complex_step"),
@@ -135,7 +142,9 @@ def test_not_plain_goes_to_the_engine(lb: Any, monkeypatch: pytest.MonkeyPatch,
     assert taken == []
 
 
-def test_non_finite_values_get_the_engines_statuses(lb: Any, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("full_output", [False, True])
+def test_non_finite_values_get_the_engines_statuses(lb: Any, full_output: bool,
+                                                    monkeypatch: pytest.MonkeyPatch,
                                                     taken: list[int]) -> None:
     """A domain edge at 0: the lane sees a non-finite sum and hands the call over; the
     result is the engine's (one-sided retry, NaN where no stencil works)."""
@@ -148,11 +157,15 @@ def test_non_finite_values_get_the_engines_statuses(lb: Any, monkeypatch: pytest
     def call() -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return nd.jacobian(f, x, evaluation="batched")
+            return nd.jacobian(f, x, evaluation="batched", full_output=full_output)
 
     fast = call()
     assert taken == [1]  # tried, then handed over
     same(lb, fast, engine(monkeypatch, call))
+    if full_output:
+        assert fast.status_names[0, 0] == "ONE_SIDED"
+        assert fast.status_names[2, 2] == "NON_FINITE"
+        fast = fast.value
     got = lb.to_numpy(fast)
     assert np.isnan(got[2, 2]) and abs(got[3, 3] - 8.0) < 1e-8
     assert abs(got[0, 0] - 2e-9) < 1e-12  # the one-sided retry reached it
@@ -263,3 +276,87 @@ def test_host_bridge_hands_other_outputs_to_the_engine(monkeypatch: pytest.Monke
     J = nd.jacobian(torch.sin, p, evaluation="batched")
     assert bridged == [1] and not J.requires_grad and p.grad is None
     torch.testing.assert_close(J, torch.diag(torch.cos(x)), rtol=1e-3, atol=0)
+
+
+def _curved(x: Any) -> Any:
+    """Every kind of entry at once: curved, linear, constant, ~0 (x[2] = 0), large, and a
+    last output whose difference is lost to round-off (1e20 + x: never SUCCESS)."""
+    body = x[..., :1] * x + x ** 3 + 1e3 * x[..., 2:3] ** 2 + 5.0
+    return array_namespace(x).concat([body, 1e20 + x[..., 1:2]], axis=-1)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=str)
+@pytest.mark.parametrize("step", STEPS, ids=str)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_output_is_the_engines_bit_for_bit(lb: Any, method: Any, step: Any, dtype: str,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                taken: list[int]) -> None:
+    """``full_output=True`` on the lane: value, error estimate, step, nfev and statuses are
+    the engine's (its rule, ``one_pass`` and estimate run on the lane's one batch)."""
+    x = lb.asarray(np.random.default_rng(5).uniform(-2, 3, 6), dtype)
+    x[2] = 0.0
+
+    def call() -> Any:
+        return nd.jacobian(_curved, x, method=method, step=step, evaluation="batched",
+                           full_output=True)
+
+    fast = call()
+    assert taken == [1]
+    slow = engine(monkeypatch, call)
+    same(lb, fast, slow)
+    assert (lb.to_numpy(fast.status)[-1] != 0).any()  # 1e20 + x: never SUCCESS
+
+
+@pytest.mark.parametrize("evaluation", ["auto", "batched", "vmap", "loop"])
+@pytest.mark.parametrize("shape", [(), (1,), (3, 4)])
+def test_full_output_modes_shapes_gradient(lb: Any, evaluation: str, shape: tuple[int, ...],
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           taken: list[int]) -> None:
+    if evaluation == "vmap" and lb.name in ("numpy", "cupy"):
+        pytest.skip("no vmap in this library")
+    x = lb.asarray(np.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape))
+    xp = lb.xp
+
+    def f(v: Any) -> Any:
+        s = (v ** 2).sum()
+        return xp.stack([xp.sin(v) * s, v * 2.0, xp.cos(v) + 1e8])
+
+    def g(v: Any) -> Any:
+        return (xp.sin(v) * v).sum()
+
+    batched = evaluation == "batched"
+    calls = [lambda m=m: nd.gradient(g, x, evaluation=evaluation, method=m, full_output=True)
+             for m in ("central", "forward")]
+    if not batched:  # f above is per point
+        calls.append(lambda: nd.jacobian(f, x, evaluation=evaluation, full_output=True))
+    else:
+        def gb(v: Any) -> Any:
+            return (xp.sin(v) * v).reshape(v.shape[0], -1).sum(-1)
+
+        calls = [lambda m=m: nd.gradient(gb, x, evaluation="batched", method=m,
+                                         full_output=True) for m in ("central", "forward")]
+    for op in calls:
+        same(lb, op(), engine(monkeypatch, op))
+    assert len(taken) == len(calls)
+
+
+def test_full_output_torch_host_bridge(monkeypatch: pytest.MonkeyPatch,
+                                       bridged: list[int]) -> None:
+    """torch on the CPU, batched, small: the estimate runs in numpy on the host views; every
+    field comes back a torch tensor equal to the engine's (which runs in torch)."""
+    torch = pytest.importorskip("torch")
+    for method in ("central", "forward", nd.central(order=4)):
+        x = torch.tensor([0.3, -1.2, 2.0, 0.0, 7.5], dtype=torch.float64)
+
+        def call(method: Any = method, x: Any = x) -> Any:
+            return nd.jacobian(_curved, x, method=method, evaluation="batched",
+                               full_output=True)
+
+        fast = call()
+        slow = engine(monkeypatch, call)
+        for name in ("value", "error", "step", "status"):
+            got, want = getattr(fast, name), getattr(slow, name)
+            assert type(got) is torch.Tensor and got.dtype == want.dtype, name
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
+        assert fast.nfev == slow.nfev
+    assert len(bridged) == 3 * 4  # value, error, step, status of each call
