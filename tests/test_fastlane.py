@@ -360,3 +360,74 @@ def test_full_output_torch_host_bridge(monkeypatch: pytest.MonkeyPatch,
             np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
         assert fast.nfev == slow.nfev
     assert len(bridged) == 3 * 4  # value, error, step, status of each call
+
+
+@pytest.fixture
+def jax_bridged(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the jax results that came back from the host bridge."""
+    jax_backend = pytest.importorskip("numdiffx.backends._jax").BACKEND
+    calls: list[int] = []
+    back = type(jax_backend).from_host
+
+    def counted(self: Any, a: Any) -> Any:
+        calls.append(1)
+        return back(self, a)
+
+    monkeypatch.setattr(type(jax_backend), "from_host", counted)
+    return calls
+
+
+@pytest.mark.parametrize("evaluation", ["batched", "vmap", "auto", "loop"])
+def test_jax_eager_runs_on_host_views(evaluation: str, monkeypatch: pytest.MonkeyPatch,
+                                      jax_bridged: list[int]) -> None:
+    """jax eagerly on the CPU: numdiffx's arithmetic in numpy, f (and jax.vmap of f) on
+    jax arrays, every stencil and rule the engine's bits (XLA's division is not numpy's:
+    the quotient is XLA's); another argument stays the caller's jax array."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.asarray(np.random.default_rng(3).uniform(-2, 3, 7)).at[2].set(0.0)
+    w = jnp.linspace(0.5, 2.0, 7, dtype=x.dtype)
+    seen: set[type] = set()
+
+    def f(v: Any, c: Any) -> Any:
+        seen.add(type(c))
+        return jnp.sin(v) * jnp.exp(v[..., :1]) / c + jnp.tanh(v * 3.0) * 1.7 + v ** 3
+
+    for method in METHODS:
+        for step in STEPS:
+            def call(method: Any = method, step: Any = step) -> Any:
+                return nd.jacobian(f, x, w, method=method, step=step, evaluation=evaluation)
+
+            got, want = call(), engine(monkeypatch, call)
+            assert type(got) is type(want) and got.dtype == want.dtype
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want),
+                                          err_msg=f"{method} {step}")
+    assert len(jax_bridged) == len(METHODS) * len(STEPS)
+    assert seen == {type(x)}
+    g = nd.gradient(lambda v: (v ** 2).reshape(*v.shape[:-2], -1).sum(-1), jnp.ones((2, 3)),
+                    method="forward",
+                    evaluation=evaluation)
+    assert g.shape == (2, 3) and len(jax_bridged) == len(METHODS) * len(STEPS) + 1
+
+
+def test_jax_eager_hands_over() -> None:
+    """What the bridge does not take goes to the engine: a non-finite value (its one-sided
+    retry), full_output, a tuple output, a traced x; a batched f mixing rows is caught."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.asarray([1e-9, 1.0, -1.0, 4.0])
+
+    def f(v: Any) -> Any:
+        return jnp.where(v >= 0, v ** 2, jnp.nan)
+
+    J = np.asarray(nd.jacobian(f, x, evaluation="batched"))
+    assert np.isnan(J[2, 2]) and abs(J[3, 3] - 8.0) < 1e-4 and abs(J[0, 0]) < 1e-4
+    r = nd.jacobian(jnp.sin, x, full_output=True)
+    assert type(r.value) is type(x) and r.status_counts() == {"SUCCESS": 16}
+    T = nd.jacobian(lambda v: (v, 2 * v), x)
+    assert T.shape == (2, 4, 4)
+    jitted = jax.jit(lambda v: nd.jacobian(jnp.sin, v))(x)
+    np.testing.assert_allclose(np.asarray(jitted), np.diag(np.cos(np.asarray(x))), rtol=1e-3,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="mixes the rows"):
+        nd.jacobian(lambda v: v - v.mean(axis=0), x, evaluation="batched")

@@ -147,7 +147,7 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
         xp, backend = array_kind(x)
     except TypeError:
         return NOT_TAKEN
-    if (backend.index_add is None or isinstance(x, np.generic)
+    if ((backend.index_add is None and not backend.eager_dispatch) or isinstance(x, np.generic)
             or not (x.dtype == xp.float64 or x.dtype == xp.float32) or backend.is_traced(x)
             or getattr(x, "is_meta", False)):
         return NOT_TAKEN
@@ -157,16 +157,24 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
     n = math.prod(x.shape)
     budget, chunk = cast(int, memory_budget), cast("int | None", chunk_size)
     with backend.no_grad():  # once for every call of f below (each would enter its own)
-        bridge = backend.host_bridge(f, args, a) if (
-            evaluation == "batched" and f0 is None
-            and n * n * len(lane.layout.combos) <= _HOST_POINTS) else None
+        if backend.eager_dispatch:  # jax: numdiffx's arithmetic in numpy, or the engine
+            # (full_output: the estimate divides, and XLA's division is not numpy's)
+            bridge = backend.host_bridge(f, args, a) if f0 is None and not full_output else (
+                None)
+            if bridge is None:
+                return NOT_TAKEN
+        else:
+            bridge = backend.host_bridge(f, args, a) if (
+                evaluation == "batched" and f0 is None
+                and n * n * len(lane.layout.combos) <= _HOST_POINTS) else None
         if bridge is None:
             return _plain(f, args, a, x, xp, backend, lane, evaluation, n, op, f0, budget,
                           chunk, full_output)
-        # torch on the CPU: steps, points, checks and differences in numpy (the same
-        # IEEE operations, the same bits), f on zero-copy views of the same memory
+        # torch, jax on the CPU: steps, points, checks and differences in numpy (the same
+        # IEEE operations, the same bits), f on the library's views of the same memory
         g, host_args, x_host = bridge
         host_xp, host = array_kind(x_host)
+        host = getattr(g, "host_backend", host)  # jax's: numpy whose vmap maps f in jax
         try:
             out = _plain(g, host_args, a, x_host, host_xp, host, lane, evaluation, n, op,
                          None, budget, chunk, full_output)
@@ -253,7 +261,7 @@ def _differences(ev: Evaluator, xp: Any, backend: Any, lane: _Lane, x_flat: Any,
         h = h / layout.opposite
     else:
         acc = _combine(xp, y_flat.reshape(n, k, m_out), f0_row, layout.combos, True, False)
-    acc = acc / h.reshape(n, 1)  # the engine's h ** 1: the same bits
+    acc = backend.divide(acc, h.reshape(n, 1))  # the engine's h ** 1: the same bits
     total = acc.sum()  # the method: no wrapper (numpy, torch, cupy)
     if not (math.isfinite(float(total)) if total.dtype == x_flat.dtype
             or xp.isdtype(total.dtype, "real floating") else bool(xp.isfinite(total))):
