@@ -431,3 +431,27 @@ def test_jax_eager_hands_over() -> None:
                                atol=1e-6)
     with pytest.raises(ValueError, match="mixes the rows"):
         nd.jacobian(lambda v: v - v.mean(axis=0), x, evaluation="batched")
+
+
+@pytest.mark.parametrize("lane", [True, False])
+def test_vmap_mode_checks_against_f_itself(lane: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under vmap, f(x) and the once-per-computation spot check are f itself on one point
+    (no trace of the mapped f; vmap is checked against f): one traced call, two plain."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    kinds: list[bool] = []
+
+    def f(v: Any) -> Any:
+        kinds.append(isinstance(v, jax.core.Tracer))
+        return jnp.sin(v) * v[0]
+
+    x = jnp.asarray([0.5, 1.0, 2.0])
+
+    def call() -> Any:
+        return nd.jacobian(f, x, evaluation="vmap")
+
+    J = call() if lane else engine(monkeypatch, call)
+    assert sorted(kinds) == [False, False, True]
+    want = np.diag(np.cos(np.asarray(x)) * 0.5)
+    want[:, 0] += np.sin(np.asarray(x))
+    np.testing.assert_allclose(np.asarray(J), want, rtol=1e-4, atol=1e-5)
