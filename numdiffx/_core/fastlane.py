@@ -76,6 +76,7 @@ NOT_TAKEN: Any = object()
 #: the most perturbed elements (n * n * points per element) a host bridge takes: beyond
 #: it torch's own kernels (threaded) beat numpy's; measured crossover n ~ 200 forward
 _HOST_POINTS = 2 ** 15
+_NUMPY_IS_ARRAY_API = hasattr(np, "isdtype") and hasattr(np, "permute_dims")
 _QUIET = contextlib.nullcontext()  # torch, cupy: no floating-point warnings to silence
 
 
@@ -223,7 +224,10 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
         return NOT_TAKEN  # several chunks: the engine's loop over them
     check_dense_fits(m_out, n, x_flat.dtype)
     if full_output:  # the engine's rule, estimate and statuses on the lane's points
-        plan = _LanePlan(Problem(xp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
+        # numpy itself for numpy arrays (its namespace is the array API's since numpy 2:
+        # the same functions, without array_api_compat's wrapper per operation)
+        pxp = np if type(x_flat) is np.ndarray and _NUMPY_IS_ARRAY_API else xp
+        plan = _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
                                  ev, f0_flat), lane)
         try:
             return plan.finish(lane.rule.run(plan, full_output=True), True)
