@@ -306,6 +306,10 @@ class _LanePlan(ColumnsPlan):
         # the engine's ``take`` of every entry's step, in entry order: the steps themselves
         return h.reshape(-1, 1)
 
+    def f0_entries(self) -> Any:
+        # the engine's ``expand_dims(f0, 0)`` of the flat f(x): the method, a view
+        return self.problem.f0.reshape(1, -1)
+
 
 def _diagonal_points(backend: Any, x_flat: Any, combos: list[Any], h: Any, n: int,
                      sentinel: bool) -> Any:

@@ -234,16 +234,16 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
     # 0-d constants broadcast by ``where``: no full-size ones/zeros (the same bits)
     safe_h = xp.where(h == 0, _const(xp, 1.0, h), h)
     with np.errstate(all="ignore"):  # one context for the whole estimate (verdict too)
+        mag = xp.abs(value)  # |value|, taken once
         if isinstance(method, ComplexStep):
             s = safe_h / eps**0.5  # the complex step is sqrt(eps) * scale
-            roundoff = 4 * eps * xp.abs(value)
-            trunc = method.truncation_constant * safe_h ** 2 * xp.abs(value) / s ** 2
+            roundoff = 4 * eps * mag
+            trunc = method.truncation_constant * safe_h ** 2 * mag / s ** 2
             spread = xp.zeros_like(value)
         else:
             s = safe_h / (method.step_constant * eps ** (1.0 / (p + q)))
             roundoff = method.roundoff_constant * eps * f_abs / safe_h ** q
             assert isinstance(method, Stencil)
-            mag = xp.abs(value)  # |value|, taken once: the truncation floor, spread, verdict
             trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras, mag)
         trunc, roundoff = TRUNCATION_SAFETY * trunc, ROUNDOFF_SAFETY * roundoff
         if known is not None:
@@ -255,10 +255,9 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
         # the spread widens the tolerance of a value near a zero of the derivative, never
         # beyond the magnitude of the result: an estimate larger than the value is no
         # SUCCESS
-        if isinstance(method, ComplexStep):
-            mag = xp.abs(value)
         spread = xp.minimum(spread, mag + scale)
-        status = _verdict(xp, method, eps, mag, status, trunc, roundoff, scale + spread)
+        status = _verdict(xp, method, eps, mag, status, trunc, roundoff, scale + spread,
+                          error)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
     error = xp.where(bad, _const(xp, math.nan, error), error)
     return error, status
@@ -279,10 +278,12 @@ def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any
 
 
 def _verdict(xp: Any, method: AbstractMethod, eps: float, mag: Any, status: Any, trunc: Any,
-             roundoff: Any, scale: Any) -> Any:
-    """:func:`verdict` of ``mag = |value|``, inside the caller's ``np.errstate``."""
+             roundoff: Any, scale: Any, total: Any = None) -> Any:
+    """:func:`verdict` of ``mag = |value|``, inside the caller's ``np.errstate``;
+    ``total``: ``trunc + roundoff`` where the caller has it."""
     tol = tolerance(eps, method) * (mag + scale)
-    fails = (status == int(Status.SUCCESS)) & ~(trunc + roundoff <= tol)
+    total = trunc + roundoff if total is None else total
+    fails = (status == int(Status.SUCCESS)) & ~(total <= tol)
     code, dev = xp.int8, _device(status)
     return xp.where(fails & (roundoff >= trunc),
                     xp.asarray(int(Status.ROUNDOFF), dtype=code, device=dev),

@@ -197,10 +197,11 @@ def rejudge_one_step(plan: Any, method: AbstractMethod, h: Any, value: Any, erro
     if not (method == PROBE and extras and applies(plan)):
         return error, status
     p = plan.problem
-    xp, eps, dev = p.xp, p.eps, p.device
+    xp = p.xp
     failing = (status == int(Status.NONSMOOTH)) | (status == int(Status.ROUNDOFF))
     if not bool(xp.any(failing)):  # only failing entries are rejudged: nothing to do
         return error, status
+    eps, dev = p.eps, p.device
     e1 = extras[0]
     scale = plan.output_scale(value)
     step = xp.abs(plan.estimate_steps(h))
