@@ -5,14 +5,19 @@ serves every operation, step rule and evaluation mode, and its generality costs 
 100 us of Python per call: 4x the bare batched difference at n = 10 (issue 17). The
 commonest call needs none of it: ``jacobian``/``gradient`` of one argument, a real
 first-derivative stencil, a one-step rule (``auto``, ``fixed``, ``relative``), the
-batched or vmap evaluation, no ``full_output``, x a float32/float64 array of a library
-with indexed updates (numpy, torch, cupy). This lane runs that call with the engine's own
-pieces, in the engine's order, so the result is bit-identical (``tests/test_fastlane.py``
-compares them on every stencil and backend):
+batched or vmap evaluation, x a float32/float64 array of a library with indexed updates
+(numpy, torch, cupy). This lane runs that call with the engine's own pieces, in the
+engine's order, so the result is bit-identical (``tests/test_fastlane.py`` compares them
+on every stencil and backend):
 
 - the same evaluator (f(x) first, the sentinel row, vmap's spot check and fallback);
 - the same steps (the rule's nominal step made representable, ``(x + h) - x``);
-- the same points (x's copies with each step added at its element) and combination.
+- the same points (x's copies with each step added at its element) and combination;
+- with ``full_output=True``, the engine's own rule run on a :class:`_LanePlan` (the
+  dense Jacobian plan whose evaluation is the lane's batch): its steps, ``one_pass``, the
+  estimate and statuses of ``strategies.diagnose`` from the same points (their second
+  difference and slope), and the plan's layout of the DiffResult. A change to how the
+  engine judges SUCCESS applies here unchanged.
 
 What depends only on the options (the stencil, the rule, the point layout) is resolved
 once per distinct options and cached. A call that is not plain -- other options, a
@@ -45,7 +50,9 @@ from numdiffx.backends import HostBridgeRefused
 
 from .evaluation.evaluator import Evaluator, EvaluatorSpec
 from .evaluation.points import (
+    Differences,
     _combine,
+    _combine_with,
     _Layout,
     _layout,
     chunk_points,
@@ -53,8 +60,11 @@ from .evaluation.points import (
     itemsize,
     representable_steps,
 )
+from .plans.columns import ColumnsPlan
 from .plans.shared import check_dense_fits
-from .stencils import ComplexStep, Stencil, resolve_method
+from .problem import Problem
+from .result import DiffResult
+from .stencils import AbstractMethod, ComplexStep, Stencil, resolve_method
 from .strategies.nominal import AbstractNominalRule, auto, fixed, relative
 from .strategies.resolve import resolve_step
 from .validation import array_kind, f0_iv
@@ -66,6 +76,7 @@ NOT_TAKEN: Any = object()
 #: the most perturbed elements (n * n * points per element) a host bridge takes: beyond
 #: it torch's own kernels (threaded) beat numpy's; measured crossover n ~ 200 forward
 _HOST_POINTS = 2 ** 15
+_NUMPY_IS_ARRAY_API = hasattr(np, "isdtype") and hasattr(np, "permute_dims")
 _QUIET = contextlib.nullcontext()  # torch, cupy: no floating-point warnings to silence
 
 
@@ -122,7 +133,7 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
                   full_output: bool, op: str, batch_axis: object, sparsity: object,
                   executor: object, retries: object, f0: Any) -> Any:
     """The Jacobian (gradient) of a plain call, or :data:`NOT_TAKEN`."""
-    if (full_output or sparsity is not None or executor is not None
+    if (sparsity is not None or executor is not None or type(full_output) is not bool
             or type(retries) is not int or retries != 0
             or type(batch_axis) is not int or batch_axis != 0
             or type(argnums) is not int or not isinstance(evaluation, str)
@@ -137,7 +148,7 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
         xp, backend = array_kind(x)
     except TypeError:
         return NOT_TAKEN
-    if (backend.index_add is None or isinstance(x, np.generic)
+    if ((backend.index_add is None and not backend.eager_dispatch) or isinstance(x, np.generic)
             or not (x.dtype == xp.float64 or x.dtype == xp.float32) or backend.is_traced(x)
             or getattr(x, "is_meta", False)):
         return NOT_TAKEN
@@ -147,28 +158,47 @@ def fast_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: object, m
     n = math.prod(x.shape)
     budget, chunk = cast(int, memory_budget), cast("int | None", chunk_size)
     with backend.no_grad():  # once for every call of f below (each would enter its own)
-        bridge = backend.host_bridge(f, args, a) if (
-            evaluation == "batched" and f0 is None
-            and n * n * len(lane.layout.combos) <= _HOST_POINTS) else None
+        if backend.eager_dispatch:  # jax: numdiffx's arithmetic in numpy, or the engine
+            # (full_output: the estimate divides, and XLA's division is not numpy's)
+            bridge = backend.host_bridge(f, args, a) if f0 is None and not full_output else (
+                None)
+            if bridge is None:
+                return NOT_TAKEN
+        else:
+            bridge = backend.host_bridge(f, args, a) if (
+                evaluation == "batched" and f0 is None
+                and n * n * len(lane.layout.combos) <= _HOST_POINTS) else None
         if bridge is None:
             return _plain(f, args, a, x, xp, backend, lane, evaluation, n, op, f0, budget,
-                          chunk)
-        # torch on the CPU: steps, points, checks and differences in numpy (the same
-        # IEEE operations, the same bits), f on zero-copy views of the same memory
+                          chunk, full_output)
+        # torch, jax on the CPU: steps, points, checks and differences in numpy (the same
+        # IEEE operations, the same bits), f on the library's views of the same memory
         g, host_args, x_host = bridge
         host_xp, host = array_kind(x_host)
+        host = getattr(g, "host_backend", host)  # jax's: numpy whose vmap maps f in jax
         try:
             out = _plain(g, host_args, a, x_host, host_xp, host, lane, evaluation, n, op,
-                         None, budget, chunk)
+                         None, budget, chunk, full_output)
         except HostBridgeRefused:  # f returned what the bridge does not carry: the engine
             return NOT_TAKEN
-        return out if out is NOT_TAKEN else backend.from_host(out)
+        if out is NOT_TAKEN:
+            return out
+        if not full_output:
+            return backend.from_host(out)
+        return DiffResult(value=backend.from_host(out.value),
+                          error=backend.from_host(out.error),
+                          step=backend.from_host(out.step), nfev=out.nfev,
+                          status=backend.from_host(out.status))
+
+
+class _HandOver(Exception):
+    """The lane met what only the engine handles (a non-finite value, a one-sided retry)."""
 
 
 def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, backend: Any,
            lane: _Lane, evaluation: str, n: int, op: str, f0: Any, memory_budget: int,
-           chunk_size: int | None) -> Any:
-    layout, k = lane.layout, len(lane.layout.combos)
+           chunk_size: int | None, full_output: bool) -> Any:
+    k = len(lane.layout.combos)
     # x is only read here: every point f receives is a fresh copy (no private copy of x)
     xi = backend.unlinked(x)
     x_flat = xi if xi.ndim == 1 else xi.reshape(-1)  # the method, no namespace wrapper
@@ -193,30 +223,92 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
     if per_chunk < n or n == 0:
         return NOT_TAKEN  # several chunks: the engine's loop over them
     check_dense_fits(m_out, n, x_flat.dtype)
+    if full_output:  # the engine's rule, estimate and statuses on the lane's points
+        # numpy itself for numpy arrays (its namespace is the array API's since numpy 2:
+        # the same functions, without array_api_compat's wrapper per operation)
+        pxp = np if type(x_flat) is np.ndarray and _NUMPY_IS_ARRAY_API else xp
+        plan = _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
+                                 ev, f0_flat), lane)
+        try:
+            return plan.finish(lane.rule.run(plan, full_output=True), True)
+        except _HandOver:
+            return NOT_TAKEN
     h = lane.rule.nominal(abs(x_flat), xp=xp, dtype=x_flat.dtype, method=lane.method)
-    sentinel = ev.batched  # the loop evaluates no sentinel row: none is built
     # numpy warns on x + h beyond the largest float, inf - inf: not clean, handled below
     with np.errstate(all="ignore") if type(x_flat) is np.ndarray else _QUIET:
         h = representable_steps(xp, x_flat, h, silenced=True)
-        batch = _diagonal_points(backend, x_flat, layout.combos, h, n, sentinel)
-        y_flat = ev(batch, with_sentinel=sentinel)  # vmap may give way to the loop here
-        f0_row = ev.last_sentinel if layout.uses_f0 and ev.last_sentinel is not None else (
-            f0_flat.reshape(1, m_out))
-        if k == 1:  # forward, backward: one point per element, rows in element order
-            acc = y_flat - f0_row
-            if lane.weight != 1.0:
-                acc = acc * lane.weight
-        elif layout.opposite:  # as the engine: (y1 - y0) / (h / w); rows e k + j
-            acc = y_flat[1::2] - y_flat[0::2]
-            h = h / layout.opposite
-        else:
-            acc = _combine(xp, y_flat.reshape(n, k, m_out), f0_row, layout.combos, True, False)
-        acc = acc / h.reshape(n, 1)  # the engine's h ** 1: the same bits
-        total = acc.sum()  # the method: no wrapper (numpy, torch, cupy)
-        if not (math.isfinite(float(total)) if total.dtype == x_flat.dtype
-                or xp.isdtype(total.dtype, "real floating") else bool(xp.isfinite(total))):
-            return NOT_TAKEN  # NaN/inf or a vanished step: statuses, one-sided retry
+        try:
+            acc, _ = _differences(ev, xp, backend, lane, x_flat, f0_flat, h, ())
+        except _HandOver:
+            return NOT_TAKEN
     return acc.T.reshape((*ev.out_shape, *xi.shape))
+
+
+def _differences(ev: Evaluator, xp: Any, backend: Any, lane: _Lane, x_flat: Any, f0_flat: Any,
+                 h: Any, extras: Sequence[Sequence[float]]) -> tuple[Any, list[Any]]:
+    """The (n, M) values at the representable steps ``h`` (one batch, the engine's
+    arithmetic) and the ``extras`` functionals of the same points, or :class:`_HandOver`
+    where a value or step is not finite. Numpy's warnings are the caller's to hold."""
+    layout, k, n = lane.layout, len(lane.layout.combos), x_flat.shape[0]
+    m_out = f0_flat.shape[0]
+    sentinel = ev.batched  # the loop evaluates no sentinel row: none is built
+    batch = _diagonal_points(backend, x_flat, layout.combos, h, n, sentinel)
+    y_flat = ev(batch, with_sentinel=sentinel)  # vmap may give way to the loop here
+    f0_row = ev.last_sentinel if layout.uses_f0 and ev.last_sentinel is not None else (
+        f0_flat.reshape(1, m_out))
+    if k == 1:  # forward, backward: one point per element, rows in element order
+        acc = y_flat - f0_row
+        if lane.weight != 1.0:
+            acc = acc * lane.weight
+    elif layout.opposite:  # as the engine: (y1 - y0) / (h / w); rows e k + j
+        acc = y_flat[1::2] - y_flat[0::2]
+        h = h / layout.opposite
+    else:
+        acc = _combine(xp, y_flat.reshape(n, k, m_out), f0_row, layout.combos, True, False)
+    acc = backend.divide(acc, h.reshape(n, 1))  # the engine's h ** 1: the same bits
+    total = acc.sum()  # the method: no wrapper (numpy, torch, cupy)
+    if not (math.isfinite(float(total)) if total.dtype == x_flat.dtype
+            or xp.isdtype(total.dtype, "real floating") else bool(xp.isfinite(total))):
+        raise _HandOver  # NaN/inf or a vanished step: statuses, one-sided retry
+    if not extras:
+        return acc, []
+    y = y_flat.reshape(n, k, m_out)
+    return acc, [_combine_with(xp, y, f0_row, w) for w in extras]
+
+
+class _LanePlan(ColumnsPlan):
+    """The engine's dense Jacobian plan whose one evaluation is the lane's: the rule's
+    :meth:`run` (its steps, the estimate and statuses of
+    :func:`~numdiffx._core.strategies.nominal.one_pass`) and :meth:`finish` are the
+    engine's own, so ``full_output`` gives the engine's result from one batch. What
+    only the engine handles (a non-finite value, the one-sided retry, another stencil)
+    raises :class:`_HandOver`."""
+
+    def __init__(self, problem: Problem, lane: _Lane) -> None:  # the checks are made
+        self.problem, self.method, self.deriv = problem, lane.method, 1
+        self.n_entries, self.n_out = problem.n, problem.m_out
+        self.lane = lane
+
+    def evaluate(self, h: Any, rows: np.ndarray | None = None, *,
+                 method: AbstractMethod | None = None, offsets: list[float] | None = None,
+                 extras: tuple[tuple[float, ...], ...] = ()) -> Differences:
+        if rows is not None or offsets is not None or method not in (None, self.method):
+            raise _HandOver
+        p = self.problem
+        xp, x_flat = p.xp, p.x_flat
+        with np.errstate(all="ignore") if type(x_flat) is np.ndarray else _QUIET:
+            acc, parts = _differences(p.evaluator, xp, p.backend, self.lane, x_flat, p.f0, h,
+                                      extras)
+        status = xp.zeros(acc.shape, dtype=xp.int8, device=p.device)
+        return Differences(acc, status, parts, True)
+
+    def estimate_steps(self, h: Any) -> Any:
+        # the engine's ``take`` of every entry's step, in entry order: the steps themselves
+        return h.reshape(-1, 1)
+
+    def f0_entries(self) -> Any:
+        # the engine's ``expand_dims(f0, 0)`` of the flat f(x): the method, a view
+        return self.problem.f0.reshape(1, -1)
 
 
 def _diagonal_points(backend: Any, x_flat: Any, combos: list[Any], h: Any, n: int,

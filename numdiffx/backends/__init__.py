@@ -75,6 +75,12 @@ class Backend:
         only reads it (and hands f copies)."""
         return x
 
+    @staticmethod
+    def divide(a: Any, b: Any) -> Any:
+        """``a / b`` as the library itself divides (a host bridge's numpy arrays: as the
+        library it stands in for; XLA's division is not numpy's, see ``_jax``)."""
+        return a / b
+
     def no_grad(self) -> contextlib.AbstractContextManager[None]:
         """A context in which f runs without building an autodiff graph (here: nothing)."""
         return _NOTHING
@@ -101,6 +107,9 @@ class Backend:
     #: ``fresh_rows(row, count)``: a new writable (count, n) array of copies of ``row``
     #: (used with ``index_add``)
     fresh_rows: Callable[[Any, int], Any] | None = None
+    #: every eager operation is a dispatch costing tens of us (jax outside jit): the fast
+    #: lane then runs numdiffx's arithmetic on the host (``host_bridge``) or not at all
+    eager_dispatch: bool = False
 
     def to_sparse(self, rows: Any, cols: Any, data: Any, shape: tuple[int, int],
                   xp: Any) -> Any:

@@ -270,9 +270,23 @@ def real_view_host(x: Any) -> np.ndarray:
     return host.reshape(-1).astype(np.float64)
 
 
+_NAMESPACES: dict[type, Any] = {}
+
+
+def _namespace(x: Any) -> Any:
+    """``array_namespace(x)``, looked up once per array type (a check calls f once per
+    perturbed element: the lookup cost as much as a small f)."""
+    xp = _NAMESPACES.get(type(x))
+    if xp is None:
+        xp = array_namespace(x)
+        if len(_NAMESPACES) < 64:
+            _NAMESPACES[type(x)] = xp
+    return xp
+
+
 def real_view(x: Any) -> Any:
     """The flat real view of ``x`` in its own namespace (re, im interleaved)."""
-    xp = array_namespace(x)
+    xp = _namespace(x)
     if xp.isdtype(x.dtype, "complex floating"):
         x = xp.stack([xp.real(x), xp.imag(x)], axis=-1)
     return xp.reshape(x, (-1,))
@@ -280,7 +294,7 @@ def real_view(x: Any) -> Any:
 
 def from_real_view(r: Any, slot: Slot) -> Any:
     """The array of ``slot`` (shape, dtype) whose flat real view is ``r``."""
-    xp = array_namespace(r)
+    xp = _namespace(r)
     if slot.is_complex:
         pairs = xp.reshape(r, (-1, 2))
         z = xp.astype(pairs[:, 0], slot.dtype) + 1j * xp.astype(pairs[:, 1], slot.dtype)
@@ -329,9 +343,9 @@ class OutputsOf:
                     "differentiable there (its output structure depends on the input values, "
                     "e.g. boolean-mask indexing or a data-dependent branch).")
             pieces.append(real_view(o))
-        xp = array_namespace(*pieces)
+        xp = _namespace(pieces[0])
         wide = xp.result_type(*pieces, *values)
-        flat = xp.concat([xp.astype(q, wide) for q in pieces], axis=0)
+        flat = xp.concat([xp.astype(q, wide) for q in pieces], axis=0)  # f's own: a copy
         return flat.detach() if hasattr(flat, "detach") else flat
 
     def split(self, flat: np.ndarray) -> dict[int, np.ndarray]:

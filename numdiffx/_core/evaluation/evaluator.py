@@ -10,8 +10,9 @@
 Every point f receives is its own contiguous array, never a view into a shared buffer.
 Every batched or vmapped call carries the unperturbed x as one extra, last row of the
 batch (the *sentinel*): its output must equal f(x) within round-off, else f mixes the
-rows of a batch or vmap disagrees with f. Once per computation, the first perturbed
-point is also evaluated as a batch of its own and compared with its row: a vmap that
+rows of a batch or vmap disagrees with f (under vmap, f(x) is f itself at x: no trace
+of the mapped f). Once per computation, the first perturbed point is also evaluated by f
+alone and compared with its row: a vmap that
 broadcasts one row's value of an operation to every row (torch's ``index_fill`` with a
 batched 0-d value) leaves x's row right but every perturbed row wrong. On a mismatch an
 explicit mode raises; ``"auto"`` falls back to ``"loop"`` with an
@@ -327,7 +328,9 @@ class Evaluator:
         xp = self.xp
         fresh = self.backend.fresh_rows
         with self.backend.no_grad():
-            if self.batched:  # x as a batch of one, its own copy (f may write into it)
+            # vmap: f itself at x (the batch's x row is then checked against f, not
+            # against vmap; and f alone costs no trace of the mapped f)
+            if self.mode == "batched":  # x as a batch of one, its own copy (f may write)
                 row = fresh(x_flat, 1) if fresh is not None else xp.expand_dims(
                     xp.asarray(x_flat, copy=True), axis=0)
                 args = self._arguments(self._split(row, 1), 1)
@@ -413,7 +416,7 @@ class Evaluator:
         m = rows - 1
         spot = None
         if not self._spot_checked and m:  # f may write into its batch: keep the row apart
-            spot = xp.asarray(points[:1, ...], copy=True)
+            spot = xp.asarray(points[0, ...], copy=True)
         with self.backend.no_grad():
             out = self._as_output(self._apply(
                 self._call, self._arguments(self._split(points, rows), rows),
@@ -435,9 +438,9 @@ class Evaluator:
         values = out[:m, :]
         if spot is not None:  # once per computation: a perturbed row alone vs in the batch
             self._spot_checked = True
-            with self.backend.no_grad():
-                alone = self._as_output(self._apply(self._call, self._arguments(
-                    self._split(spot, 1), 1), "at a perturbed point"), "", True)
+            with self.backend.no_grad():  # f itself on the point (vmap: the only mode)
+                alone = self._as_output(self._apply(self.fun, self._arguments(
+                    self._split(spot, None), None), "at a perturbed point"), "", False)
             self.nfev += 1
             self._check_sentinel(xp.reshape(alone, (1, -1)), xp.reshape(values[0, :], (-1,)),
                                  "the first perturbed point evaluated alone",

@@ -231,18 +231,20 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
     used where ``mask`` holds, safety factors included."""
     p, q = method.order, method.deriv
     h = xp.abs(h)
-    safe_h = xp.where(h == 0, xp.ones_like(h), h)
-    with np.errstate(all="ignore"):
+    # 0-d constants broadcast by ``where``: no full-size ones/zeros (the same bits)
+    safe_h = xp.where(h == 0, _const(xp, 1.0, h), h)
+    with np.errstate(all="ignore"):  # one context for the whole estimate (verdict too)
+        mag = xp.abs(value)  # |value|, taken once
         if isinstance(method, ComplexStep):
             s = safe_h / eps**0.5  # the complex step is sqrt(eps) * scale
-            roundoff = 4 * eps * xp.abs(value)
-            trunc = method.truncation_constant * safe_h ** 2 * xp.abs(value) / s ** 2
+            roundoff = 4 * eps * mag
+            trunc = method.truncation_constant * safe_h ** 2 * mag / s ** 2
             spread = xp.zeros_like(value)
         else:
             s = safe_h / (method.step_constant * eps ** (1.0 / (p + q)))
             roundoff = method.roundoff_constant * eps * f_abs / safe_h ** q
             assert isinstance(method, Stencil)
-            trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras)
+            trunc, spread = _truncation(xp, method, safe_h, s, value, f_abs, extras, mag)
         trunc, roundoff = TRUNCATION_SAFETY * trunc, ROUNDOFF_SAFETY * roundoff
         if known is not None:
             mask, k_trunc, k_round = known
@@ -250,14 +252,20 @@ def one_step_estimate(xp: Any, method: AbstractMethod, eps: float, h: Any, value
             roundoff = xp.where(mask, k_round, roundoff)
             spread = xp.where(mask, xp.zeros_like(spread), spread)
         error = trunc + roundoff
-    # the spread widens the tolerance of a value near a zero of the derivative, never
-    # beyond the magnitude of the result: an estimate larger than the value is no SUCCESS
-    with np.errstate(invalid="ignore"):
-        spread = xp.minimum(spread, xp.abs(value) + scale)
-    status = verdict(xp, method, eps, value, status, trunc, roundoff, scale + spread)
+        # the spread widens the tolerance of a value near a zero of the derivative, never
+        # beyond the magnitude of the result: an estimate larger than the value is no
+        # SUCCESS
+        spread = xp.minimum(spread, mag + scale)
+        status = _verdict(xp, method, eps, mag, status, trunc, roundoff, scale + spread,
+                          error)
     bad = (status == int(Status.NON_FINITE)) | (status == int(Status.STEP_TOO_SMALL))
-    error = xp.where(bad, xp.asarray(math.nan, dtype=error.dtype, device=_device(error)), error)
+    error = xp.where(bad, _const(xp, math.nan, error), error)
     return error, status
+
+
+def _const(xp: Any, c: float, like: Any) -> Any:
+    """The 0-d array ``c`` of ``like``'s dtype on its device (``where`` broadcasts it)."""
+    return xp.asarray(c, dtype=like.dtype, device=_device(like))
 
 
 def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any, trunc: Any,
@@ -266,8 +274,16 @@ def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any
     ``trunc + roundoff <= tolerance * (|value| + scale)``; elsewhere the larger term names
     it, NONSMOOTH (truncation) or ROUNDOFF."""
     with np.errstate(all="ignore"):
-        tol = tolerance(eps, method) * (xp.abs(value) + scale)
-        fails = (status == int(Status.SUCCESS)) & ~(trunc + roundoff <= tol)
+        return _verdict(xp, method, eps, xp.abs(value), status, trunc, roundoff, scale)
+
+
+def _verdict(xp: Any, method: AbstractMethod, eps: float, mag: Any, status: Any, trunc: Any,
+             roundoff: Any, scale: Any, total: Any = None) -> Any:
+    """:func:`verdict` of ``mag = |value|``, inside the caller's ``np.errstate``;
+    ``total``: ``trunc + roundoff`` where the caller has it."""
+    tol = tolerance(eps, method) * (mag + scale)
+    total = trunc + roundoff if total is None else total
+    fails = (status == int(Status.SUCCESS)) & ~(total <= tol)
     code, dev = xp.int8, _device(status)
     return xp.where(fails & (roundoff >= trunc),
                     xp.asarray(int(Status.ROUNDOFF), dtype=code, device=dev),
@@ -276,21 +292,21 @@ def verdict(xp: Any, method: AbstractMethod, eps: float, value: Any, status: Any
 
 
 def _truncation(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,
-                extras: list[Any]) -> tuple[Any, Any]:
+                extras: list[Any], mag: Any) -> tuple[Any, Any]:
     """(truncation estimate, how much the derivative varies over the scale it is resolved
     on) per element, from the stencil's points (module doc). Written in ``h/s`` and
-    ``h kappa`` so that x = 1e300 neither overflows nor underflows."""
+    ``h kappa`` so that x = 1e300 neither overflows nor underflows. ``mag``: ``|value|``."""
     p, q = method.order, method.deriv
     c_t = method.truncation_constant
     # |f^(p+q)| ~ |f^(q)| / s**p at the very least: truncation c_t |value| (h/s)**p
-    floor = c_t * xp.abs(value) * (h / s) ** p
+    floor = c_t * mag * (h / s) ** p
     prior = floor + c_t * f_abs * (h / s) ** p / s ** q
     if not extras:  # nothing beyond the value: the smooth prior at scale s
         return prior, xp.zeros_like(value)
     trunc, spread = _from_points(xp, method, h, s, value, f_abs, extras, floor)
     # entries without diagnostics (a Hessian's mixed entries: NaN) keep the prior
     has = xp.isfinite(extras[0])
-    return xp.where(has, trunc, prior), xp.where(has, spread, xp.zeros_like(spread))
+    return xp.where(has, trunc, prior), xp.where(has, spread, _const(xp, 0.0, spread))
 
 
 def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: Any,
@@ -303,7 +319,7 @@ def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: An
     top_h = xp.abs(extras[0]) / h ** q  # |A| h**(d-q): the d-th derivative, in q-th units
     below_h = xp.abs(extras[1]) / h ** q if len(extras) > 1 else f_abs / h ** q  # |B| h**(d-1-q)
     # h kappa: the relative change of the slope over one step, |A| h / |B|
-    h_ratio = top_h / xp.where(below_h == 0, xp.ones_like(below_h), below_h)
+    h_ratio = top_h / xp.where(below_h == 0, _const(xp, 1.0, below_h), below_h)
     resolved = (top_h <= below_h) | (top_h == 0)
     h_over_s = h / s
     if d == 1:  # forward/backward first differences: the points give the value only, and
@@ -315,7 +331,7 @@ def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: An
     smooth = top_h <= SMOOTH_PRIOR * (below_h * h_over_s + f_abs * h_over_s ** d / h ** q)
     # resolved: the measured curvature scale; an extremum of the slope that a smooth f
     # on the scale s explains: 1/s; otherwise a feature on the scale of the step itself
-    unresolved = xp.where(smooth, h_over_s + xp.zeros_like(top_h), xp.ones_like(top_h))
+    unresolved = xp.where(smooth, h_over_s, _const(xp, 1.0, top_h))  # (E, M): smooth's
     if d == q:  # the value is the top difference (a Hessian's diagonal, [1, -2, 1]): at an
         # extremum of f (a likelihood at its maximum) the slope is ~0 and cannot resolve
         # the curvature. Two scales can: the asymmetry of the points, |B| / (h |A|), which
@@ -337,10 +353,14 @@ def _from_points(xp: Any, method: Stencil, h: Any, s: Any, value: Any, f_abs: An
         # depends on f's arbitrary offset, and a quadratic at f = -7 is no feature)
         h_ratio = xp.where(smooth, h_ratio, xp.minimum(reach, xp.ones_like(reach)))
     hk = xp.where(resolved, xp.maximum(h_ratio, h_over_s), unresolved)
-    trunc = xp.maximum(c_t * top_h * hk ** k, floor)
+    # (x**1 is x: a power of 1, the central stencils', costs no pass)
+    trunc = xp.maximum(c_t * top_h * (hk if k == 1 else hk ** k), floor)
     if d > q:  # a kink, a jump, noise: the one-sided disagreement h**(d-q) |A| / 2
         trunc = xp.where(resolved | smooth, trunc, xp.maximum(trunc, top_h / 2))
     # how much the derivative varies over the scale it is resolved on (1/kappa): the
     # absolute scale of a value at a smooth extremum of the slope
-    spread = top_h / hk ** (d - q) if d > q else xp.zeros_like(value)
+    if d > q:
+        spread = top_h / (hk if d - q == 1 else hk ** (d - q))
+    else:
+        spread = xp.zeros_like(value)
     return trunc, spread

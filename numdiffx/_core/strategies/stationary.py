@@ -197,14 +197,18 @@ def rejudge_one_step(plan: Any, method: AbstractMethod, h: Any, value: Any, erro
     if not (method == PROBE and extras and applies(plan)):
         return error, status
     p = plan.problem
-    xp, eps, dev = p.xp, p.eps, p.device
+    xp = p.xp
+    failing = (status == int(Status.NONSMOOTH)) | (status == int(Status.ROUNDOFF))
+    if not bool(xp.any(failing)):  # only failing entries are rejudged: nothing to do
+        return error, status
+    eps, dev = p.eps, p.device
     e1 = extras[0]
     scale = plan.output_scale(value)
     step = xp.abs(plan.estimate_steps(h))
     with np.errstate(all="ignore"):
         s = step / (PROBE.step_constant * eps ** (1.0 / 3.0))
         cand = (xp.isfinite(value) & _visible(plan, np.arange(value.shape[0]), e1)
-                & ((status == int(Status.NONSMOOTH)) | (status == int(Status.ROUNDOFF)))
+                & failing
                 & (xp.abs(e1) / step**2 * s > STATIONARY * (xp.abs(value) + scale)))
     if not bool(xp.any(cand)):
         return error, status
