@@ -30,7 +30,6 @@ may run longer than the display's threshold.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -45,7 +44,7 @@ from numdiffx.backends import to_host
 
 from . import progress as _progress
 from .progress import Progress
-from .record import FORMAT, fingerprint, open_section
+from .record import identity, open_section
 
 __all__ = ["EVALUATION_MODES", "EvaluationWarning", "Evaluator", "EvaluatorSpec"]
 
@@ -295,23 +294,7 @@ class Evaluator:
         if self.backend.is_traced(self.x0) or self.backend.is_traced(self.f0):
             raise ValueError("checkpoint= needs values to record, and under jax.jit there are "
                              "none; call the operation outside jit (or drop checkpoint=).")
-        self.record = open_section(opts.checkpoint, self._identity(opts), to_host(self.f0))
-
-    def _identity(self, opts: Any) -> dict[str, Any]:
-        """What this computation's evaluations belong to (see record.py)."""
-        spec, f = self.spec, self.spec.fun
-        x = np.ascontiguousarray(to_host(self.x0))
-        # the name only, not the module: a script run as __main__ or imported is one f
-        name = getattr(f, "__qualname__", None) or type(f).__qualname__
-        return {"format": FORMAT, "operation": opts.operation, "method": repr(opts.method),
-                "step": repr(opts.rule), "evaluation": spec.mode, "chunk_size": opts.chunk_size,
-                "task_size": opts.task_size, "memory_budget": opts.memory_budget,
-                "batch_axis": spec.batch_axis, "variables": spec.variables,
-                "shapes": spec.shapes, "f": name,
-                "x": f"{x.dtype.str} {hashlib.sha256(x.tobytes()).hexdigest()}",
-                "args": [fingerprint(a, to_host) for i, a in enumerate(spec.args)
-                         if i not in spec.variables],
-                "f(x)": f"{self.f0.dtype} {self.out_shape}"}
+        self.record = open_section(opts.checkpoint, identity(self, opts), to_host(self.f0))
 
     def restore(self, kept: tuple[Any, int], count: bool = True) -> Any:
         """A unit read from the record, on x's device (the bits it was stored with);

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from numdiffx.backends import to_host
+
 __all__ = ["FORMAT", "Section", "fingerprint", "open_section"]
 
 #: Version of the file layout; a file of another version is refused.
@@ -69,6 +71,23 @@ def fingerprint(value: Any, host: Any) -> str:
     if isinstance(value, (tuple, list)):
         return f"{type(value).__name__}({', '.join(fingerprint(v, host) for v in value)})"
     return type(value).__qualname__
+
+
+def identity(evaluator: Any, opts: Any) -> dict[str, Any]:
+    """What an evaluator's computation's evaluations belong to: the section's key."""
+    spec, f = evaluator.spec, evaluator.spec.fun
+    x = np.ascontiguousarray(to_host(evaluator.x0))
+    # the name only, not the module: a script run as __main__ or imported is one f
+    name = getattr(f, "__qualname__", None) or type(f).__qualname__
+    return {"format": FORMAT, "operation": opts.operation, "method": repr(opts.method),
+            "step": repr(opts.rule), "evaluation": spec.mode, "chunk_size": opts.chunk_size,
+            "task_size": opts.task_size, "memory_budget": opts.memory_budget,
+            "batch_axis": spec.batch_axis, "variables": spec.variables,
+            "shapes": spec.shapes, "f": name,
+            "x": f"{x.dtype.str} {hashlib.sha256(x.tobytes()).hexdigest()}",
+            "args": [fingerprint(a, to_host) for i, a in enumerate(spec.args)
+                     if i not in spec.variables],
+            "f(x)": f"{evaluator.f0.dtype} {evaluator.out_shape}"}
 
 
 def _connect(path: str) -> sqlite3.Connection:
