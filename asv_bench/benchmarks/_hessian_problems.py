@@ -7,7 +7,6 @@ take a batch on leading axes; the exact Hessians are ``scipy.sparse.csr_array``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def rosen(x):
@@ -25,6 +24,8 @@ def rosen_grad(x):
 
 
 def rosen_hess(x):
+    import scipy.sparse as sp  # the exact Hessians only: scipy is a peer here
+
     n = x.size
     d = np.zeros(n)
     d[:-1] += 1200 * x[:-1] ** 2 - 400 * x[1:] + 2
@@ -44,6 +45,8 @@ def arrow_grad(x):
 
 
 def arrow_hess(x):
+    import scipy.sparse as sp  # the exact Hessians only: scipy is a peer here
+
     n = x.size
     d = np.concatenate([[np.sum(x[1:] ** 2) + 0.01 * np.exp(0.1 * x[0])],
                         x[0] ** 2 - np.cos(x[1:])])
@@ -72,6 +75,8 @@ def grid(a, b):
         return out.reshape(x.shape)
 
     def hess(x):
+        import scipy.sparse as sp  # the exact Hessians only: scipy is a peer here
+
         n = a * b
         idx = np.arange(n).reshape(a, b)
         pairs = [(idx[:, 1:].ravel(), idx[:, :-1].ravel()), (idx[1:].ravel(), idx[:-1].ravel())]
