@@ -277,6 +277,7 @@ def test_from_g_on_every_backend(xb):
 
 
 def test_the_error_estimates_bound_the_true_errors():
+    pytest.importorskip("scipy")  # scipy.sparse results (numpy alone: SparseJacobian)
     n = 400
     x = _point(n)
     for kw in ({}, {"grad": lambda v: rosen_grad(np, v), "method": "central"}):
@@ -291,6 +292,7 @@ def test_the_error_estimates_bound_the_true_errors():
 
 
 def test_sparse_output_types_and_layouts_on_numpy():
+    pytest.importorskip("scipy")  # scipy.sparse results (numpy alone: SparseJacobian)
     import scipy.sparse
 
     n = 10
@@ -399,6 +401,7 @@ def test_a_vector_valued_f_is_refused_with_sparsity():
 
 # -- nd.scipy -----------------------------------------------------------------------------
 def test_scipy_hessian_with_a_pattern_drives_trust_constr():
+    pytest.importorskip("scipy")  # scipy.sparse results (numpy alone: SparseJacobian)
     import scipy.sparse
     from scipy.optimize import minimize, rosen, rosen_der
 
@@ -415,6 +418,7 @@ def test_scipy_hessian_with_a_pattern_drives_trust_constr():
 
 
 def test_scipy_hessian_from_values_detects_once():
+    pytest.importorskip("scipy")  # scipy.sparse results (numpy alone: SparseJacobian)
     from scipy.optimize import minimize, rosen, rosen_der
 
     n = 30
@@ -455,6 +459,7 @@ def test_from_f_every_rule_and_method_equals_the_dense_hessian_on_the_pattern(kw
 
 @pytest.mark.parametrize("step", [nd.steps.adaptive(), nd.steps.bound(), 1e-6])
 def test_from_g_with_other_step_rules(step):
+    pytest.importorskip("scipy")  # scipy.sparse results (numpy alone: SparseJacobian)
     n = 40
     x = _point(n)
     r = nd.hessian(None, x, grad=lambda v: rosen_grad(np, v), sparsity=_path(n), step=step,
