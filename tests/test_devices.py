@@ -168,14 +168,18 @@ OPERATIONS = _operations()
 #: jax compiles every primitive of an eager call for each new shape: these cost most of a
 #: minute each on a loaded 2-core machine (CI runs them with -m slow)
 _JAX_SLOW = {"hessian adaptive", "jacobian adaptive", "jacobian adaptive bounds"}
+#: on jax's second device the default run keeps one case per operation (each compiles for
+#: its shapes: ~7 s apiece on 2 busy cores); the rest run with -m slow, as CI does
+_JAX_QUICK = {"jacobian", "jacobian full_output", "derivative", "gradient", "hessian",
+              "hessian from gradient", "jvp", "hvp", "jacobian sparsity", "hessian sparsity"}
 
 
 def _cases() -> list[Any]:
     from tests.conftest import _DEVICE_FACTORIES
 
     return [pytest.param(b, name, id=f"{b}-{name}",
-                         marks=[pytest.mark.slow] if b.startswith("jax") and name in _JAX_SLOW
-                         else [])
+                         marks=[pytest.mark.slow] if b.startswith("jax") and (
+                             name in _JAX_SLOW or name not in _JAX_QUICK) else [])
             for b in _DEVICE_FACTORIES for name in OPERATIONS]
 
 
