@@ -70,17 +70,26 @@ def table(torch_run: dict[str, dict[str, Any]], nd_run: dict[str, dict[str, Any]
         f"time inside the checker, on the {len(both)} tests both pass: torch {t_torch:.2f} s, "
         f"numdiffx {t_nd:.2f} s, ratio {t_nd / max(t_torch, 1e-9):.2f}",
     ]
-    disagree = [i for i in ids if torch_run.get(i, {}).get("outcome") !=
-                nd_run.get(i, {}).get("outcome")]
-    lines.append(f"disagreements: {len(disagree)}")
-    for i in disagree:
-        t, n = torch_run.get(i, {}), nd_run.get(i, {})
-        lines.append(f"  {i}\n    torch {t.get('outcome', '?')}, numdiffx {n.get('outcome', '?')}"
-                     f": {n.get('checker_error') or n.get('error') or t.get('checker_error')}")
-    slow = sorted(both, key=lambda i: -nd_run[i]["seconds"])[:5]
-    lines.append("slowest for numdiffx (s, numdiffx vs torch):")
-    lines += [f"  {nd_run[i]['seconds']:.3f} vs {torch_run[i]['seconds']:.3f}  {i}" for i in slow]
+    lines += disagreements(ids, both, "torch", torch_run, nd_run)
     return "\n".join(lines)
+
+
+def disagreements(ids: list[str], both: list[str], name: str, ref_run: dict[str, Any],
+                  nd_run: dict[str, Any]) -> list[str]:
+    """The report's tail, shared with the jax suite script: each test whose outcome differs
+    between the framework's checker (``name``) and numdiffx's, and numdiffx's five slowest."""
+    disagree = [i for i in ids if ref_run.get(i, {}).get("outcome") !=
+                nd_run.get(i, {}).get("outcome")]
+    lines = [f"disagreements: {len(disagree)}"]
+    for i in disagree:
+        r, n = ref_run.get(i, {}), nd_run.get(i, {})
+        lines.append(f"  {i}\n    {name} {r.get('outcome', '?')}, numdiffx "
+                     f"{n.get('outcome', '?')}: "
+                     f"{n.get('checker_error') or n.get('error') or r.get('checker_error')}")
+    slow = sorted(both, key=lambda i: -nd_run[i]["seconds"])[:5]
+    lines.append(f"slowest for numdiffx (s, numdiffx vs {name}):")
+    lines += [f"  {nd_run[i]['seconds']:.3f} vs {ref_run[i]['seconds']:.3f}  {i}" for i in slow]
+    return lines
 
 
 def main(argv: list[str]) -> int:

@@ -36,6 +36,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gradcheck_suite_torch_vs_nd import disagreements  # the same report tail
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 Record = dict[str, dict[str, Any]]
@@ -104,16 +106,7 @@ def table(jax_run: Record, nd_run: Record) -> str:
         f"time inside check_grads on the {len(both)} tests both pass: jax {t_jax:.2f} s, "
         f"numdiffx {t_nd:.2f} s, ratio {t_nd / max(t_jax, 1e-9):.2f}",
     ]
-    disagree = [i for i in ids if jax_run.get(i, {}).get("outcome") !=
-                nd_run.get(i, {}).get("outcome")]
-    lines.append(f"disagreements: {len(disagree)}")
-    for i in disagree:
-        j, n = jax_run.get(i, {}), nd_run.get(i, {})
-        lines.append(f"  {i}\n    jax {j.get('outcome', '?')}, numdiffx {n.get('outcome', '?')}"
-                     f": {n.get('checker_error') or n.get('error') or j.get('checker_error')}")
-    slow = sorted(both, key=lambda i: -nd_run[i]["seconds"])[:5]
-    lines.append("slowest for numdiffx (s, numdiffx vs jax):")
-    lines += [f"  {nd_run[i]['seconds']:.3f} vs {jax_run[i]['seconds']:.3f}  {i}" for i in slow]
+    lines += disagreements(ids, both, "jax", jax_run, nd_run)
     return "\n".join(lines)
 
 
