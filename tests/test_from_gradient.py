@@ -210,3 +210,25 @@ def test_f0_in_the_forms_scipy_solvers_hold_it():
     assert res.nfev == 3
     np.testing.assert_allclose(res.value, nd.jacobian(lambda x: _residuals(np, x), X0[:3],
                                                       method="forward"), rtol=0, atol=0)
+
+
+def test_a_numerical_gradient_needs_its_noise_named_for_an_honest_estimate():
+    """g itself a central difference: its rounding (~1e-11 of its size) divided by the
+    outer step is far above the default estimate's eps-level round-off term. With
+    ``adaptive(noise=...)`` every entry's estimate covers the true error (away from a
+    point where g vanishes, where relative noise has nothing to scale)."""
+    def f(x):
+        return np.exp(x[0]) * np.sin(x[1]) + x[2] ** 3 + x[0] * x[1] * x[2]
+
+    def exact(x):
+        e = np.exp(x[0])
+        return np.array([[e * np.sin(x[1]), e * np.cos(x[1]) + x[2], x[1]],
+                         [e * np.cos(x[1]) + x[2], -e * np.sin(x[1]), x[0]],
+                         [x[1], x[0], 6 * x[2]]])
+
+    for x in (np.array([0.5, 1.2, -0.7]), np.ones(3), np.array([-1.3, 0.2, 2.0])):
+        r = nd.hessian(None, x, grad=lambda y: nd.gradient(f, y),
+                       step=nd.steps.adaptive(noise=1e-10), full_output=True)
+        assert np.all(np.abs(r.value - exact(x)) <= r.error)
+        assert np.all(r.status == 0)
+        assert np.max(np.abs(r.value - exact(x))) < 1e-6

@@ -133,7 +133,10 @@ def hessian(
         ``grad(*args)`` returns the gradient of a scalar f with respect to
         ``args[argnums]`` (that argument's shape), called as f would be under
         ``evaluation`` (``"batched"``: a leading batch axis in and out). Its Jacobian,
-        symmetrised, is the Hessian.
+        symmetrised, is the Hessian. The error estimate takes ``grad`` to be exact
+        to rounding; a gradient that is itself approximate (a finite difference, an
+        iterative solve) carries errors the estimate cannot see: say how large with
+        ``step=nd.steps.adaptive(noise=...)``.
     grad0 : array, optional
         ``grad(*args)`` as the caller already has it (a solver does): reused instead of
         evaluated, one call fewer, results identical. Needs ``grad``; ``f0`` is refused
