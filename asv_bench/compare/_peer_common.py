@@ -118,20 +118,25 @@ def raises(kinds: tuple[type[BaseException], ...]) -> Callable[[Answer], bool]:
 
 # -- honesty: claims of SUCCESS against the truth ----------------------------------------
 def honesty(answer: Answer, truth: Any, wrong: float = 1e-4, accurate: float = 1e-6
-            ) -> tuple[int, int, int]:
-    """(elements, SUCCESS (or ONE_SIDED) while wrong by more than ``wrong``, neither while
-    accurate to ``accurate``), errors relative to ``max(|truth|, max|truth| of the result)`` (an
-    entry is judged against the largest of its result, as numdiffx judges it; absolute
-    where the whole truth is zero)."""
+            ) -> tuple[int, int, int, int]:
+    """(elements, SUCCESS (or ONE_SIDED) while wrong by more than ``wrong`` beyond the error
+    estimate the result reports, neither while accurate to ``accurate``, SUCCESS wrong by more
+    than ``wrong`` but within its own estimate), errors relative to ``max(|truth|, max|truth|
+    of the result)`` (an entry is judged against the largest of its result, as numdiffx judges
+    it; absolute where the whole truth is zero).
+
+    The last count is kept apart: at a stationary point (cos' at x = 2e-14, true value
+    -2e-14) an error of 1e-13 is large relative to the truth but tiny on the function's own
+    scale, and a result whose estimate covers it says how wrong it may be (issue 33)."""
     if not answer.ok or answer.status is None or truth is None:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     if callable(truth):
         truth = truth()
     v = np.asarray(answer.value)
     try:
         t = np.broadcast_to(np.asarray(truth), v.shape)
     except ValueError:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     s = np.asarray(answer.status)
     top = float(np.max(np.abs(t), initial=0.0))
     scale = np.maximum(np.abs(t), top)
@@ -142,8 +147,14 @@ def honesty(answer: Answer, truth: Any, wrong: float = 1e-4, accurate: float = 1
     # one met NaN (adaptive: where that tableau met its tolerance): a claim of accuracy
     # with a note, not a failure; held to the same truth
     success = (s == int(nd.Status.SUCCESS)) | (s == int(nd.Status.ONE_SIDED))
-    lie = success & ~(rel <= wrong)
+    wrong_entry = success & ~(rel <= wrong)
+    if answer.error is not None:
+        with np.errstate(all="ignore"):
+            covered = np.abs(v - t) <= np.broadcast_to(np.asarray(answer.error), v.shape)
+    else:
+        covered = np.zeros(v.shape, dtype=bool)
+    lie = wrong_entry & ~covered
     # a result that is zero altogether has no relative accuracy to meet, and an estimate
     # larger than the value is never SUCCESS (issue 22): not counted as missed
     missed = ~success & (rel <= accurate) & (top > 0)
-    return int(v.size), int(lie.sum()), int(missed.sum())
+    return int(v.size), int(lie.sum()), int(missed.sum()), int((wrong_entry & covered).sum())

@@ -16,7 +16,8 @@ domain edge) while wrong by more than 1e-4 (relative to the largest true entry o
 result), and elements accurate to 1e-6 called neither.
 
 Targets (issue 22): adaptive passes >= 99% of numdifftools' assertions and all of
-SciPy's; the default passes >= 85% of numdifftools'; no SUCCESS wrong by more than 1e-4;
+SciPy's; the default passes >= 85% of numdifftools'; no SUCCESS wrong by more than 1e-4
+beyond the error estimate it reports (those within it are printed apart: a stationary point);
 adaptive calls nothing accurate to 1e-6 a failure.
 
 Run: python asv_bench/compare/peer_test_suites_vs_numdiffx.py [--failures] [--no-peer]
@@ -58,13 +59,13 @@ def run(cases: list[Case], rules: tuple[str, ...], peer: bool) -> dict[str, list
         rows = []
         for c in cases:
             a = c.nd_call(STEPS[rule])
-            n, lies, missed = honesty(a, c.truth)
+            n, lies, missed, covered = honesty(a, c.truth)
             rows.append({"case": c, "pass": c.judge(a), "n": n, "lies": lies,
-                         "missed": missed, "nfev": a.nfev, "answer": a})
+                         "missed": missed, "covered": covered, "nfev": a.nfev, "answer": a})
         out[rule] = rows
     if peer:
         # cases the peer cannot run as numdiffx does (numdiffx-only checks) are left out
-        out["peer"] = [{"case": c, "pass": c.judge(c.peer_call()), "n": 0, "lies": 0,
+        out["peer"] = [{"case": c, "pass": c.judge(c.peer_call()), "n": 0, "lies": 0, "covered": 0,
                         "missed": 0, "nfev": 0, "answer": None}
                        for c in cases if c.peer_call is not None]
     return out
@@ -116,8 +117,9 @@ def summary(suite: str, results: dict[str, list[dict]], failures: bool) -> dict[
                      f"{len(rows) - failed} passed + {failed} xfailed)")
         if rule != "peer":
             line += (f"; elements {sum(r['n'] for r in rows)}, SUCCESS/ONE_SIDED but wrong > "
-                     f"1e-4: {sum(r['lies'] for r in rows)}, accurate to 1e-6 but neither: "
-                     f"{sum(r['missed'] for r in rows)}")
+                     f"1e-4 beyond its estimate: {sum(r['lies'] for r in rows)} (within its "
+                     f"estimate: {sum(r['covered'] for r in rows)}), accurate to 1e-6 but "
+                     f"neither: {sum(r['missed'] for r in rows)}")
         print(line)
     for r in results.get("adaptive", []):
         why = BY_DESIGN.get(r["case"].label)
