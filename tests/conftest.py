@@ -138,3 +138,26 @@ def assert_array_like(result: Any, xb: ArrayBackend, dtype: Any, shape: tuple[in
     assert result.dtype == dtype, (result.dtype, dtype)
     assert tuple(result.shape) == shape
     assert device(result) == xb.device, (device(result), xb.device)
+
+
+#: Cases that cost a minute or more on 2 busy cores, run with ``-m slow`` (CI runs them):
+#: the README's test command must stay under 15 minutes. Each keeps a quick sibling in
+#: the default run (another backend, the same rule without jit or without full_output).
+#: Matched as node-id prefixes (``tests/file.py::test[params``).
+SLOW_CASES = (
+    # jax.jit of the adaptive rule with full_output: ~6000 HLO ops (the tableau and its
+    # estimate unrolled), minutes of XLA compile; eager and full_output=False stay quick
+    "tests/test_jit.py::test_every_rule_returns_a_diffresult_from_jit[adaptive]",
+    "tests/test_docs_examples.py::test_page_examples_run[backends.md]",
+    # eager jax through every level of the tableau op by op; numpy/torch/strict stay
+    "tests/test_adaptive.py::test_nested_points_are_reused_without_changing_a_bit[jax-",
+    "tests/test_sparse_hessian.py::test_detection_on_every_backend[jax]",
+    "tests/test_sparse_hessian.py::test_from_f_equals_the_dense_hessian_on_the_pattern[jax]",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW_CASES):
+            item.add_marker(pytest.mark.slow)
