@@ -1,0 +1,159 @@
+"""The one-step estimate of the fast lane's common stencils in few numpy operations.
+
+:func:`~.diagnose.one_step_estimate` serves every stencil, plan and library through the
+array API: about 55 operations on (n, M) arrays, plus two passes that combine the points
+into the diagnostics (the second difference and the slope). For the fast lane's commonest
+calls -- ``central()``, ``forward()``, ``backward()`` of a Jacobian or gradient, numpy
+arrays (torch's small CPU calls arrive here as numpy views, through the host bridge) --
+:func:`lane_estimate` computes the same (error, status) from the points in about 20
+operations:
+
+- the diagnostics read from the batch: ``forward``/``backward``'s top difference is the
+  lane's own difference before the division by h (``|A| / h`` is ``|value|``, the same
+  bits); ``central``'s are ``dm + dp`` and ``|dp - dm| / (2 h)`` (``dm = f(x - h) - f(x)``,
+  ``dp = f(x + h) - f(x)``), the engine's combinations up to exact scalings by 0.5;
+- the estimate's formula for entries whose slope is resolved at this step (``h |A| <=
+  |B|``, the common case), the general one's extra branches (kinks, smooth extrema) only
+  where some entry is not resolved, the safety factors folded into the constants (a
+  power-of-two scaling: the same bits);
+- the verdict first against ``|value| + scale`` alone: an error within that tolerance is
+  within the wider one with the spread too (the same SUCCESS), so the spread is only
+  computed where that does not decide.
+
+Every status SUCCESS is what this path decides; anything else (an entry that fails, a
+diagnostic that is not finite, a status the stationary probe could re-judge) returns None
+and the caller runs the engine's estimate on the same points (``tests/test_fastlane.py``
+checks both paths field by field against the engine). Up to IEEE edge cases of the
+scalings by powers of two (subnormal differences) the bits are the engine's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..result import Status
+from ..stencils import AbstractMethod, Stencil, backward, central, forward
+from .diagnose import ROUNDOFF_SAFETY, SMOOTH_PRIOR, TRUNCATION_SAFETY, tolerance
+
+__all__ = ["FUSED", "lane_estimate"]
+
+#: the stencils :func:`lane_estimate` serves: central's two points, or one point
+FUSED: dict[AbstractMethod, str] = {central(): "central", forward(): "one",
+                                    backward(): "one"}
+
+
+@dataclass(frozen=True)
+class _Constants:
+    """What depends on the stencil and the dtype only (looked up once per pair)."""
+
+    central: bool
+    step_scale: float  # s = h / step_scale
+    trunc: float  # the truncation constant times its safety factor
+    roundoff: float  # the round-off constant times eps and its safety factor
+    tol: float  # the relative tolerance of SUCCESS
+
+
+_CONSTANTS: dict[tuple[int, float], tuple[AbstractMethod, _Constants]] = {}
+
+
+def _constants(method: AbstractMethod, eps: float) -> _Constants:
+    key = (id(method), eps)  # (a stencil's hash costs more than the lookup saves)
+    hit = _CONSTANTS.get(key)
+    if hit is not None and hit[0] is method:
+        return hit[1]
+    assert isinstance(method, Stencil)
+    p, q = method.order, method.deriv
+    c = _Constants(FUSED[method] == "central", method.step_constant * eps ** (1.0 / (p + q)),
+                   TRUNCATION_SAFETY * method.truncation_constant,
+                   ROUNDOFF_SAFETY * (method.roundoff_constant * eps), tolerance(eps, method))
+    if len(_CONSTANTS) < 64:
+        _CONSTANTS[key] = (method, c)
+    return c
+
+
+def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.ndarray,
+                  y: np.ndarray, f0_row: np.ndarray, f0: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """(error, status, failing) of the (n, M) ``value`` at the steps ``h`` (n,) as
+    :func:`~.diagnose.one_step_estimate` gives them for a dense Jacobian (``failing``:
+    some status is not SUCCESS, for the stationary probe to re-judge), or None where a
+    diagnostic is not finite (the engine's estimate then decides).
+
+    ``method``: a key of :data:`FUSED` (first derivative: ``q = 1``); ``y`` (n, k, M): f
+    at the stencil's points (``central``: offsets -1, +1); ``f0_row`` (1, M): the f(x)
+    the differences subtract; ``f0`` (M,): the f(x) whose magnitude sets the round-off.
+    Call inside ``np.errstate(all="ignore")``; every array is numpy, ``value`` finite.
+    The comments name the engine's terms (:mod:`.diagnose`)."""
+    k = _constants(method, eps)
+    n = value.shape[0]
+    hc = np.abs(h).reshape(n, 1)  # the lane's steps are positive: no zero to guard
+    s = hc / k.step_scale
+    hos = hc / s  # h / s
+    f_abs = np.abs(f0.reshape(1, -1))
+    # (few fresh (n, M) arrays: each costs its pages again once the heap is trimmed)
+    mag = np.abs(value)
+    scale = mag.max(axis=0, keepdims=True)  # output_scale: finite, the lane checked
+    if k.central:  # p = 2: the second difference A and the slope B from the points
+        dm = np.subtract(y[:, 0, :], f0_row)  # f(x - h) - f(x)
+        below_h = np.subtract(y[:, 1, :], f0_row)  # f(x + h) - f(x), then |B| / h
+        top_h = np.add(dm, below_h)  # A: the engine's (dm * 1.0) + (dp * 1.0)
+        np.abs(top_h, out=top_h)
+        top_h /= hc  # |A| / h
+        np.subtract(below_h, dm, out=below_h)  # B = 0.5 (dp - dm) exactly (powers of 2)
+        np.abs(below_h, out=below_h)
+        below_h /= 2 * hc  # |B| / h
+        hk = np.divide(top_h, below_h, out=dm)  # h kappa where resolved
+    else:  # p = 1: A is the value's own difference, |A| / h = |value| bit for bit
+        top_h = mag
+        below_h = f_abs / hc  # no slope below: f(x) itself
+        hk = None
+    resolved = top_h <= below_h  # (|A| = 0 too: both are >= 0)
+    if hk is None:
+        hk = np.divide(top_h, below_h, out=below_h)
+    np.fmax(hk, hos, out=hk)  # 0 / 0 (NaN) where both vanish: h / s, as the engine's
+    smooth = None
+    if not resolved.all():
+        if k.central:  # unresolved: smooth on the scale s (h / s), or a feature (1)
+            smooth = top_h <= SMOOTH_PRIOR * (below_h * hos + f_abs * hos ** 2 / hc)
+            hk = np.where(resolved, hk, np.where(smooth, hos, 1.0))
+        else:
+            hk = np.where(resolved, hk, hos)
+    # the truncation's floor c |value| (h / s)**p (p = 1: + the prior c |f| (h / s) / s)
+    floor = np.multiply(mag, k.trunc)
+    if k.central:
+        trunc = np.multiply(top_h, k.trunc, out=below_h)  # (below_h: no longer needed)
+        trunc *= hk
+        floor *= hos ** 2
+    else:
+        trunc = np.multiply(floor, hk, out=hk)  # c |A| / h kappa h, |A| / h = |value|
+        floor *= hos
+        prior = k.trunc * f_abs * hos
+        prior /= s
+        floor += prior
+    np.maximum(trunc, floor, out=trunc)
+    if smooth is not None:  # neither: the one-sided disagreement |A| h / 2
+        trunc = np.where(resolved | smooth, trunc,
+                         np.maximum(trunc, TRUNCATION_SAFETY * (top_h / 2)))
+    error = np.divide(k.roundoff * f_abs, hc)  # the round-off 2 r eps |f| / h
+    error += trunc
+    # SUCCESS: error <= tol (|value| + (scale + spread)), spread >= 0; within tol scale
+    # per output (its entries' largest error), SUCCESS whatever the spread
+    status = np.zeros(value.shape, dtype=np.int8)
+    if (error.max(axis=0, keepdims=True) <= k.tol * scale).all():
+        return error, status, False
+    if not np.isfinite(error).all():  # a diagnostic not finite (the engine's prior)
+        return None
+    # the verdict (diagnose._verdict): the spread widens the tolerance, never beyond
+    # |value| + scale; a failing entry is ROUNDOFF where that term dominates
+    mag = np.abs(value)
+    total = mag + scale
+    spread = np.minimum(top_h / hk, total) if k.central else 0.0
+    fails = ~(error <= k.tol * (mag + (scale + spread)))
+    if not fails.any():
+        return error, status, False
+    roundoff = np.divide(k.roundoff * f_abs, hc)
+    status[fails] = int(Status.NONSMOOTH)
+    status[fails & (roundoff >= trunc)] = int(Status.ROUNDOFF)
+    return error, status, True
