@@ -61,14 +61,20 @@ from .evaluation.points import (
     representable_steps,
 )
 from .plans.columns import ColumnsPlan
-from .plans.outcome import Outcome
 from .plans.shared import check_dense_fits
 from .problem import Problem
 from .result import DiffResult
 from .stencils import AbstractMethod, ComplexStep, Stencil, resolve_method
 from .strategies.diagnose import diagnostic_weights
 from .strategies.lane_estimate import FUSED, lane_estimate
-from .strategies.nominal import AbstractNominalRule, auto, fixed, one_pass, relative
+from .strategies.nominal import (
+    AbstractNominalRule,
+    auto,
+    dtype_eps,
+    fixed,
+    one_pass,
+    relative,
+)
 from .strategies.resolve import resolve_step
 from .strategies.stationary import rejudge_one_step
 from .validation import array_kind, f0_iv
@@ -232,12 +238,16 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
         # numpy itself for numpy arrays (its namespace is the array API's since numpy 2:
         # the same functions, without array_api_compat's wrapper per operation)
         pxp = np if type(x_flat) is np.ndarray and _NUMPY_IS_ARRAY_API else xp
-        plan = _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
-                                 ev, f0_flat), lane)
+
+        def plan() -> _LanePlan:
+            return _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
+                                     ev, f0_flat), lane)
+
         try:
             if pxp is np and lane.fused:  # the estimate in few operations (lane_estimate)
-                return _fused_full(plan)
-            return plan.finish(lane.rule.run(plan, full_output=True), True)
+                return _fused_full(plan, ev, backend, lane, x_flat, f0_flat, tuple(xi.shape))
+            engine = plan()
+            return engine.finish(lane.rule.run(engine, full_output=True), True)
         except _HandOver:
             return NOT_TAKEN
     h = lane.rule.nominal(abs(x_flat), xp=xp, dtype=x_flat.dtype, method=lane.method)
@@ -288,29 +298,37 @@ def _differences(ev: Evaluator, xp: Any, backend: Any, lane: _Lane, x_flat: Any,
     return acc, [_combine_with(xp, y, f0_row, w) for w in extras]
 
 
-def _fused_full(plan: _LanePlan) -> DiffResult:
+def _fused_full(plan: Callable[[], _LanePlan], ev: Evaluator, backend: Any, lane: _Lane,
+                x_flat: np.ndarray, f0_flat: np.ndarray, x_shape: tuple[int, ...]
+                ) -> DiffResult:
     """``full_output`` of a numpy call (or a host bridge's) with a :data:`FUSED` stencil:
     the rule's steps, one batch, and :func:`lane_estimate`'s few operations on its
     points, in ``one_pass``'s order (the estimate, the stationary probe where an entry
-    fails); where a diagnostic is not finite, ``one_pass`` itself on the same batch."""
-    p, lane = plan.problem, plan.lane
-    h = lane.rule.steps(plan)  # as the rule's run takes them
+    fails), laid out as :meth:`ColumnsPlan.finish` lays it; where a diagnostic is not
+    finite, ``one_pass`` itself on the same batch. ``plan()``: the engine's plan of this
+    call, built only where one of those needs it."""
+    # the rule's steps (AbstractNominalRule.steps: nominal at |x|, then (x + h) - x)
+    h = representable_steps(np, x_flat, lane.rule.nominal(
+        np.abs(x_flat), xp=np, dtype=x_flat.dtype, method=lane.method))
     points: list[Any] = []
     with np.errstate(all="ignore"):
-        acc, _ = _differences(p.evaluator, np, p.backend, lane, p.x_flat, p.f0, h, (),
-                              points)
+        acc, _ = _differences(ev, np, backend, lane, x_flat, f0_flat, h, (), points)
         y, f0_row = points
-        decided = lane_estimate(lane.method, p.eps, h, acc, y, f0_row, p.f0)
+        decided = lane_estimate(lane.method, dtype_eps(np, x_flat.dtype), h, acc, y, f0_row,
+                                f0_flat)
         # the engine's diagnostics, combined as it combines them, where they are needed
         weights = diagnostic_weights(lane.method) if decided is None or decided[2] else ()
         extras = [_combine_with(np, y, f0_row, w) for w in weights]
     if decided is None:  # the engine's estimate, statuses and probe, from this batch
-        plan.first = (h, Differences(acc, np.zeros(acc.shape, dtype=np.int8), extras, True))
-        return plan.finish(one_pass(plan, h, full_output=True), True)
+        engine = plan()
+        engine.first = (h, Differences(acc, np.zeros(acc.shape, dtype=np.int8), extras, True))
+        return engine.finish(one_pass(engine, h, full_output=True), True)
     error, status, failing = decided
     if failing:  # a stationary point of a visibly curved f (stationary.py)
-        error, status = rejudge_one_step(plan, lane.method, h, acc, error, status, extras)
-    return plan.finish(Outcome(acc, error, h, status), True)
+        error, status = rejudge_one_step(plan(), lane.method, h, acc, error, status, extras)
+    shape = (*ev.out_shape, *x_shape)
+    return DiffResult(value=acc.T.reshape(shape), error=error.T.reshape(shape),
+                      step=h.reshape(x_shape), nfev=ev.nfev, status=status.T.reshape(shape))
 
 
 class _LanePlan(ColumnsPlan):

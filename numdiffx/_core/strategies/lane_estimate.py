@@ -29,13 +29,17 @@ scalings by powers of two (subnormal differences) the bits are the engine's.
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..result import Status
 from ..stencils import AbstractMethod, Stencil, backward, central, forward
 from .diagnose import ROUNDOFF_SAFETY, SMOOTH_PRIOR, TRUNCATION_SAFETY, tolerance
+from .stationary import STATIONARY
 
 __all__ = ["FUSED", "lane_estimate"]
 
@@ -92,13 +96,15 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     s = hc / k.step_scale
     hos = hc / s  # h / s
     f_abs = np.abs(f0.reshape(1, -1))
-    # (few fresh (n, M) arrays: each costs its pages again once the heap is trimmed)
-    mag = np.abs(value)
+    # scratch for the (n, M) terms: a fresh array's pages are faulted in again on each
+    # call once the heap is trimmed (the estimate's cost doubled at n = 100)
+    buf = _scratch(value.shape, value.dtype)
+    mag = np.abs(value, out=buf[0])
     scale = mag.max(axis=0, keepdims=True)  # output_scale: finite, the lane checked
     if k.central:  # p = 2: the second difference A and the slope B from the points
-        dm = np.subtract(y[:, 0, :], f0_row)  # f(x - h) - f(x)
-        below_h = np.subtract(y[:, 1, :], f0_row)  # f(x + h) - f(x), then |B| / h
-        top_h = np.add(dm, below_h)  # A: the engine's (dm * 1.0) + (dp * 1.0)
+        dm = np.subtract(y[:, 0, :], f0_row, out=buf[1])  # f(x - h) - f(x)
+        below_h = np.subtract(y[:, 1, :], f0_row, out=buf[2])  # f(x + h) - f(x), |B| / h
+        top_h = np.add(dm, below_h, out=buf[3])  # A: the engine's (dm * 1.0) + (dp * 1.0)
         np.abs(top_h, out=top_h)
         top_h /= hc  # |A| / h
         np.subtract(below_h, dm, out=below_h)  # B = 0.5 (dp - dm) exactly (powers of 2)
@@ -107,7 +113,7 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
         hk = np.divide(top_h, below_h, out=dm)  # h kappa where resolved
     else:  # p = 1: A is the value's own difference, |A| / h = |value| bit for bit
         top_h = mag
-        below_h = f_abs / hc  # no slope below: f(x) itself
+        below_h = np.divide(f_abs, hc, out=buf[1])  # no slope below: f(x) itself
         hk = None
     resolved = top_h <= below_h  # (|A| = 0 too: both are >= 0)
     if hk is None:
@@ -121,7 +127,7 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
         else:
             hk = np.where(resolved, hk, hos)
     # the truncation's floor c |value| (h / s)**p (p = 1: + the prior c |f| (h / s) / s)
-    floor = np.multiply(mag, k.trunc)
+    floor = np.multiply(mag, k.trunc, out=buf[4])
     if k.central:
         trunc = np.multiply(top_h, k.trunc, out=below_h)  # (below_h: no longer needed)
         trunc *= hk
@@ -129,7 +135,7 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     else:
         trunc = np.multiply(floor, hk, out=hk)  # c |A| / h kappa h, |A| / h = |value|
         floor *= hos
-        prior = k.trunc * f_abs * hos
+        prior = np.multiply(k.trunc * f_abs, hos, out=buf[2])
         prior /= s
         floor += prior
     np.maximum(trunc, floor, out=trunc)
@@ -147,7 +153,6 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
         return None
     # the verdict (diagnose._verdict): the spread widens the tolerance, never beyond
     # |value| + scale; a failing entry is ROUNDOFF where that term dominates
-    mag = np.abs(value)
     total = mag + scale
     spread = np.minimum(top_h / hk, total) if k.central else 0.0
     fails = ~(error <= k.tol * (mag + (scale + spread)))
@@ -156,4 +161,35 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     roundoff = np.divide(k.roundoff * f_abs, hc)
     status[fails] = int(Status.NONSMOOTH)
     status[fails & (roundoff >= trunc)] = int(Status.ROUNDOFF)
-    return error, status, True
+    return error, status, k.central and _may_rejudge(y, f0_row, hc, s, mag, scale, fails)
+
+
+def _may_rejudge(y: np.ndarray, f0_row: np.ndarray, h: np.ndarray, s: np.ndarray,
+                 mag: np.ndarray, scale: np.ndarray, fails: np.ndarray) -> bool:
+    """Whether :func:`~.stationary.rejudge_one_step` may change a failing central entry:
+    its own test ``|A| / h**2 s > STATIONARY (|value| + scale)`` (``A`` combined as the
+    engine combines it) on the failing entries only (elementwise: the same bits). False:
+    the probe would leave every status as it is, and is not run."""
+    r, c = np.nonzero(fails)
+    f0 = f0_row[0, c]
+    e1 = (y[r, 0, c] - f0) + (y[r, 1, c] - f0)
+    return bool((np.abs(e1) / h[r, 0] ** 2 * s[r, 0] > STATIONARY * (mag[r, c] + scale[0, c])
+                 ).any())
+
+
+_LOCAL = threading.local()
+#: the largest (n, M) kept as scratch per thread (5 arrays of 512 KiB in float64)
+_SCRATCH_MAX = 2 ** 16
+
+
+def _scratch(shape: tuple[int, ...], dtype: np.dtype[Any]) -> list[np.ndarray]:
+    """Five (n, M) arrays of ``dtype`` to write terms into: this thread's, reused from
+    call to call (nothing the estimate returns lives in them), or fresh ones."""
+    key = (shape, dtype)
+    held = getattr(_LOCAL, "scratch", None)
+    if held is not None and held[0] == key:
+        return held[1]
+    arrays = [np.empty(shape, dtype=dtype) for _ in range(5)]
+    if math.prod(shape) <= _SCRATCH_MAX:
+        _LOCAL.scratch = (key, arrays)
+    return arrays
