@@ -178,3 +178,59 @@ def test_results_own_their_memory() -> None:
     worker.join()
     for name, want in kept.items():
         np.testing.assert_array_equal(getattr(first, name), want, err_msg=name)
+
+
+@pytest.fixture
+def jvp_fused(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each jvp's fused estimate returned (None: the engine's estimate ran)."""
+    seen: list[Any] = []
+    real = nominal._fused_estimate
+
+    def counted(*a: Any) -> Any:
+        out = real(*a)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(nominal, "_fused_estimate", counted)
+    return seen
+
+
+JVP_FUNCTIONS = {"linear": _success, "mixed": _mixed, "roundoff": FUNCTIONS["roundoff"],
+                 "cubic_at_0": FUNCTIONS["cubic_at_0"], "kink": FUNCTIONS["kink"],
+                 "sum": lambda x: (x * x).sum(-1)}
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+@pytest.mark.parametrize("fname", list(JVP_FUNCTIONS))
+@pytest.mark.parametrize("evaluation", ["auto", "batched"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_jvp_fused_is_the_engine(lb: Any, method: str, fname: str, evaluation: str,
+                                 dtype: str, monkeypatch: pytest.MonkeyPatch,
+                                 jvp_fused: list[Any]) -> None:
+    """jvp's ``full_output``: numpy, and torch's CPU tensors read as numpy views, give the
+    engine's value, step, nfev, status and estimate (each field the library's type)."""
+    x = lb.asarray([0.0, -1.3, 2.1, 1e-3, 5.0, -0.2], dtype)
+    v = lb.asarray([1.0, 0.5, -2.0, 0.0, 1.0, 3.0], dtype)
+    f = JVP_FUNCTIONS[fname]
+
+    def call() -> Any:
+        return nd.jvp(f, (x,), (v,), method=method, evaluation=evaluation,
+                      full_output=True)
+
+    (y0, fast), taken = call(), list(jvp_fused)
+    with monkeypatch.context() as m:
+        m.setattr(nominal, "_fused_estimate", lambda *a: None)
+        y1, slow = call()
+    assert len(taken) == 1 and taken[0] is not None  # the fused estimate decided it
+    for name in ("value", "error", "step", "status"):
+        assert type(getattr(fast, name)) is type(getattr(slow, name)), name
+    same(lb, fast, slow)
+    np.testing.assert_array_equal(lb.to_numpy(y0), lb.to_numpy(y1))
+
+
+def test_jvp_non_finite_goes_to_the_engine(jvp_fused: list[Any]) -> None:
+    """A value that is not finite: the engine's estimate and statuses (NON_FINITE)."""
+    x = np.array([1.0, 0.0])
+    with np.errstate(all="ignore"):
+        _, r = nd.jvp(lambda v: np.log(v), (x,), (np.ones(2),), full_output=True)
+    assert jvp_fused == [None] and r.status[1] != 0

@@ -41,7 +41,7 @@ from ..stencils import AbstractMethod, Stencil, backward, central, forward
 from .diagnose import ROUNDOFF_SAFETY, SMOOTH_PRIOR, TRUNCATION_SAFETY, tolerance
 from .stationary import STATIONARY
 
-__all__ = ["FUSED", "lane_estimate"]
+__all__ = ["FUSED", "fused", "lane_estimate"]
 
 #: the stencils :func:`lane_estimate` serves: central's two points, or one point
 FUSED: dict[AbstractMethod, str] = {central(): "central", forward(): "one",
@@ -57,6 +57,21 @@ class _Constants:
     trunc: float  # the truncation constant times its safety factor
     roundoff: float  # the round-off constant times eps and its safety factor
     tol: float  # the relative tolerance of SUCCESS
+
+
+_KNOWN: dict[int, tuple[AbstractMethod, bool]] = {}
+
+
+def fused(method: AbstractMethod) -> bool:
+    """Whether :func:`lane_estimate` serves ``method`` (looked up by identity: a stencil's
+    hash costs more than the estimate saves at small sizes)."""
+    hit = _KNOWN.get(id(method))
+    if hit is not None and hit[0] is method:
+        return hit[1]
+    ok = isinstance(method, Stencil) and method in FUSED
+    if len(_KNOWN) < 64:
+        _KNOWN[id(method)] = (method, ok)
+    return ok
 
 
 _CONSTANTS: dict[tuple[int, float], tuple[AbstractMethod, _Constants]] = {}
@@ -78,7 +93,8 @@ def _constants(method: AbstractMethod, eps: float) -> _Constants:
 
 
 def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.ndarray,
-                  y: np.ndarray, f0_row: np.ndarray, f0: np.ndarray
+                  y: np.ndarray | None, f0_row: np.ndarray | None, f0: np.ndarray,
+                  extras: list[np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, bool] | None:
     """(error, status, failing) of the (n, M) ``value`` at the steps ``h`` (n,) as
     :func:`~.diagnose.one_step_estimate` gives them for a dense Jacobian (``failing``:
@@ -88,11 +104,14 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     ``method``: a key of :data:`FUSED` (first derivative: ``q = 1``); ``y`` (n, k, M): f
     at the stencil's points (``central``: offsets -1, +1); ``f0_row`` (1, M): the f(x)
     the differences subtract; ``f0`` (M,): the f(x) whose magnitude sets the round-off.
-    Call inside ``np.errstate(all="ignore")``; every array is numpy, ``value`` finite.
-    The comments name the engine's terms (:mod:`.diagnose`)."""
+    ``extras``: the engine's diagnostics instead of the points (``A``, and ``B`` for
+    central: :func:`~.diagnose.diagnostic_weights` combined); ``failing`` is then any
+    status not SUCCESS (the caller's probe decides). Call inside
+    ``np.errstate(all="ignore")``; every array is numpy, ``value`` finite, every step
+    positive. The comments name the engine's terms (:mod:`.diagnose`)."""
     k = _constants(method, eps)
     n = value.shape[0]
-    hc = np.abs(h).reshape(n, 1)  # the lane's steps are positive: no zero to guard
+    hc = np.abs(h).reshape(n, 1)  # positive: no zero step to guard
     s = hc / k.step_scale
     hos = hc / s  # h / s
     f_abs = np.abs(f0.reshape(1, -1))
@@ -101,7 +120,18 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     buf = _scratch(value.shape, value.dtype)
     mag = np.abs(value, out=buf[0])
     scale = mag.max(axis=0, keepdims=True)  # output_scale: finite, the lane checked
-    if k.central:  # p = 2: the second difference A and the slope B from the points
+    if extras is not None:  # the engine's own A (and B): |A| / h, |B| / h
+        top_h = np.abs(extras[0], out=buf[3])
+        top_h /= hc
+        if k.central:
+            below_h = np.abs(extras[1], out=buf[2])
+            below_h /= hc
+            hk = np.divide(top_h, below_h, out=buf[1])
+        else:
+            below_h = np.divide(f_abs, hc, out=buf[1])
+            hk = None
+    elif k.central:  # p = 2: the second difference A and the slope B from the points
+        assert y is not None and f0_row is not None
         dm = np.subtract(y[:, 0, :], f0_row, out=buf[1])  # f(x - h) - f(x)
         below_h = np.subtract(y[:, 1, :], f0_row, out=buf[2])  # f(x + h) - f(x), |B| / h
         top_h = np.add(dm, below_h, out=buf[3])  # A: the engine's (dm * 1.0) + (dp * 1.0)
@@ -132,8 +162,8 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
         trunc = np.multiply(top_h, k.trunc, out=below_h)  # (below_h: no longer needed)
         trunc *= hk
         floor *= hos ** 2
-    else:
-        trunc = np.multiply(floor, hk, out=hk)  # c |A| / h kappa h, |A| / h = |value|
+    else:  # c |A| / h times h kappa (on the points, |A| / h is |value|: floor's own)
+        trunc = np.multiply(floor if top_h is mag else k.trunc * top_h, hk, out=hk)
         floor *= hos
         prior = np.multiply(k.trunc * f_abs, hos, out=buf[2])
         prior /= s
@@ -161,6 +191,8 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     roundoff = np.divide(k.roundoff * f_abs, hc)
     status[fails] = int(Status.NONSMOOTH)
     status[fails & (roundoff >= trunc)] = int(Status.ROUNDOFF)
+    if y is None or f0_row is None:
+        return error, status, True
     return error, status, k.central and _may_rejudge(y, f0_row, hc, s, mag, scale, fails)
 
 
