@@ -29,19 +29,23 @@ def lb(request: pytest.FixtureRequest) -> Any:
     return _FACTORIES[request.param]()
 
 
-@pytest.fixture
-def fused(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What each call of the fused estimate returned (None: handed to ``one_pass``)."""
+def _spied(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, real: Any) -> list[Any]:
+    """``module.name`` replaced by ``real`` recording what each call returned."""
     seen: list[Any] = []
-    real = lane_estimate.lane_estimate
 
     def counted(*a: Any) -> Any:
         out = real(*a)
         seen.append(out)
         return out
 
-    monkeypatch.setattr(fastlane, "lane_estimate", counted)
+    monkeypatch.setattr(module, name, counted)
     return seen
+
+
+@pytest.fixture
+def fused(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each call of the fused estimate returned (None: handed to ``one_pass``)."""
+    return _spied(monkeypatch, fastlane, "lane_estimate", lane_estimate.lane_estimate)
 
 
 def engine(monkeypatch: pytest.MonkeyPatch, fn: Any) -> Any:
@@ -183,16 +187,7 @@ def test_results_own_their_memory() -> None:
 @pytest.fixture
 def jvp_fused(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """What each jvp's fused estimate returned (None: the engine's estimate ran)."""
-    seen: list[Any] = []
-    real = nominal._fused_estimate
-
-    def counted(*a: Any) -> Any:
-        out = real(*a)
-        seen.append(out)
-        return out
-
-    monkeypatch.setattr(nominal, "_fused_estimate", counted)
-    return seen
+    return _spied(monkeypatch, nominal, "_fused_estimate", nominal._fused_estimate)
 
 
 JVP_FUNCTIONS = {"linear": _success, "mixed": _mixed, "roundoff": FUNCTIONS["roundoff"],
