@@ -145,12 +145,16 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
         top_h = mag
         below_h = np.divide(f_abs, hc, out=buf[1])  # no slope below: f(x) itself
         hk = None
-    resolved = top_h <= below_h  # (|A| = 0 too: both are >= 0)
     if hk is None:
-        hk = np.divide(top_h, below_h, out=below_h)
+        hk = np.divide(top_h, below_h, out=buf[5])
+    # resolved, |A| <= |B| (|A| = 0 too): where every ratio is below 1 (0 / 0 aside,
+    # |A| = 0 then), each |A| is below its |B| (a rounded quotient of more than 1 is not)
+    resolved = None
+    if not (value.size and np.fmax.reduce(hk, axis=None) < 1.0):
+        resolved = top_h <= below_h
     np.fmax(hk, hos, out=hk)  # 0 / 0 (NaN) where both vanish: h / s, as the engine's
     smooth = None
-    if not resolved.all():
+    if resolved is not None and not resolved.all():
         if k.central:  # unresolved: smooth on the scale s (h / s), or a feature (1)
             smooth = top_h <= SMOOTH_PRIOR * (below_h * hos + f_abs * hos ** 2 / hc)
             hk = np.where(resolved, hk, np.where(smooth, hos, 1.0))
@@ -210,18 +214,18 @@ def _may_rejudge(y: np.ndarray, f0_row: np.ndarray, h: np.ndarray, s: np.ndarray
 
 
 _LOCAL = threading.local()
-#: the largest (n, M) kept as scratch per thread (5 arrays of 512 KiB in float64)
+#: the largest (n, M) kept as scratch per thread (6 arrays of 512 KiB in float64)
 _SCRATCH_MAX = 2 ** 16
 
 
 def _scratch(shape: tuple[int, ...], dtype: np.dtype[Any]) -> list[np.ndarray]:
-    """Five (n, M) arrays of ``dtype`` to write terms into: this thread's, reused from
+    """Six (n, M) arrays of ``dtype`` to write terms into: this thread's, reused from
     call to call (nothing the estimate returns lives in them), or fresh ones."""
     key = (shape, dtype)
     held = getattr(_LOCAL, "scratch", None)
     if held is not None and held[0] == key:
         return held[1]
-    arrays = [np.empty(shape, dtype=dtype) for _ in range(5)]
+    arrays = [np.empty(shape, dtype=dtype) for _ in range(6)]
     if math.prod(shape) <= _SCRATCH_MAX:
         _LOCAL.scratch = (key, arrays)
     return arrays
