@@ -229,3 +229,17 @@ def test_jvp_non_finite_goes_to_the_engine(jvp_fused: list[Any]) -> None:
     with np.errstate(all="ignore"):
         _, r = nd.jvp(lambda v: np.log(v), (x,), (np.ones(2),), full_output=True)
     assert jvp_fused == [None] and r.status[1] != 0
+
+
+@pytest.mark.parametrize("method", ["central", "forward"])
+def test_empty_output_is_the_engines(method: str, monkeypatch: pytest.MonkeyPatch,
+                                     fused: list[Any]) -> None:
+    """f with no outputs: nothing to reduce over, the engine's (0, n) fields."""
+    x = np.array([1.0, 2.0])
+
+    def call() -> Any:
+        return nd.jacobian(lambda v: v[..., :0], x, method=method, evaluation="batched",
+                           full_output=True)
+
+    same(_FACTORIES["numpy"](), call(), engine(monkeypatch, call))
+    assert len(fused) == 1 and fused[0] is not None
