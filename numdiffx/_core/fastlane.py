@@ -65,8 +65,18 @@ from .plans.shared import check_dense_fits
 from .problem import Problem
 from .result import DiffResult
 from .stencils import AbstractMethod, ComplexStep, Stencil, resolve_method
-from .strategies.nominal import AbstractNominalRule, auto, fixed, relative
+from .strategies.diagnose import diagnostic_weights
+from .strategies.lane_estimate import FUSED, lane_estimate
+from .strategies.nominal import (
+    AbstractNominalRule,
+    auto,
+    dtype_eps,
+    fixed,
+    one_pass,
+    relative,
+)
 from .strategies.resolve import resolve_step
+from .strategies.stationary import rejudge_one_step
 from .validation import array_kind, f0_iv
 
 __all__ = ["NOT_TAKEN", "fast_jacobian"]
@@ -88,6 +98,7 @@ class _Lane:
     layout: _Layout
     rule: AbstractNominalRule
     weight: float  # a one-point stencil's weight (forward 1, backward -1)
+    fused: bool  # full_output's estimate in lane_estimate's few operations (numpy)
 
 
 _LANES: dict[tuple[Any, ...], _Lane | None] = {}
@@ -114,7 +125,7 @@ def _lane(method: object, step: object, evaluation: str) -> _Lane | None:
         layout = _layout((m,), None)
         if not layout.is_complex:
             weight = combo_weight(layout.combos[0])
-            lane = _Lane(m, layout, cast(AbstractNominalRule, rule), weight)
+            lane = _Lane(m, layout, cast(AbstractNominalRule, rule), weight, m in FUSED)
     if len(_LANES) < 256:
         _LANES[key] = lane
     return lane
@@ -227,10 +238,16 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
         # numpy itself for numpy arrays (its namespace is the array API's since numpy 2:
         # the same functions, without array_api_compat's wrapper per operation)
         pxp = np if type(x_flat) is np.ndarray and _NUMPY_IS_ARRAY_API else xp
-        plan = _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
-                                 ev, f0_flat), lane)
+
+        def plan() -> _LanePlan:
+            return _LanePlan(Problem(pxp, backend, x_flat, (tuple(xi.shape),), (f"args[{a}]",),
+                                     ev, f0_flat), lane)
+
         try:
-            return plan.finish(lane.rule.run(plan, full_output=True), True)
+            if pxp is np and lane.fused:  # the estimate in few operations (lane_estimate)
+                return _fused_full(plan, ev, backend, lane, x_flat, f0_flat, tuple(xi.shape))
+            engine = plan()
+            return engine.finish(lane.rule.run(engine, full_output=True), True)
         except _HandOver:
             return NOT_TAKEN
     h = lane.rule.nominal(abs(x_flat), xp=xp, dtype=x_flat.dtype, method=lane.method)
@@ -245,10 +262,13 @@ def _plain(f: Callable[..., Any], args: Sequence[Any], a: int, x: Any, xp: Any, 
 
 
 def _differences(ev: Evaluator, xp: Any, backend: Any, lane: _Lane, x_flat: Any, f0_flat: Any,
-                 h: Any, extras: Sequence[Sequence[float]]) -> tuple[Any, list[Any]]:
+                 h: Any, extras: Sequence[Sequence[float]], points: list[Any] | None = None
+                 ) -> tuple[Any, list[Any]]:
     """The (n, M) values at the representable steps ``h`` (one batch, the engine's
     arithmetic) and the ``extras`` functionals of the same points, or :class:`_HandOver`
-    where a value or step is not finite. Numpy's warnings are the caller's to hold."""
+    where a value or step is not finite. ``points``: a list that receives f at the
+    points (n, k, M) and the f(x) row they are differenced against. Numpy's warnings
+    are the caller's to hold."""
     layout, k, n = lane.layout, len(lane.layout.combos), x_flat.shape[0]
     m_out = f0_flat.shape[0]
     sentinel = ev.batched  # the loop evaluates no sentinel row: none is built
@@ -270,10 +290,45 @@ def _differences(ev: Evaluator, xp: Any, backend: Any, lane: _Lane, x_flat: Any,
     if not (math.isfinite(float(total)) if total.dtype == x_flat.dtype
             or xp.isdtype(total.dtype, "real floating") else bool(xp.isfinite(total))):
         raise _HandOver  # NaN/inf or a vanished step: statuses, one-sided retry
+    y = y_flat.reshape(n, k, m_out)
+    if points is not None:
+        points += [y, f0_row]
     if not extras:
         return acc, []
-    y = y_flat.reshape(n, k, m_out)
     return acc, [_combine_with(xp, y, f0_row, w) for w in extras]
+
+
+def _fused_full(plan: Callable[[], _LanePlan], ev: Evaluator, backend: Any, lane: _Lane,
+                x_flat: np.ndarray, f0_flat: np.ndarray, x_shape: tuple[int, ...]
+                ) -> DiffResult:
+    """``full_output`` of a numpy call (or a host bridge's) with a :data:`FUSED` stencil:
+    the rule's steps, one batch, and :func:`lane_estimate`'s few operations on its
+    points, in ``one_pass``'s order (the estimate, the stationary probe where an entry
+    fails), laid out as :meth:`ColumnsPlan.finish` lays it; where a diagnostic is not
+    finite, ``one_pass`` itself on the same batch. ``plan()``: the engine's plan of this
+    call, built only where one of those needs it."""
+    # the rule's steps (AbstractNominalRule.steps: nominal at |x|, then (x + h) - x)
+    h = representable_steps(np, x_flat, lane.rule.nominal(
+        np.abs(x_flat), xp=np, dtype=x_flat.dtype, method=lane.method))
+    points: list[Any] = []
+    with np.errstate(all="ignore"):
+        acc, _ = _differences(ev, np, backend, lane, x_flat, f0_flat, h, (), points)
+        y, f0_row = points
+        decided = lane_estimate(lane.method, dtype_eps(np, x_flat.dtype), h, acc, y, f0_row,
+                                f0_flat)
+        # the engine's diagnostics, combined as it combines them, where they are needed
+        weights = diagnostic_weights(lane.method) if decided is None or decided[2] else ()
+        extras = [_combine_with(np, y, f0_row, w) for w in weights]
+    if decided is None:  # the engine's estimate, statuses and probe, from this batch
+        engine = plan()
+        engine.first = (h, Differences(acc, np.zeros(acc.shape, dtype=np.int8), extras, True))
+        return engine.finish(one_pass(engine, h, full_output=True), True)
+    error, status, failing = decided
+    if failing:  # a stationary point of a visibly curved f (stationary.py)
+        error, status = rejudge_one_step(plan(), lane.method, h, acc, error, status, extras)
+    shape = (*ev.out_shape, *x_shape)
+    return DiffResult(value=acc.T.reshape(shape), error=error.T.reshape(shape),
+                      step=h.reshape(x_shape), nfev=ev.nfev, status=status.T.reshape(shape))
 
 
 class _LanePlan(ColumnsPlan):
@@ -288,12 +343,16 @@ class _LanePlan(ColumnsPlan):
         self.problem, self.method, self.deriv = problem, lane.method, 1
         self.n_entries, self.n_out = problem.n, problem.m_out
         self.lane = lane
+        #: the steps and Differences of a batch already evaluated (the fused estimate's)
+        self.first: tuple[Any, Differences] | None = None
 
     def evaluate(self, h: Any, rows: np.ndarray | None = None, *,
                  method: AbstractMethod | None = None, offsets: list[float] | None = None,
                  extras: tuple[tuple[float, ...], ...] = ()) -> Differences:
         if rows is not None or offsets is not None or method not in (None, self.method):
             raise _HandOver
+        if self.first is not None and self.first[0] is h:
+            return self.first[1]  # this batch was evaluated already, with these extras
         p = self.problem
         xp, x_flat = p.xp, p.x_flat
         with np.errstate(all="ignore") if type(x_flat) is np.ndarray else _QUIET:

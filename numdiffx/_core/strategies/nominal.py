@@ -31,6 +31,7 @@ from ..stencils import (
 )
 from .base import AbstractStepRule, positive_finite
 from .diagnose import complex_step_truncation, diagnostic_weights, estimate
+from .lane_estimate import fused, lane_estimate
 from .onesided import one_sided_retry
 from .stationary import rejudge_one_step
 
@@ -111,7 +112,11 @@ def one_pass(plan: Any, h: Any, *, full_output: bool, noise: float | None = None
         values, status, retried = one_sided_retry(plan, h, values, status)
     error = None
     if full_output:  # the estimate and statuses cost passes only a DiffResult shows
-        error, status = estimate(plan, method, h, values, status, d.extras, noise=noise)
+        decided = _fused_estimate(plan, method, h, values, status, d, retried, noise)
+        if decided is not None:
+            error, status = decided
+        else:
+            error, status = estimate(plan, method, h, values, status, d.extras, noise=noise)
         if retried is not None:
             one_sided = status == int(Status.ONE_SIDED)
             error = xp.where(one_sided, retried, error)
@@ -121,6 +126,43 @@ def one_pass(plan: Any, h: Any, *, full_output: bool, noise: float | None = None
         # the complex step's truncation, measured at twice the step
         error, status = complex_step_truncation(plan, method, h, values, error, status)
     return Outcome(values, error, h, status)
+
+
+def _fused_estimate(plan: Any, method: AbstractMethod, h: Any, values: Any, status: Any,
+                    d: Any, retried: Any, noise: float | None) -> tuple[Any, Any] | None:
+    """:func:`~.diagnose.estimate` in :func:`~.lane_estimate.lane_estimate`'s few numpy
+    operations for a jvp (one entry: its step, its f(x), its values as the output scale)
+    of ``central``/``forward``/``backward`` where every value is finite and evaluated;
+    None elsewhere. A library's CPU arrays (torch) are read as numpy views of the same
+    memory and the results handed back as its views (the same IEEE operations; XLA's
+    division is not numpy's: jax stays on the engine's). The same bits up to subnormal
+    intermediates (tests/test_lane_estimate.py)."""
+    if (noise is not None or retried is not None or plan.name != "directional"
+            or not fused(method) or len(d.extras) < 1):
+        return None
+    backend = plan.problem.backend
+    arrays = (values, plan.estimate_steps(h), plan.f0_entries(), *d.extras)
+    if type(values) is not np.ndarray:  # a CPU library array: its numpy view, or None
+        if backend.eager_dispatch or str(_device(values)) != "cpu":
+            return None
+        try:
+            arrays = tuple(np.asarray(a) for a in arrays)
+        except (TypeError, RuntimeError, ValueError):
+            return None
+        if (any(type(a) is not np.ndarray for a in arrays)
+                or arrays[0].dtype not in (np.float64, np.float32)):
+            return None
+        status = np.asarray(status)
+    with np.errstate(all="ignore"):
+        if (status.any() if not d.clean else False) or not np.isfinite(arrays[0]).all():
+            return None
+        out = lane_estimate(method, plan.problem.eps, arrays[1], arrays[0], None, None,
+                            arrays[2], list(arrays[3:]))
+    if out is None:
+        return None
+    if type(values) is np.ndarray:
+        return out[0], out[1]
+    return backend.from_host(out[0]), backend.from_host(out[1])
 
 
 @dataclass(frozen=True)
