@@ -162,7 +162,10 @@ def _extrapolate(
     zero_floor = not traced and not bool(xp.any(floor > 0))
 
     def per_element(a: Any) -> Any:
-        """(E,) per entry -> (E * M,) per element, in the state's order."""
+        """(E,) per entry -> (E * M,) per element, in the state's order (eager: an array
+        of its own, which :func:`_assemble` may write into)."""
+        if not traced and hasattr(xp, "repeat"):
+            return xp.repeat(a, n_out)
         return xp.reshape(xp.broadcast_to(xp.expand_dims(a, 1), (n_entries, n_out)), (-1,))
     idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
     # (best, best_err, best_h: made by the second level; see _clean_second_level)
