@@ -335,7 +335,10 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype, device=device)
         for i, part in enumerate(parts):  # (block by block: see tableau_block)
             value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
-            parts[i] = (value, xp.where(error < tiny, tiny, error), step, stop)
+            low = error < tiny
+            if traced or bool(xp.any(low)):
+                error = xp.where(low, tiny, error)
+            parts[i] = (value, error, step, stop)
         method_e = plan.estimate_method()
         rejudged: list[bool] | None = None if traced else []
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
@@ -424,7 +427,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             tiny = float(xp.finfo(error.dtype).smallest_normal)  # (the estimates' floor)
             if scale is None:
                 scale = plan.judged_scale(mag, error)
-            within = atol + rtol * (mag + scale)
+            within = rtol * (mag + scale)
+            if atol != 0.0:  # (0.0 + within is within: |value| + scale >= 0)
+                within = atol + within
             tol = xp.maximum(within, xp.asarray(tiny, dtype=error.dtype,
                                                 device=plan.problem.device))
             stops = ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
