@@ -437,8 +437,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
                      | (stop == int(Status.MAX_ITERATIONS)))
             ok = (error <= tol) & stops
             if rejudged is not None:  # (the final status stops where ``stop`` does)
-                rejudged.append(bool(xp.any(xp.isfinite(value) & stops
-                                            & ~(error <= within))))
+                out = stops & ~(error <= within)
+                rejudged.append(bool(xp.any(out)) and bool(xp.any(out & xp.isfinite(value))))
         return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8,
                                        device=plan.problem.device), stop)
 
