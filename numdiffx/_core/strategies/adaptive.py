@@ -335,9 +335,8 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype, device=device)
         for i, part in enumerate(parts):  # (block by block: see tableau_block)
             value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
-            low = error < tiny
-            if traced or bool(xp.any(low)):
-                error = xp.where(low, tiny, error)
+            if traced or bool(xp.any(error < tiny)):
+                error = xp.where(error < tiny, tiny, error)
             parts[i] = (value, error, step, stop)
         method_e = plan.estimate_method()
         rejudged: list[bool] | None = None if traced else []
@@ -358,9 +357,7 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             value, error, step, stop = join_blocks(xp, parts)
             status = self.final_status(plan, method_e, value, error, stop,
                                        rejudged=rejudged if _row_scaled(plan) else None)
-        # (eager: the stationary test's candidates were looked for above; none, nothing
-        # to rejudge)
-        if not cplx and (not rejudged or any(rejudged)):
+        if not cplx and (not rejudged or any(rejudged)):  # (none found above: no need)
             # a stationary point or a symmetric kink (stationary.py)
             error, status = self.stationary(plan, method_e, value, error, status)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
@@ -415,11 +412,9 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         """SUCCESS where the estimate is within the success tolerance (judged, like one-step
         rules, against the value, its output row and atol); elsewhere why it stopped.
         ``scale``: the plan's judged scale, computed by a caller that judges blocks of
-        entries (the largest value of each output over all of them). ``rejudged``: gets
-        whether any of these entries is a candidate of :meth:`stationary`'s test (a
-        finite value that stopped, with its estimate not within ``atol + rtol (|value| +
-        scale)``): the same arithmetic on the same arrays, here where they are at hand;
-        for a plan whose judged scale is its output scale (:func:`_row_scaled`)."""
+        entries (the largest value of each output over all of them). ``rejudged`` gets
+        whether any entry is a candidate of :meth:`stationary`'s test (the same arithmetic
+        on the arrays at hand; for plans judged by their output scale, :func:`_row_scaled`)."""
         xp = plan.problem.xp
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         with np.errstate(all="ignore"):
