@@ -14,6 +14,17 @@ sin x_i, batched), the result the dense Jacobian with ``steps.adaptive()`` and
   tolerances, f vectorised over its trailing axes), both max errors against the exact
   Jacobian; target: time <= 0.1x scipy's at no worse error.
 
+Measured (issue 37, 2 shared cores under a load of 8-10, this script run alternately on
+the code before and after, min of 2 each; same bits, nfev 36061, 470 MiB peak traced
+either way): call / f replayed 2.25-2.98 before, 2.11-2.48 after; call / f in the call
+1.71-1.86 before, 1.22-1.43 after. Much of what is left is minor page faults: glibc hands
+the large temporaries (f's own included) back to the system and faults them in again, so
+f runs up to 1.7x slower inside the call than replayed. With
+``MALLOC_MMAP_THRESHOLD_=2000000000 MALLOC_TRIM_THRESHOLD_=4000000000`` (freed memory
+kept; faults 55.8k -> 31.5k per call) f takes the same time in the call and replayed,
+and call / f is 2.06-2.10 before, 1.52-1.60 after. n = 300 against scipy: 0.08-0.12 on
+both sides of the change in those runs (noise; f is a small part there).
+
 Run: python asv_bench/compare/adaptive_overhead_vs_f.py [repeats]
 """
 
