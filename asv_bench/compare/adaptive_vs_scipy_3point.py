@@ -17,9 +17,10 @@ is f itself: the diagonal needs 5 levels (its Ridders estimate at h = 1/64 is 2e
 above the stopping tolerance eps**0.75) and the verify pass one more, each 2n rows of f
 (36061 rows in all, ~1.5 s here), while scipy's whole call costs about one such pass: f
 alone is ~5x scipy, so <= 4x needs fewer passes (a smaller first step or a looser
-stopping rule), not less overhead. The rest (~1.5 s) is the tableau's first two levels
-over all 9M elements (everything but the diagonal finishes at the second) and the
-joining of the blocks.
+stopping rule), not less overhead. The rest (~1.5 s then) was the tableau's first two
+levels over all 9M elements (everything but the diagonal finishes at the second) and the
+joining of the blocks; issue 37 roughly halved it (same bits): the call against its own
+evaluations of f is ``adaptive_overhead_vs_f.py``.
 With a known pattern the same Jacobian costs a few colours: see ``sparse_vs_scipy.py``.
 Run: python asv_bench/compare/adaptive_vs_scipy_3point.py
 """

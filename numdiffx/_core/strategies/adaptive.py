@@ -335,8 +335,11 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         tiny = xp.asarray(float(xp.finfo(dtype).smallest_normal), dtype=dtype, device=device)
         for i, part in enumerate(parts):  # (block by block: see tableau_block)
             value, error, step, stop = (_recombine(xp, plan.n_out, *part) if cplx else part)
-            parts[i] = (value, xp.where(error < tiny, tiny, error), step, stop)
+            if traced or bool(xp.any(error < tiny)):
+                error = xp.where(error < tiny, tiny, error)
+            parts[i] = (value, error, step, stop)
         method_e = plan.estimate_method()
+        rejudged: list[bool] | None = None if traced else []
         if self.verify and self.noise is None and not cplx:  # (below the noise floor a check
             # means nothing; a complex f's check would need the split too)
             # near bounds (one-sided stencils) the central check could leave the domain
@@ -346,13 +349,16 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             # blocks of entries: each judged where it is (small arrays), against the
             # largest value of each output over all blocks, then joined
             scale = plan.blocks_output_scale([part[0] for part in parts])
-            parts = [(v, e, st, self.final_status(plan, method_e, v, e, why, scale=scale))
+            parts = [(v, e, st, self.final_status(plan, method_e, v, e, why, scale=scale,
+                                                  rejudged=rejudged))
                      for v, e, st, why in parts]
             value, error, step, status = join_blocks(xp, parts)
         else:
             value, error, step, stop = join_blocks(xp, parts)
-            status = self.final_status(plan, method_e, value, error, stop)
-        if not cplx:  # a stationary point or a symmetric kink (stationary.py)
+            status = self.final_status(plan, method_e, value, error, stop,
+                                       rejudged=rejudged if _row_scaled(plan) else None)
+        if not cplx and (not rejudged or any(rejudged)):  # (none found above: no need)
+            # a stationary point or a symmetric kink (stationary.py)
             error, status = self.stationary(plan, method_e, value, error, status)
         # a Hessian's mixed entry is no better than its diagonals (their failure, a step
         # the mixed points straddle too, left (10, 18) of a 21-parameter GLM at 0.0 with
@@ -401,11 +407,14 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
         return self.atol, t
 
     def final_status(self, plan: Any, method: AbstractMethod, value: Any, error: Any,
-                     stop: Any, *, scale: Any = None) -> Any:
+                     stop: Any, *, scale: Any = None, rejudged: list[bool] | None = None
+                     ) -> Any:
         """SUCCESS where the estimate is within the success tolerance (judged, like one-step
         rules, against the value, its output row and atol); elsewhere why it stopped.
         ``scale``: the plan's judged scale, computed by a caller that judges blocks of
-        entries (the largest value of each output over all of them)."""
+        entries (the largest value of each output over all of them). ``rejudged`` gets
+        whether any entry is a candidate of :meth:`stationary`'s test (the same arithmetic
+        on the arrays at hand; for plans judged by their output scale, :func:`_row_scaled`)."""
         xp = plan.problem.xp
         atol, rtol = self.success_tolerances(plan.problem.eps, method)
         with np.errstate(all="ignore"):
@@ -413,11 +422,18 @@ class adaptive(AbstractStepRule):  # noqa: N801 - public lower-case constructor
             tiny = float(xp.finfo(error.dtype).smallest_normal)  # (the estimates' floor)
             if scale is None:
                 scale = plan.judged_scale(mag, error)
-            tol = xp.maximum(atol + rtol * (mag + scale),
-                             xp.asarray(tiny, dtype=error.dtype, device=plan.problem.device))
-            ok = (error <= tol) & ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
-                                   | (stop == int(Status.ERROR_INCREASED))
-                                   | (stop == int(Status.MAX_ITERATIONS)))
+            within = rtol * (mag + scale)
+            if atol != 0.0:  # (0.0 + within is within: |value| + scale >= 0)
+                within = atol + within
+            tol = xp.maximum(within, xp.asarray(tiny, dtype=error.dtype,
+                                                device=plan.problem.device))
+            stops = ((stop == int(Status.SUCCESS)) | (stop == int(Status.ROUNDOFF))
+                     | (stop == int(Status.ERROR_INCREASED))
+                     | (stop == int(Status.MAX_ITERATIONS)))
+            ok = (error <= tol) & stops
+            if rejudged is not None:  # (the final status stops where ``stop`` does)
+                out = stops & ~(error <= within)
+                rejudged.append(bool(xp.any(out)) and bool(xp.any(out & xp.isfinite(value))))
         return xp.where(ok, xp.asarray(int(Status.SUCCESS), dtype=xp.int8,
                                        device=plan.problem.device), stop)
 

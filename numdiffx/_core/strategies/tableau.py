@@ -162,17 +162,25 @@ def _extrapolate(
     zero_floor = not traced and not bool(xp.any(floor > 0))
 
     def per_element(a: Any) -> Any:
-        """(E,) per entry -> (E * M,) per element, in the state's order."""
+        """(E,) per entry -> (E * M,) per element, in the state's order (eager: an array
+        of its own, which :func:`_assemble` may write into)."""
+        if not traced and hasattr(xp, "repeat"):
+            return xp.repeat(a, n_out)
         return xp.reshape(xp.broadcast_to(xp.expand_dims(a, 1), (n_entries, n_out)), (-1,))
     idx = np.arange(size, dtype=np.int64)  # active flat (entry * M + output) indices
-    best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
+    # (best, best_err, best_h: made by the second level; see _clean_second_level)
+    best: Any = None
+    best_err: Any = None
+    best_h: Any = None
+    clean0 = False  # the first level's values all valid (eager only)
     nvalid = full(0, xp.int32)
     ngrow = full(0, xp.int32)
     limited = xp.zeros((size,), dtype=xp.bool, device=device)
     stop = full(int(Status.MAX_ITERATIONS), xp.int8)
     # the range of the levels' own values: where the steps run out unconverged (a kink
     # closer to x than the smallest step), the answer is only known to lie in it
-    lo, hi = full(math.inf), full(-math.inf)
+    lo: Any = None
+    hi: Any = None
     active = xp.ones((size,), dtype=xp.bool, device=device)  # traced: not yet finished
     prev: list[Any] = []
     finished: list[tuple[Any, ...]] = []
@@ -221,71 +229,90 @@ def _extrapolate(
             # the first level only fills the tableau's first column: no estimate yet, so
             # nothing converges, grows, runs out or is exhausted (best_err is inf)
             nvalid = xp.astype(ok, xp.int32)
+            clean0 = not traced and bool(xp.all(ok))
+            if clean0:  # (the masks would copy every value unchanged)
+                prev, lo, hi = [values], values, values
+                continue
             prev = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype, device=device))]
-            lo = xp.where(ok, values, lo)
-            hi = xp.where(ok, values, hi)
+            lo = xp.where(ok, values, full(math.inf))
+            hi = xp.where(ok, values, full(-math.inf))
             continue
-        below = (h < of_entries(floor)) if not zero_floor else xp.zeros_like(ok)
-        ok = ok & ~below
-        with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
-            h_q = xp.abs(h) ** deriv
-            noise = roundoff_k / xp.where(h_q == 0, xp.asarray(1.0, dtype=dtype, device=device),
-                                          h_q)
-        nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
-        row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype, device=device))]
-        lo = xp.where(ok & active, xp.minimum(lo, values), lo)
-        hi = xp.where(ok & active, xp.maximum(hi, values), hi)
-        amp: Any = 1.0
-        new_err = full(math.inf)
-        # (one stencil for all entries: factors (1, J), the same for every element)
-        fac_rows = (factors if factors.shape[0] == 1 else of_entries(factors)) if k > 0 else None
-        for j in range(1, min(k + 1, n_cols)):
-            assert fac_rows is not None
-            fac = fac_rows[:, j - 1]
-            a = row[j - 1] + (row[j - 1] - prev[j - 1]) / (fac - 1.0)
-            err = xp.maximum(xp.abs(a - row[j - 1]), xp.abs(a - prev[j - 1]))
-            if j < len(prev):
-                # the same column one level up: two lower-order values can agree by
-                # coincidence (a truncation error changing sign between two large steps);
-                # a third, independent value must agree too
-                err = xp.maximum(err, xp.where(nvalid > j + 1, xp.abs(a - prev[j]),
-                                               xp.zeros_like(err)))
-            amp = amp * (fac + 1.0) / (fac - 1.0)  # noise gain of one Richardson step
-            est = rule.safety * err + amp * noise
-            valid = (nvalid > j) & xp.isfinite(est)
-            better = valid & (est < best_err) & active
-            best = xp.where(better, a, best)
-            best_err = xp.where(better, est, best_err)
-            best_h = xp.where(better, h, best_h)
-            limited = xp.where(better, rule.safety * err <= amp * noise, limited)
-            new_err = xp.where(valid, est, new_err)
-            row.append(a)
-        prev = row
-        # converged: tolerance met, or the extrapolation differences are already below
-        # the round-off of f (smaller steps could only make the estimate worse)
-        converged = (best_err <= atol + rtol * xp.abs(best)) | limited
-        # error increased: the newest level's estimates exceed twice the best for two
-        # levels in a row. One level is not enough: with a large first step (float32)
-        # the tableau is still pre-asymptotic there and its estimates jump about.
-        growing = (new_err > 2.0 * best_err) & xp.isfinite(best_err) & (nvalid > 2) & (
-            best_err <= sqrt_eps * xp.abs(best))
-        ngrow = xp.where(growing, ngrow + 1, xp.zeros_like(ngrow))
-        grew = ~converged & (ngrow >= 2)
-        # exhausted: the round-off of this level alone exceeds the best estimate. Every
-        # later estimate is at least its round-off, which grows as the step shrinks, so
-        # none can be better: stop (ROUNDOFF) instead of running into levels of pure
-        # round-off (the 6th derivative of cos: 1e-8 at h = 0.125, then 1e12 at 3e-5)
-        exhausted = ~converged & ~grew & (noise > best_err) & xp.isfinite(best_err)
-        stop = xp.where(active, xp.where(converged, code(Status.SUCCESS),
-                                         xp.where(grew, code(Status.ERROR_INCREASED),
-                                                  xp.where(exhausted, code(Status.ROUNDOFF),
-                                                           xp.where(below,
-                                                                    code(Status.MAX_ITERATIONS),
-                                                                    stop)))), stop)
-        if traced:  # freeze what finished; every element goes on being evaluated
-            active = active & ~(converged | grew | exhausted | below)
-            continue
-        done = to_host(converged | grew | exhausted | below)
+        fast = None
+        if (k == 1 and clean0 and zero_floor and idx.shape[0] == size
+                and factors.shape[0] == 1 and bool(xp.all(ok))):
+            fast = _clean_second_level(xp, values, prev[0], h, lev.h, roundoff, factors,
+                                       rule, deriv, atol, rtol, (n_entries, n_out), device)
+        if fast is not None:
+            best, best_err, best_h, limited, stop, ended, a = fast
+            lo, hi = xp.minimum(prev[0], values), xp.maximum(prev[0], values)
+            prev = [values, a]
+            nvalid = full(2, xp.int32)
+            ngrow = full(0, xp.int32)
+            done = to_host(ended)
+        else:
+            if best is None:
+                best, best_err, best_h = full(math.nan), full(math.inf), full(math.nan)
+            below = (h < of_entries(floor)) if not zero_floor else xp.zeros_like(ok)
+            ok = ok & ~below
+            with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
+                h_q = xp.abs(h) ** deriv
+                noise = roundoff_k / xp.where(
+                    h_q == 0, xp.asarray(1.0, dtype=dtype, device=device), h_q)
+            nvalid = xp.where(ok, nvalid + 1, xp.zeros_like(nvalid))
+            row = [xp.where(ok, values, xp.asarray(math.nan, dtype=dtype, device=device))]
+            lo = xp.where(ok & active, xp.minimum(lo, values), lo)
+            hi = xp.where(ok & active, xp.maximum(hi, values), hi)
+            amp: Any = 1.0
+            new_err = full(math.inf)
+            # (one stencil for all entries: factors (1, J), the same for every element)
+            fac_rows = factors if factors.shape[0] == 1 else of_entries(factors)
+            for j in range(1, min(k + 1, n_cols)):
+                fac = fac_rows[:, j - 1]
+                a = row[j - 1] + (row[j - 1] - prev[j - 1]) / (fac - 1.0)
+                err = xp.maximum(xp.abs(a - row[j - 1]), xp.abs(a - prev[j - 1]))
+                if j < len(prev):
+                    # the same column one level up: two lower-order values can agree by
+                    # coincidence (a truncation error changing sign between two large
+                    # steps); a third, independent value must agree too
+                    err = xp.maximum(err, xp.where(nvalid > j + 1, xp.abs(a - prev[j]),
+                                                   xp.zeros_like(err)))
+                amp = amp * (fac + 1.0) / (fac - 1.0)  # noise gain of one Richardson step
+                est = rule.safety * err + amp * noise
+                valid = (nvalid > j) & xp.isfinite(est)
+                better = valid & (est < best_err) & active
+                best = xp.where(better, a, best)
+                best_err = xp.where(better, est, best_err)
+                best_h = xp.where(better, h, best_h)
+                limited = xp.where(better, rule.safety * err <= amp * noise, limited)
+                new_err = xp.where(valid, est, new_err)
+                row.append(a)
+            prev = row
+            # converged: tolerance met, or the extrapolation differences are already below
+            # the round-off of f (smaller steps could only make the estimate worse)
+            converged = (best_err <= atol + rtol * xp.abs(best)) | limited
+            # error increased: the newest level's estimates exceed twice the best for
+            # two levels in a row. One level is not enough: with a large first step
+            # (float32) the tableau is still pre-asymptotic there and its estimates jump
+            # about.
+            growing = (new_err > 2.0 * best_err) & xp.isfinite(best_err) & (nvalid > 2) & (
+                best_err <= sqrt_eps * xp.abs(best))
+            ngrow = xp.where(growing, ngrow + 1, xp.zeros_like(ngrow))
+            grew = ~converged & (ngrow >= 2)
+            # exhausted: the round-off of this level alone exceeds the best estimate.
+            # Every later estimate is at least its round-off, which grows as the step
+            # shrinks, so none can be better: stop (ROUNDOFF) instead of running into
+            # levels of pure round-off (the 6th derivative of cos: 1e-8 at h = 0.125,
+            # then 1e12 at 3e-5)
+            exhausted = ~converged & ~grew & (noise > best_err) & xp.isfinite(best_err)
+            why = xp.where(exhausted, code(Status.ROUNDOFF),
+                           xp.where(below, code(Status.MAX_ITERATIONS), stop))
+            stop = xp.where(active, xp.where(converged, code(Status.SUCCESS),
+                                             xp.where(grew, code(Status.ERROR_INCREASED),
+                                                      why)), stop)
+            if traced:  # freeze what finished; every element goes on being evaluated
+                active = active & ~(converged | grew | exhausted | below)
+                continue
+            done = to_host(converged | grew | exhausted | below)
         if done.any():
             retire(np.flatnonzero(done), stop)
             keep = np.flatnonzero(~done)
@@ -296,37 +323,124 @@ def _extrapolate(
             prev = [xp.take(a, kd, axis=0) for a in prev]
             idx = idx[keep]
     if traced:
-        best, best_err, best_h, limited, stop, lo, hi = (
+        best, best_err, best_h, limited, stop, lo_t, hi_t = (
             xp.reshape(a, (n_entries, n_out))
             for a in (best, best_err, best_h, limited, stop, lo, hi))
+
+        def lo_of() -> Any:
+            return lo_t
+
+        def hi_of() -> Any:
+            return hi_t
     else:
         if idx.shape[0]:
             retire(np.arange(idx.shape[0]), stop)
-        # where each element's final state sits in the parts joined in order: the part
-        # it finished in, the latest one (a part kept whole holds elements that went on)
-        where_is = np.empty(size, dtype=np.int64)
-        offset = 0
-        for part in finished:
-            where_is[part[0]] = np.arange(offset, offset + part[0].shape[0])
-            offset += part[0].shape[0]
-        take = dev(where_is)
-
-        def assemble(i: int) -> Any:
-            return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take,
-                                      axis=0), (n_entries, n_out))
-
-        best, best_err, best_h, limited, stop, lo, hi = (assemble(i) for i in range(1, 8))
-    with np.errstate(invalid="ignore"):  # inf - inf where a level never was finite
-        spread = xp.maximum(hi - best, best - lo)
-        unconverged = (stop == int(Status.MAX_ITERATIONS)) & xp.isfinite(spread)
-        best_err = xp.where(unconverged, xp.maximum(best_err, spread), best_err)
+        best, best_err, best_h, limited, stop, lo_of, hi_of = _assemble(
+            xp, finished, size, (n_entries, n_out), dev)
+    maxed = stop == int(Status.MAX_ITERATIONS)
+    if traced or bool(xp.any(maxed)):
+        with np.errstate(invalid="ignore"):  # inf - inf where a level never was finite
+            spread = xp.maximum(hi_of() - best, best - lo_of())
+            unconverged = maxed & xp.isfinite(spread)
+            best_err = xp.where(unconverged, xp.maximum(best_err, spread), best_err)
     # why each element stopped: converged (SUCCESS here: the stopping tolerance was met),
     # round-off limited (ROUNDOFF: smaller steps could only make it worse), the error grew,
     # or the steps ran out. The rule turns this into the final status (one meaning of
     # SUCCESS for every rule: the estimate within the tolerance).
-    final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE),
-                     xp.where(best_err <= atol + rtol * xp.abs(best), code(Status.SUCCESS),
-                              xp.where(limited, code(Status.ROUNDOFF), stop)))
-    best = xp.where(final == int(Status.NON_FINITE),
-                    xp.asarray(math.nan, dtype=dtype, device=device), best)
+    bound = rtol * xp.abs(best)
+    if atol != 0.0:  # (0.0 + bound is bound: every bound is >= 0 or NaN)
+        bound = atol + bound
+    final = xp.where(best_err <= bound, code(Status.SUCCESS),
+                     xp.where(limited, code(Status.ROUNDOFF), stop))
+    if traced or not bool(xp.all(xp.isfinite(best_err))):
+        final = xp.where(~xp.isfinite(best_err), code(Status.NON_FINITE), final)
+        best = xp.where(final == int(Status.NON_FINITE),
+                        xp.asarray(math.nan, dtype=dtype, device=device), best)
     return best, best_err, best_h, final
+
+
+def _clean_second_level(xp: Any, values: Any, first: Any, h: Any, h_rows: Any,
+                        roundoff: Any, factors: Any, rule: Any, deriv: int, atol: float,
+                        rtol: float, shape: tuple[int, int], device: Any
+                        ) -> tuple[Any, ...] | None:
+    """The tableau's second level over every element where both levels' values are all
+    valid and no step floor applies (a dense Jacobian: every element, most of which
+    finish here): the general level's arithmetic, bit for bit, without the masks and
+    state that such a level cannot need (no element has an estimate yet, none can have
+    grown, every one is active). ``values``/``first``: the levels' (E * M,) values, ``h``
+    the steps per element, ``h_rows`` per entry. None where an estimate is not finite
+    (the general level then runs, with its masks).
+
+    Returns best, best_err, best_h, limited, stop, finished (device bool) and the
+    extrapolated column ``a`` (the tableau's row)."""
+    one = xp.asarray(1.0, dtype=values.dtype, device=device)
+    with np.errstate(over="ignore", invalid="ignore"):  # steps near the largest float
+        h_q = xp.abs(h_rows) ** deriv  # per entry: the same values as per element
+        noise = xp.reshape(xp.reshape(roundoff, shape)
+                           / xp.expand_dims(xp.where(h_q == 0, one, h_q), 1), (-1,))
+    fac = factors[:, 0]
+    a = values + (values - first) / (fac - 1.0)
+    err = xp.maximum(xp.abs(a - values), xp.abs(a - first))
+    amp = 1.0 * (fac + 1.0) / (fac - 1.0)
+    s_err = rule.safety * err
+    del err
+    amp_noise = amp * noise
+    est = s_err + amp_noise
+    if not bool(xp.all(xp.isfinite(est))):
+        return None
+    limited = s_err <= amp_noise
+    del s_err, amp_noise
+    bound = rtol * xp.abs(a)
+    if atol != 0.0:  # (0.0 + bound is bound: every bound is >= 0)
+        bound = atol + bound
+    converged = (est <= bound) | limited
+    del bound
+    exhausted = ~converged & (noise > est)
+    code = xp.int8
+
+    def c(s: Status) -> Any:
+        return xp.asarray(int(s), dtype=code, device=device)
+    stop = xp.where(converged, c(Status.SUCCESS),
+                    xp.where(exhausted, c(Status.ROUNDOFF), c(Status.MAX_ITERATIONS)))
+    return a, est, h, limited, stop, converged | exhausted, a
+
+
+def _assemble(xp: Any, finished: list[tuple[Any, ...]], size: int, shape: tuple[int, int],
+              dev: Callable[[np.ndarray], Any]) -> tuple[Any, ...]:
+    """The retired parts' (best, best_err, best_h, limited, stop) as (E, M) arrays, each
+    element's state from the latest part it sits in (a part kept whole holds elements
+    that went on), and lo, hi as functions (only needed where the steps ran out).
+
+    Where the first part holds every element (a dense Jacobian: kept whole when most
+    finished at once) and its arrays are numpy arrays of their own, the later parts'
+    elements are written into it in order: no copy of the whole state. Elsewhere the
+    parts are joined and gathered."""
+    first = finished[0]
+    if first[0].shape[0] == size and all(_own_numpy(a) for a in first[1:]) and len(
+            {id(a) for a in first[1:]}) == len(first) - 1:
+        for part in finished[1:]:
+            for base, a in zip(first[1:], part[1:]):
+                base[part[0]] = a
+        out = [np.reshape(a, shape) for a in first[1:]]
+        finished.clear()
+        return (*out[:5], lambda: out[5], lambda: out[6])
+    # where each element's final state sits in the parts joined in order: the part it
+    # finished in, the latest one
+    where_is = np.empty(size, dtype=np.int64)
+    offset = 0
+    for part in finished:
+        where_is[part[0]] = np.arange(offset, offset + part[0].shape[0])
+        offset += part[0].shape[0]
+    take = dev(where_is)
+
+    def assemble(i: int) -> Any:
+        return xp.reshape(xp.take(xp.concat([f[i] for f in finished], axis=0), take,
+                                  axis=0), shape)
+
+    state = [assemble(i) for i in range(1, 6)]
+    return (*state, lambda: assemble(6), lambda: assemble(7))
+
+
+def _own_numpy(a: Any) -> bool:
+    """A numpy array that owns its (writable) data: nothing else sees a write into it."""
+    return type(a) is np.ndarray and a.flags.owndata and a.flags.writeable
