@@ -184,10 +184,11 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     # largest error of all against tol times the smallest scale (two full reductions,
     # cheaper than the per-output one; sufficient: a rounded product is monotone)
     status = np.zeros(value.shape, dtype=np.int8)
-    if (value.size and error.max() <= k.tol * scale.min()) or (
+    largest = error.max() if value.size else 0.0  # NaN or inf if any entry is (all >= 0)
+    if (value.size and largest <= k.tol * scale.min()) or (
             error.max(axis=0, keepdims=True) <= k.tol * scale).all():
         return error, status, False
-    if not np.isfinite(error).all():  # a diagnostic not finite (the engine's prior)
+    if not math.isfinite(largest):  # a diagnostic not finite (the engine's prior)
         return None
     # the verdict (diagnose._verdict): the spread widens the tolerance, never beyond
     # |value| + scale; a failing entry is ROUNDOFF where that term dominates
