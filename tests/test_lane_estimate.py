@@ -243,3 +243,31 @@ def test_empty_output_is_the_engines(method: str, monkeypatch: pytest.MonkeyPatc
 
     same(_FACTORIES["numpy"](), call(), engine(monkeypatch, call))
     assert len(fused) == 1 and fused[0] is not None
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (40, 30)])
+def test_probe_test_dense_or_gathered_agree(shape: tuple[int, int],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_may_rejudge`` runs its test on every entry (small or mostly failing arrays) or
+    on the gathered failing ones: the same elementwise arithmetic, the same answer."""
+    rng = np.random.default_rng(7)
+    n, m = shape
+    answers = set()
+    for trial in range(60):
+        f0_row = rng.standard_normal((1, m))
+        y = f0_row[:, None, :] + (rng.standard_normal((n, 2, m))
+                                  * 10.0 ** rng.uniform(-12, -4, (n, 2, m)))
+        h = 10.0 ** rng.uniform(-4, -2, (n, 1))
+        s = h / 6e-6
+        mag = np.abs(rng.standard_normal((n, m)))
+        scale = mag.max(axis=0, keepdims=True) * 10.0 ** rng.uniform(0, 6)
+        fails = rng.random((n, m)) < (0.02, 0.3, 1.0)[trial % 3]
+        got = []
+        for dense, share in ((10 ** 9, 1), (0, 0)):  # every entry, then the gathered ones
+            monkeypatch.setattr(lane_estimate, "_DENSE_PROBE", dense)
+            monkeypatch.setattr(lane_estimate, "_DENSE_SHARE", share)
+            with np.errstate(all="ignore"):
+                got.append(lane_estimate._may_rejudge(y, f0_row, h, s, mag, scale, fails))
+        assert got[0] == got[1]
+        answers.add(got[0])
+    assert answers == {True, False}  # both outcomes were exercised

@@ -176,14 +176,19 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     if smooth is not None:  # neither: the one-sided disagreement |A| h / 2
         trunc = np.where(resolved | smooth, trunc,
                          np.maximum(trunc, TRUNCATION_SAFETY * (top_h / 2)))
-    error = np.divide(k.roundoff * f_abs, hc)  # the round-off 2 r eps |f| / h
-    error += trunc
+    # the round-off 2 r eps |f| / h (into floor's scratch: kept for the verdict)
+    roundoff = np.divide(k.roundoff * f_abs, hc, out=buf[4])
+    error = np.add(roundoff, trunc)
     # SUCCESS: error <= tol (|value| + (scale + spread)), spread >= 0; within tol scale
-    # per output (its entries' largest error), SUCCESS whatever the spread
+    # per output (its entries' largest error), SUCCESS whatever the spread; first the
+    # largest error of all against tol times the smallest scale (two full reductions,
+    # cheaper than the per-output one; sufficient: a rounded product is monotone)
     status = np.zeros(value.shape, dtype=np.int8)
-    if (error.max(axis=0, keepdims=True) <= k.tol * scale).all():
+    largest = error.max() if value.size else 0.0  # NaN or inf if any entry is (all >= 0)
+    if (value.size and largest <= k.tol * scale.min()) or (
+            error.max(axis=0, keepdims=True) <= k.tol * scale).all():
         return error, status, False
-    if not np.isfinite(error).all():  # a diagnostic not finite (the engine's prior)
+    if not math.isfinite(largest):  # a diagnostic not finite (the engine's prior)
         return None
     # the verdict (diagnose._verdict): the spread widens the tolerance, never beyond
     # |value| + scale; a failing entry is ROUNDOFF where that term dominates
@@ -192,9 +197,8 @@ def lane_estimate(method: AbstractMethod, eps: float, h: np.ndarray, value: np.n
     fails = ~(error <= k.tol * (mag + (scale + spread)))
     if not fails.any():
         return error, status, False
-    roundoff = np.divide(k.roundoff * f_abs, hc)
-    status[fails] = int(Status.NONSMOOTH)
-    status[fails & (roundoff >= trunc)] = int(Status.ROUNDOFF)
+    np.copyto(status, _NONSMOOTH, where=fails)
+    np.copyto(status, _ROUNDOFF, where=fails & (roundoff >= trunc))
     if y is None or f0_row is None:
         return error, status, True
     return error, status, k.central and _may_rejudge(y, f0_row, hc, s, mag, scale, fails)
@@ -204,14 +208,24 @@ def _may_rejudge(y: np.ndarray, f0_row: np.ndarray, h: np.ndarray, s: np.ndarray
                  mag: np.ndarray, scale: np.ndarray, fails: np.ndarray) -> bool:
     """Whether :func:`~.stationary.rejudge_one_step` may change a failing central entry:
     its own test ``|A| / h**2 s > STATIONARY (|value| + scale)`` (``A`` combined as the
-    engine combines it) on the failing entries only (elementwise: the same bits). False:
-    the probe would leave every status as it is, and is not run."""
+    engine combines it) on the failing entries (elementwise: the same bits; on every
+    entry where many fail, cheaper than gathering them). False: the probe would leave
+    every status as it is, and is not run."""
+    if fails.size <= _DENSE_PROBE or np.count_nonzero(fails) * _DENSE_SHARE >= fails.size:
+        e1 = np.add(y[:, 0, :] - f0_row, y[:, 1, :] - f0_row)
+        test = np.abs(e1, out=e1) / h ** 2 * s > STATIONARY * (mag + scale)
+        return bool(np.logical_and(test, fails, out=test).any())
     r, c = np.nonzero(fails)
     f0 = f0_row[0, c]
     e1 = (y[r, 0, c] - f0) + (y[r, 1, c] - f0)
     return bool((np.abs(e1) / h[r, 0] ** 2 * s[r, 0] > STATIONARY * (mag[r, c] + scale[0, c])
                  ).any())
 
+
+_NONSMOOTH, _ROUNDOFF = np.int8(Status.NONSMOOTH), np.int8(Status.ROUNDOFF)
+#: the probe's test runs on every entry, not on the gathered failing ones, up to this many
+#: entries or where at least 1 / _DENSE_SHARE of them fail (a gather costs ~8 passes)
+_DENSE_PROBE, _DENSE_SHARE = 256, 8
 
 _LOCAL = threading.local()
 #: the largest (n, M) kept as scratch per thread (6 arrays of 512 KiB in float64)
