@@ -15,7 +15,8 @@ used, see :func:`~numdiffx.checks._numerical.numerical_jacobian`).
 Whatever only the engine handles -- another stencil or rule, a complex input, a value of
 f that is not finite (statuses, one-sided retries), an output whose shape or dtype
 changes, f raising, a checkpoint or a progress callable -- returns None, and the caller
-runs the engine, which computes and reports it as before.
+runs the engine, which computes and reports it as before. An element of x at +-inf is
+not moved (h = 0: f is called at x there); the caller sets its column.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def lean_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: AbstractM
     with np.errstate(all="ignore"):
         h = rule.nominal(abs(x_flat), xp=xp, dtype=x_flat.dtype, method=method)
         h = representable_steps(xp, x_flat, h, silenced=True)
+        infinite = xp.isinf(x_flat)
+        moved = None
+        if bool(xp.any(infinite)):  # not perturbed (the caller's convention): h = 0 there
+            h = xp.where(infinite, xp.zeros_like(h), h)
+            moved = ~infinite
         deltas = [h if o == 1.0 else h * o for o in (o0, o1)]
     try:
         ys = _evaluate(p, s, outputs, x_flat, deltas, backend, progress)
@@ -88,7 +94,7 @@ def lean_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: AbstractM
         return None
     with np.errstate(all="ignore"):
         acc = backend.divide(ys[1] - ys[0], (h / w1).reshape(-1, 1))
-        total = acc.sum()
+        total = acc.sum() if moved is None else acc[moved].sum()
     if not math.isfinite(float(total)):
         return None  # NaN/inf or a vanished step: the engine's statuses and retries
     n = x_flat.shape[0]

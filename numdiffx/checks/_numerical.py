@@ -11,7 +11,7 @@ disagreeing elements pay for it, so a passing check costs one Jacobian.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,10 @@ class NumericalJacobian:
     steps: dict[int, np.ndarray]  # input i -> step per real-view element
     refined: dict[int, set[int]]  # input i -> columns differenced again at h/2
     calls: int = 0
+    # elements not compared: an input at +-inf is not moved (x + h == x), so its column
+    # is 0 by convention (as jax's check_grads): evidence where f(x) is finite (a rule
+    # right there has a zero derivative), none where f(x) is not (inf - inf)
+    skip: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMethod,
@@ -102,6 +106,7 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
                        progress: object = None) -> NumericalJacobian:
     """The finite-difference Jacobian of the checked outputs w.r.t. each checked input."""
     value, error, status, steps = {}, {}, {}, {}
+    skip: dict[tuple[int, int], np.ndarray] = {}
     calls = 0
     m_total = sum(s.size for s in outputs)
     for s in p.inputs:
@@ -115,35 +120,64 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
         lean = None if checkpoint is not None or progress not in (None, False) else (
             lean_columns(p, s, outputs, method, rule, progress))
         if lean is not None:  # the engine's values and steps, from the checker's own loop
-            v, steps[s.index] = lean
+            v, step = lean
             calls += 2 * s.size
-            for k, rows in _split(outputs, np.arange(m_total)).items():
-                value[(k, s.index)], error[(k, s.index)] = v[rows], np.zeros_like(v[rows])
-                status[(k, s.index)] = np.zeros(v[rows].shape, dtype=np.int8)
-            continue
-        g = OutputsOf(p, [s.index], outputs)
-        res = jacobian(g, real_view(p.args[s.index]), method=method, step=rule,
-                       evaluation="loop", full_output=True, checkpoint=checkpoint,
-                       progress=progress)
-        calls += g.calls
-        v = to_host(res.value).reshape(m_total, s.size).astype(np.float64)
-        st = to_host(res.status).reshape(m_total, s.size)
-        if isinstance(rule, adaptive):  # a converged tableau's estimate is used as is
-            err = to_host(res.error).reshape(m_total, s.size).astype(np.float64)
+            err, st = np.zeros_like(v), np.zeros(v.shape, dtype=np.int8)
         else:
-            # one-step rules: the checker's own two-step estimate (finite_difference_error)
-            # refines the columns that do not pass; their values are valid whatever the
-            # one-step estimate's verdict (NONSMOOTH, ROUNDOFF)
-            err = np.zeros_like(v)
-            st = np.where(np.isin(st, (int(Status.NONSMOOTH), int(Status.ROUNDOFF))),
-                          np.int8(Status.SUCCESS), st)
-        steps[s.index] = to_host(res.step).reshape(-1).astype(np.float64)
+            v, err, st, step, count = _engine_columns(p, s, outputs, method, rule, checkpoint,
+                                                      progress)
+            calls += count
+        infinite = np.isinf(real_view_host(p.args[s.index]))
+        unmoved = None
+        if infinite.any():  # not perturbed: x + h == x there, so f does not change (as jax)
+            v[:, infinite], err[:, infinite] = 0.0, 0.0
+            if step.shape == infinite.shape:  # one step per element (an adaptive rule's:
+                step[infinite] = 0.0  # one per element and output row)
+            st[:, infinite] = int(Status.SUCCESS)
+            f0 = np.concatenate([p.f0[o.index] for o in outputs])
+            unmoved = infinite[None, :] & ~np.isfinite(f0)[:, None]
+        steps[s.index] = step
         for k, rows in _split(outputs, np.arange(m_total)).items():
             value[(k, s.index)], status[(k, s.index)] = v[rows], st[rows]
             error[(k, s.index)] = err[rows]
+            if unmoved is not None and unmoved[rows].any():
+                skip[(k, s.index)] = unmoved[rows]
     return NumericalJacobian(value, error, status, steps, {s.index: set() for s in p.inputs},
-                             calls)
+                             calls, skip)
 
+
+
+def _engine_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: AbstractMethod,
+                    rule: AbstractStepRule, checkpoint: object, progress: object
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(values, error, status, steps, calls of f) of input ``s``'s block by
+    :func:`numdiffx.jacobian` itself (every stencil, rule and backend)."""
+    m_total = sum(o.size for o in outputs)
+    g = OutputsOf(p, [s.index], outputs)
+    x = real_view(p.args[s.index])
+    f: Any = g
+    infinite = np.isinf(real_view_host(p.args[s.index]))
+    if infinite.any():  # elements at +-inf stay there (their columns are the caller's)
+        xp = array_namespace(x)
+        mask = xp.asarray(infinite, device=device_of(x))
+        at_x, x = x, xp.where(mask, xp.zeros_like(x), x)
+
+        def f(v: Any) -> Any:
+            return g(xp.where(mask, at_x, v))
+    res = jacobian(f, x, method=method, step=rule, evaluation="loop", full_output=True,
+                   checkpoint=checkpoint, progress=progress)
+    v = to_host(res.value).reshape(m_total, s.size).astype(np.float64)
+    st = to_host(res.status).reshape(m_total, s.size)
+    if isinstance(rule, adaptive):  # a converged tableau's estimate is used as is
+        err = to_host(res.error).reshape(m_total, s.size).astype(np.float64)
+    else:
+        # one-step rules: the checker's own two-step estimate (finite_difference_error)
+        # refines the columns that do not pass; their values are valid whatever the
+        # one-step estimate's verdict (NONSMOOTH, ROUNDOFF)
+        err = np.zeros_like(v)
+        st = np.where(np.isin(st, (int(Status.NONSMOOTH), int(Status.ROUNDOFF))),
+                      np.int8(Status.SUCCESS), st)
+    return v, err, st, to_host(res.step).reshape(-1).astype(np.float64), g.calls
 
 def _device_array(host: np.ndarray, like: Any) -> Any:
     xp = array_namespace(like)
@@ -171,8 +205,10 @@ def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.
         f_abs = np.abs(out) if f_abs.size == 0 else np.maximum(f_abs, np.abs(out))
         if o != 0:
             for pos, pt in enumerate(pts):
-                realised[pos] = realised[pos] + w * (to_host(pt).astype(np.float64)
-                                                     - base[pos])
+                moved = to_host(pt).astype(np.float64)
+                with np.errstate(invalid="ignore"):  # an element at +-inf does not move
+                    taken = np.where(moved == base[pos], 0.0, moved - base[pos])
+                realised[pos] = realised[pos] + w * taken
     return d, f_abs, realised
 
 
@@ -283,3 +319,22 @@ def refine_direction(p: Problem, outputs: Sequence[Slot], deltas: dict[int, np.n
             best, best_norm = d, norm
         prev = d
     return best
+
+
+def unmoved_projection(p: Problem, vj: dict[int, np.ndarray | None], v: dict[int, np.ndarray],
+                       atol: float, seed: int) -> str | None:
+    """The direction does not move an input element at +-inf (u = 0 there), so (v^T J)_j
+    is compared alone: 0 by convention where f(x) is finite (see NumericalJacobian.skip);
+    a line if it is not, None otherwise (or where f(x) is not finite: no evidence)."""
+    if not all(np.all(np.isfinite(p.f0[o.index])) for o in p.outputs):
+        return None
+    tol = atol * float(sum(np.abs(c).sum() for c in v.values()))
+    for s in p.inputs:
+        g = vj.get(s.index)
+        if g is None:
+            continue
+        infinite = np.isinf(real_view_host(p.args[s.index]))
+        if infinite.any() and not np.all(np.abs(g[infinite]) <= tol):
+            return (f"fast mode (seed={seed}): (v^T J) at the elements of {s.name} at "
+                    f"+-inf is not 0 (> {tol:.2g}); every element recomputed below. ")
+    return None
