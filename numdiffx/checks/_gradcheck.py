@@ -3,6 +3,7 @@ a drop-in for ``torch.autograd.gradcheck`` that does not cry wolf."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +31,7 @@ from ._numerical import (
     split_rows,
     unmoved_projection,
 )
-from ._problem import GradcheckError, Problem, Slot, build_problem, real_view_host
+from ._problem import GradcheckError, Problem, Slot, build_problem
 from ._trees import flatten_check
 
 __all__ = ["gradcheck"]
@@ -154,7 +155,7 @@ def _perturbed(p: Problem) -> str:
     names = ", ".join(s.name for s in p.inputs)
     parts = " (real and imaginary parts separately)" if any(s.is_complex for s in p.inputs) else ""
     unmoved = [s.element(int(j)) for s in p.inputs
-               for j in np.flatnonzero(np.isinf(real_view_host(p.args[s.index])))[:3]]
+               for j in np.flatnonzero(np.isinf(p.host(s.index)))[:3]]
     edge = (f" Elements at +-inf ({', '.join(unmoved[:3])}) are not moved (x + h == x there): "
             "their numerical derivative is 0 by convention (as jax's check_grads), compared "
             "where f(x) is finite, not compared where it is not." if unmoved else "")
@@ -291,13 +292,12 @@ def zero_check(p: Problem, slots: Sequence[Slot], opts: Options) -> None:
 def direction(p: Problem, opts: Options) -> dict[int, np.ndarray]:
     """The perturbation: ONE seeded random u over all checked inputs jointly (no
     per-input normalisation that could cancel), times each element's step."""
-    rng = np.random.default_rng(opts.seed)
     sizes = [s.size for s in p.inputs]
-    u = rng.standard_normal(sum(sizes))
+    u = _normals(opts.seed, (sum(sizes),))[0]
     u = u / max(float(np.max(np.abs(u), initial=0.0)), 1e-300)
     deltas, start = {}, 0
     for s, n in zip(p.inputs, sizes):
-        x = np.abs(real_view_host(p.args[s.index]))
+        x = np.abs(p.host(s.index))
         if opts.eps is not None:
             h = np.full(n, opts.eps)
         elif isinstance(opts.rule, (relative, fixed)):
@@ -313,9 +313,17 @@ def direction(p: Problem, opts: Options) -> dict[int, np.ndarray]:
     return deltas
 
 
+@functools.lru_cache(maxsize=64)
+def _normals(seed: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Successive standard normal draws of ``sizes`` from ``default_rng(seed)`` (made once
+    per seed and sizes: a generator costs more than a small check's arithmetic)."""
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(n) for n in sizes)
+
+
 def _cotangents(p: Problem, seed: int) -> dict[int, np.ndarray]:
-    rng = np.random.default_rng(seed + 1)
-    return {o.index: rng.standard_normal(o.size) for o in p.outputs}
+    draws = _normals(seed + 1, tuple(o.size for o in p.outputs))
+    return {o.index: d.copy() for o, d in zip(p.outputs, draws)}
 
 
 def _projection(d: Directional, vj: dict[int, np.ndarray | None], v: dict[int, np.ndarray],

@@ -22,11 +22,12 @@ from numdiffx._core.api import jacobian
 from numdiffx._core.result import Status
 from numdiffx._core.stencils import AbstractMethod, Stencil
 from numdiffx._core.strategies.resolve import resolve_step
+from numdiffx._core.validation import array_kind
 from numdiffx.backends.autodiff import to_host
 from numdiffx.steps import AbstractStepRule, adaptive, auto, fixed, relative
 
 from ._columns import lean_columns
-from ._problem import OutputsOf, Problem, Slot, real_view, real_view_host
+from ._problem import OutputsOf, Problem, Slot, real_view
 
 __all__ = ["ROUNDOFF_ULPS", "finite_difference_error", "numerical_jacobian"]
 
@@ -127,7 +128,7 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
             v, err, st, step, count = _engine_columns(p, s, outputs, method, rule, checkpoint,
                                                       progress)
             calls += count
-        infinite = np.isinf(real_view_host(p.args[s.index]))
+        infinite = np.isinf(p.host(s.index))
         unmoved = None
         if infinite.any():  # not perturbed: x + h == x there, so f does not change (as jax)
             v[:, infinite], err[:, infinite] = 0.0, 0.0
@@ -156,7 +157,7 @@ def _engine_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: Abstra
     g = OutputsOf(p, [s.index], outputs)
     x = real_view(p.args[s.index])
     f: Any = g
-    infinite = np.isinf(real_view_host(p.args[s.index]))
+    infinite = np.isinf(p.host(s.index))
     if infinite.any():  # elements at +-inf stay there (their columns are the caller's)
         xp = array_namespace(x)
         mask = xp.asarray(infinite, device=device_of(x))
@@ -179,9 +180,24 @@ def _engine_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: Abstra
                       np.int8(Status.SUCCESS), st)
     return v, err, st, to_host(res.step).reshape(-1).astype(np.float64), g.calls
 
+
 def _device_array(host: np.ndarray, like: Any) -> Any:
-    xp = array_namespace(like)
+    xp, _ = array_kind(like)  # the namespace looked up once per array type
     return xp.asarray(host, dtype=like.dtype, device=device_of(like))
+
+
+#: float dtypes whose rounding numpy reproduces on the host (a point's realised value)
+_HELD = {"float64": np.float64, "float32": np.float32, "torch.float64": np.float64,
+         "torch.float32": np.float32}
+
+
+def _as_held(host: np.ndarray, like: Any) -> np.ndarray | None:
+    """``host`` (float64) as an array of ``like``'s dtype holds it, back in float64; None
+    where numpy cannot round like that dtype (the device copy is read back instead)."""
+    dtype = _HELD.get(str(like.dtype))
+    if dtype is None:
+        return None
+    return host.astype(dtype).astype(np.float64)
 
 
 def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.ndarray],
@@ -199,13 +215,16 @@ def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.
     f_abs = np.zeros(0)
     realised = [np.zeros_like(b) for b in base]
     for o, w in zip(offsets, weights):
-        pts = [_device_array(b + o * dl, like) for b, dl, like in zip(base, delta, likes)]
+        hosts = [b + o * dl for b, dl in zip(base, delta)]
+        pts = [_device_array(h, like) for h, like in zip(hosts, likes)]
         out = to_host(g(*pts)).astype(np.float64)
         d = w * out if d.size == 0 else d + w * out
         f_abs = np.abs(out) if f_abs.size == 0 else np.maximum(f_abs, np.abs(out))
         if o != 0:
             for pos, pt in enumerate(pts):
-                moved = to_host(pt).astype(np.float64)
+                moved = _as_held(hosts[pos], likes[pos])
+                if moved is None:
+                    moved = to_host(pt).astype(np.float64)
                 with np.errstate(invalid="ignore"):  # an element at +-inf does not move
                     taken = np.where(moved == base[pos], 0.0, moved - base[pos])
                 realised[pos] = realised[pos] + w * taken
@@ -229,7 +248,7 @@ def refine_columns(p: Problem, outputs: Sequence[Slot], slot: Slot, columns: Seq
     if not isinstance(method, Stencil):
         return
     g = OutputsOf(p, [slot.index], outputs)
-    base = real_view_host(p.args[slot.index])
+    base = p.host(slot.index)
     like = real_view(p.args[slot.index])
     eps_rows = _eps_rows(outputs)
     l1 = float(np.sum(np.abs(np.asarray(method.float_weights, dtype=np.float64))))
@@ -281,7 +300,7 @@ def directional(p: Problem, outputs: Sequence[Slot], delta: dict[int, np.ndarray
                          f"{method!r}. Use method='central'.")
     slots = list(p.inputs)
     g = OutputsOf(p, [s.index for s in slots], outputs)
-    base = [real_view_host(p.args[s.index]) for s in slots]
+    base = [p.host(s.index) for s in slots]
     likes = [real_view(p.args[s.index]) for s in slots]
     d, f_abs, realised = stencil_points(g, base, [delta[s.index] for s in slots], method, likes)
     tangent = {s.index: r for s, r in zip(slots, realised)}
@@ -326,15 +345,14 @@ def unmoved_projection(p: Problem, vj: dict[int, np.ndarray | None], v: dict[int
     """The direction does not move an input element at +-inf (u = 0 there), so (v^T J)_j
     is compared alone: 0 by convention where f(x) is finite (see NumericalJacobian.skip);
     a line if it is not, None otherwise (or where f(x) is not finite: no evidence)."""
-    if not all(np.all(np.isfinite(p.f0[o.index])) for o in p.outputs):
+    infinite = {s.index: np.isinf(p.host(s.index)) for s in p.inputs}
+    if not any(m.any() for m in infinite.values()) or not all(
+            np.all(np.isfinite(p.f0[o.index])) for o in p.outputs):
         return None
     tol = atol * float(sum(np.abs(c).sum() for c in v.values()))
     for s in p.inputs:
-        g = vj.get(s.index)
-        if g is None:
-            continue
-        infinite = np.isinf(real_view_host(p.args[s.index]))
-        if infinite.any() and not np.all(np.abs(g[infinite]) <= tol):
+        g, at = vj.get(s.index), infinite[s.index]
+        if g is not None and at.any() and not np.all(np.abs(g[at]) <= tol):
             return (f"fast mode (seed={seed}): (v^T J) at the elements of {s.name} at "
                     f"+-inf is not 0 (> {tol:.2g}); every element recomputed below. ")
     return None
