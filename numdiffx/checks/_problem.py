@@ -340,7 +340,7 @@ class OutputsOf:
         self.outputs = list(outputs)
         self.backend = backend_for(p.args[self.slots[0].index])
         self.calls = 0
-        self.seen: dict[int, tuple[type, Any, Any]] = {}
+        self.seen: dict[int, tuple[Any, Any, Any]] = {}
 
     def __call__(self, *values: Any) -> Any:
         p = self.p
@@ -359,7 +359,7 @@ class OutputsOf:
                 "input values.")
         pieces = []
         for s in self.outputs:
-            o = _as_output(outs[s.index])
+            o: Any = _as_output(outs[s.index])
             seen = self.seen.get(s.index)  # (shape, dtype) objects already matched
             if seen is not None and type(o) is seen[0] and o.shape == seen[1] and (
                     o.dtype == seen[2]):
