@@ -108,6 +108,15 @@ def test_loop_other_stencils_and_rules_take_the_engine(monkeypatch):
         assert taken == [False]
 
 
+def test_a_block_over_the_buffer_limit_takes_the_engine(monkeypatch):
+    import numdiffx.checks._columns as columns
+
+    monkeypatch.setattr(columns, "BUFFER_BYTES", 2 * 8 * 3 * 3 - 1)
+    a, b, taken = _both_paths(monkeypatch, np.sin, (np.array([0.1, 0.2, 0.3]),))
+    _same(a, b)
+    assert taken == [False]
+
+
 def test_output_shape_change_is_reported_as_before():
     def f(x):
         return x[x > 0.5]  # the mask changes when x[0] moves across 0.5

@@ -14,9 +14,9 @@ used, see :func:`~numdiffx.checks._numerical.numerical_jacobian`).
 
 Whatever only the engine handles -- another stencil or rule, a complex input, a value of
 f that is not finite (statuses, one-sided retries), an output whose shape or dtype
-changes, f raising, a checkpoint or a progress callable -- returns None, and the caller
-runs the engine, which computes and reports it as before. An element of x at +-inf is
-not moved (h = 0: f is called at x there); the caller sets its column.
+changes, f raising, a checkpoint or a progress callable, a block over 256 MiB -- returns
+None, and the caller runs the engine, which computes and reports it as before. An element
+of x at +-inf is not moved (h = 0: f is called at x there); the caller sets its column.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ __all__ = ["lean_columns"]
 
 #: Columns whose perturbed points are built in one batch (2 * C * n values of x's dtype).
 CHUNK = 64
+#: The most bytes this loop's two (n, rows) float64 buffers may take; above it the engine.
+BUFFER_BYTES = 2**28
 
 
 class _Refer(Exception):
@@ -68,6 +70,8 @@ def lean_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: AbstractM
             or progress not in (None, False)
             or not all(np.all(np.isfinite(p.f0[o.index])) for o in outputs)):
         return None
+    if 2 * 8 * s.size * sum(o.size for o in outputs) > BUFFER_BYTES:
+        return None  # the engine's chunks and its memory check (a clear error)
     x = real_view(p.args[s.index])
     try:
         xp, backend = array_kind(x)
