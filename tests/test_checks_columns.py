@@ -192,3 +192,22 @@ def test_adaptive_rule_at_minus_inf_never_calls_f_at_nan():
     x = np.array([-np.inf, 0.5])
     assert nd.gradcheck(f, (x,), reference=_softplus_rule, step=nd.steps.adaptive())
     assert not any(seen)
+
+
+def test_a_backward_writing_into_its_grad_output_does_not_spoil_the_next_rows():
+    torch = pytest.importorskip("torch")
+
+    class Double(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 2 * x
+
+        @staticmethod
+        def backward(ctx, g):
+            out = 2 * g
+            g.fill_(0.5)  # bad manners, but a backward may do it
+            return out
+
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64, requires_grad=True)
+    assert nd.gradcheck(Double.apply, (x,))
+    assert nd.gradcheck(lambda v: Double.apply(v) + 0 * v, (x,), fast_mode=True)

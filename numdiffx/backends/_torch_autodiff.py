@@ -49,7 +49,9 @@ def _from_real_flat(v: np.ndarray, like: Any) -> Any:
     if like.is_complex():
         pairs = v.reshape(-1, 2)
         v = pairs[:, 0] + 1j * pairs[:, 1]
-    return torch.as_tensor(v.reshape(tuple(like.shape)), dtype=like.dtype, device=like.device)
+    # a copy, never a view of v: a backward that writes into its grad_output must not
+    # change the check's cotangent (the reentrancy run uses the same one)
+    return torch.tensor(v.reshape(tuple(like.shape)), dtype=like.dtype, device=like.device)
 
 
 def _as_tuple(out: Any) -> tuple[Any, ...]:
