@@ -106,7 +106,7 @@ def _is_array(x: Any) -> bool:
     if isinstance(x, (bool, int, float, complex, str, bytes)) or x is None:
         return False
     try:
-        array_namespace(x)
+        _namespace(x)  # looked up once per array type
     except TypeError:
         return False
     return hasattr(x, "dtype") and hasattr(x, "shape")
@@ -117,13 +117,13 @@ def is_inexact(x: Any) -> bool:
     if not _is_array(x):
         return False
     try:
-        return bool(array_namespace(x).isdtype(x.dtype, ("real floating", "complex floating")))
+        return bool(_namespace(x).isdtype(x.dtype, ("real floating", "complex floating")))
     except (TypeError, ValueError):  # a dtype the namespace does not know (bfloat16 ...)
         return "float" in str(x.dtype)
 
 
 def _slot(x: Any, index: int, name: str) -> Slot:
-    xp = array_namespace(x)
+    xp = _namespace(x)
     cplx = bool(xp.isdtype(x.dtype, "complex floating"))
     real = str(x.dtype).replace("torch.", "").replace("complex128", "float64").replace(
         "complex64", "float32")
