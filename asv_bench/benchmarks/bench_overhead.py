@@ -12,7 +12,7 @@ host bridge: numdiffx's arithmetic in numpy, f in jax); jitted jax is in ``bench
 Issue 37's rows (``asv_bench/compare/full_output_and_jax_eager_vs_plain.py`` prints them):
 ``FullOutputRatio`` -- ``full_output=True`` / the plain call (jacobian, gradient, jvp);
 ``JaxEagerRatio`` -- jax eager batched / the bare batched difference, and the default
-call / ``jax.jacfwd``; ``CheckRatio`` -- ``nd.gradcheck``/``gradgradcheck`` / torch's.
+call / ``jax.jacfwd``; the checks' rows are ``bench_checks_speed.py``'s ``ChecksRatio``.
 """
 
 from __future__ import annotations
@@ -147,33 +147,3 @@ class JaxEagerRatio:
 
     def track_ratio(self, n, pair):
         return ratio_of_min_times(self.a, self.b, repeats=9, sync=self.sync)
-
-
-class CheckRatio:
-    """``nd.gradcheck`` (fast and slow) and ``nd.gradgradcheck`` / torch's own, on a
-    conv2d (2x3x8x8 input, 4x3x3x3 weight), in one run (target <= 1.2x)."""
-
-    params = (["gradcheck", "gradcheck fast", "gradgradcheck"],)
-    param_names = ["check"]
-    unit = "ratio"
-    timeout = 300
-    smoke_overrides = {"params": (["gradcheck fast"],)}  # the test suite's one instance
-
-    def setup(self, check):
-        require("torch")
-        import torch
-
-        g = torch.Generator().manual_seed(SEED)
-        inputs = tuple(torch.randn(*s, generator=g, dtype=torch.float64).requires_grad_()
-                       for s in ((2, 3, 8, 8), (4, 3, 3, 3)))
-        conv = torch.nn.functional.conv2d
-        fast = check == "gradcheck fast"
-        if check == "gradgradcheck":
-            self.a = lambda: nd.gradgradcheck(conv, inputs)
-            self.b = lambda: torch.autograd.gradgradcheck(conv, inputs)
-        else:
-            self.a = lambda: nd.gradcheck(conv, inputs, fast_mode=fast)
-            self.b = lambda: torch.autograd.gradcheck(conv, inputs, fast_mode=fast)
-
-    def track_ratio(self, check):
-        return ratio_of_min_times(self.a, self.b, repeats=3)

@@ -49,7 +49,9 @@ def _from_real_flat(v: np.ndarray, like: Any) -> Any:
     if like.is_complex():
         pairs = v.reshape(-1, 2)
         v = pairs[:, 0] + 1j * pairs[:, 1]
-    return torch.as_tensor(v.reshape(tuple(like.shape)), dtype=like.dtype, device=like.device)
+    # a copy, never a view of v: a backward that writes into its grad_output must not
+    # change the check's cotangent (the reentrancy run uses the same one)
+    return torch.tensor(v.reshape(tuple(like.shape)), dtype=like.dtype, device=like.device)
 
 
 def _as_tuple(out: Any) -> tuple[Any, ...]:
@@ -136,20 +138,46 @@ class Reference:
         """Real-view Jacobian blocks, one backward per output row (as torch's gradcheck)."""
         result: dict[tuple[int, int], np.ndarray | None] = {}
         sizes = {i: rows_of(self.leaves[i]) for i in self.checked}
+        leaves = [self.leaves[i] for i in self.checked]
+        shapes = [tuple(leaf.shape) for leaf in leaves]
         for k in outputs:
             out = self.outputs[k]
             m = rows_of(out)
-            blocks = {i: np.zeros((m, sizes[i])) for i in self.checked}
+            # the rows gathered on the device as float64 (one copy per row and input, the
+            # host copy once per block); a gradient a plain copy would not render (sparse,
+            # a ZeroTensor, complex) goes through _real_flat, as before
+            blocks = {i: torch.zeros((m, sizes[i]), dtype=torch.float64, device=leaf.device)
+                      for i, leaf in zip(self.checked, leaves)}
             seen = dict.fromkeys(self.checked, False)
-            for row in range(m if self.differentiable(k) else 0):
-                grads = self._grad([(k, _basis_row(out, row))])
+            rows = m if self.differentiable(k) else 0
+            basis = None if out.is_complex() or rows == 0 else torch.zeros_like(
+                out, memory_format=torch.contiguous_format)
+            for row in range(rows):
+                if basis is None:
+                    go = _basis_row(out, row)
+                else:  # one buffer, its element set and reset (as torch's gradcheck)
+                    go = basis
+                    basis.view(-1)[row] = 1.0
+                    version = basis._version
+                grads = torch.autograd.grad(out, leaves, go, retain_graph=True,
+                                            allow_unused=True)
                 self._record(grads, check_dtypes)
-                for i, g in zip(self.checked, grads):
-                    if g is not None and tuple(g.shape) == tuple(self.leaves[i].shape):
-                        blocks[i][row] = _real_flat(g)
-                        seen[i] = True
+                for i, g, shape in zip(self.checked, grads, shapes):
+                    if g is None or tuple(g.shape) != shape:
+                        continue
+                    if g.layout == torch.strided and not g.is_complex() and (
+                            not g._is_zerotensor()):
+                        blocks[i][row] = g.detach().reshape(-1)
+                    else:
+                        blocks[i][row] = torch.from_numpy(_real_flat(g))
+                    seen[i] = True
+                if basis is not None:  # after the copies: a gradient may be a view of it
+                    if basis._version == version:
+                        basis.view(-1)[row] = 0.0
+                    else:  # a backward wrote into its grad_output: all of it again
+                        basis.zero_()
             for i in self.checked:
-                result[(k, i)] = blocks[i] if seen[i] or m == 0 else None
+                result[(k, i)] = (blocks[i].cpu().numpy() if seen[i] or m == 0 else None)
         return result
 
     # ------------------------------------------------------------------ forward mode

@@ -70,6 +70,12 @@ def diagnose(p: Problem, mm: Mismatch, outputs: Sequence[Slot], method: Abstract
         return (f"f is not finite at x: {el_out} = {f0[m]} at the checked point, so it has no "
                 "derivative there (and a NaN/inf matches nothing). Check f at these inputs "
                 "(a log/sqrt/division outside its domain, an overflow) or move the point.")
+    if np.isinf(x_j):
+        return (f"{analytical_name} is wrong at an infinite input: {el_in} is {x_j:g}, which "
+                "is not moved (x + h == x there), so f does not change and the numerical "
+                f"derivative is 0; {el_out} = {f0[m]:.6g} is finite there, so a right rule has "
+                f"a zero derivative too (the limit of a bounded f), not {a_val:.6g}. Check "
+                f"{analytical_name}'s formula at +-inf (inf/inf, 0 * inf inside it).")
     status = mm.status
     if status is not None and status.size and (
             status[m, j] == int(Status.STEP_TOO_SMALL) or h == 0.0):

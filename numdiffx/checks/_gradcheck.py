@@ -3,6 +3,7 @@ a drop-in for ``torch.autograd.gradcheck`` that does not cry wolf."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,8 +29,9 @@ from ._numerical import (
     refine_direction,
     resolve_rule,
     split_rows,
+    unmoved_projection,
 )
-from ._problem import GradcheckError, Problem, Slot, build_problem, real_view_host
+from ._problem import GradcheckError, Problem, Slot, build_problem
 from ._trees import flatten_check
 
 __all__ = ["gradcheck"]
@@ -152,9 +154,14 @@ def _step_description(opts: Options) -> str:
 def _perturbed(p: Problem) -> str:
     names = ", ".join(s.name for s in p.inputs)
     parts = " (real and imaginary parts separately)" if any(s.is_complex for s in p.inputs) else ""
+    unmoved = [s.element(int(j)) for s in p.inputs
+               for j in np.flatnonzero(np.isinf(p.host(s.index)))[:3]]
+    edge = (f" Elements at +-inf ({', '.join(unmoved[:3])}) are not moved (x + h == x there): "
+            "their numerical derivative is 0 by convention (as jax's check_grads), compared "
+            "where f(x) is finite, not compared where it is not." if unmoved else "")
     return (f"each element of {names}{parts} is moved alone by +-h, every other input "
             "fixed; nothing else is perturbed. nd.explain_perturbation(f, inputs) lists every "
-            "call.")
+            "call." + edge)
 
 
 def _reentrancy(first: dict[Any, np.ndarray | None], second: dict[Any, np.ndarray | None],
@@ -191,6 +198,9 @@ def compare_jacobians(p: Problem, outputs: Sequence[Slot], num: NumericalJacobia
                 a_vals = np.zeros((o.size, s.size)) if a is None else a
                 ex = excess(num.value[(o.index, s.index)], a_vals,
                             num.error[(o.index, s.index)], opts.atol, opts.rtol)
+                skip = num.skip.get((o.index, s.index))
+                if skip is not None:  # an input at +-inf, f(x) not finite: no evidence
+                    ex = np.where(skip, -np.inf, ex)
                 if np.any(ex > 0):
                     bad[(o.index, s.index)] = ex
         return bad
@@ -282,13 +292,12 @@ def zero_check(p: Problem, slots: Sequence[Slot], opts: Options) -> None:
 def direction(p: Problem, opts: Options) -> dict[int, np.ndarray]:
     """The perturbation: ONE seeded random u over all checked inputs jointly (no
     per-input normalisation that could cancel), times each element's step."""
-    rng = np.random.default_rng(opts.seed)
     sizes = [s.size for s in p.inputs]
-    u = rng.standard_normal(sum(sizes))
+    u = _normals(opts.seed, (sum(sizes),))[0]
     u = u / max(float(np.max(np.abs(u), initial=0.0)), 1e-300)
     deltas, start = {}, 0
     for s, n in zip(p.inputs, sizes):
-        x = np.abs(real_view_host(p.args[s.index]))
+        x = np.abs(p.host(s.index))
         if opts.eps is not None:
             h = np.full(n, opts.eps)
         elif isinstance(opts.rule, (relative, fixed)):
@@ -298,14 +307,23 @@ def direction(p: Problem, opts: Options) -> dict[int, np.ndarray]:
             rule = resolve_rule(p, None, None, opts.method)
             assert isinstance(rule, relative)
             h = rule.nominal(x, xp=np, dtype=x.dtype, method=opts.method)
-        deltas[s.index] = np.asarray(h) * u[start:start + n]
+        # an element at +-inf is not moved (x + h == x there), as in the Jacobian
+        deltas[s.index] = np.where(np.isinf(x), 0.0, np.asarray(h) * u[start:start + n])
         start += n
     return deltas
 
 
+@functools.lru_cache(maxsize=64)
+def _normals(seed: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Successive standard normal draws of ``sizes`` from ``default_rng(seed)`` (made once
+    per seed and sizes: a generator costs more than a small check's arithmetic)."""
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(n) for n in sizes)
+
+
 def _cotangents(p: Problem, seed: int) -> dict[int, np.ndarray]:
-    rng = np.random.default_rng(seed + 1)
-    return {o.index: rng.standard_normal(o.size) for o in p.outputs}
+    draws = _normals(seed + 1, tuple(o.size for o in p.outputs))
+    return {o.index: d.copy() for o, d in zip(p.outputs, draws)}
 
 
 def _projection(d: Directional, vj: dict[int, np.ndarray | None], v: dict[int, np.ndarray],
@@ -332,6 +350,9 @@ def fast_check(p: Problem, opts: Options) -> str | None:
     _grad_problems(ref)
     if p.reference is not None:
         _reentrancy(vj, ref.vjp(v), opts.nondet_tol, opts.analytical_name)
+    unmoved = unmoved_projection(p, vj, v, opts.atol, opts.seed)
+    if unmoved is not None:
+        return unmoved
     deltas = direction(p, opts)
     d = directional(p, p.outputs, deltas, opts.method)
     n, a, err, scale = _projection(d, vj, v, p.outputs)

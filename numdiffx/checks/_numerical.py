@@ -11,7 +11,7 @@ disagreeing elements pay for it, so a passing check costs one Jacobian.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,12 @@ from numdiffx._core.api import jacobian
 from numdiffx._core.result import Status
 from numdiffx._core.stencils import AbstractMethod, Stencil
 from numdiffx._core.strategies.resolve import resolve_step
+from numdiffx._core.validation import array_kind
 from numdiffx.backends.autodiff import to_host
 from numdiffx.steps import AbstractStepRule, adaptive, auto, fixed, relative
 
-from ._problem import OutputsOf, Problem, Slot, real_view, real_view_host
+from ._columns import lean_columns
+from ._problem import OutputsOf, Problem, Slot, real_view
 
 __all__ = ["ROUNDOFF_ULPS", "finite_difference_error", "numerical_jacobian"]
 
@@ -94,6 +96,10 @@ class NumericalJacobian:
     steps: dict[int, np.ndarray]  # input i -> step per real-view element
     refined: dict[int, set[int]]  # input i -> columns differenced again at h/2
     calls: int = 0
+    # elements not compared: an input at +-inf is not moved (x + h == x), so its column
+    # is 0 by convention (as jax's check_grads): evidence where f(x) is finite (a rule
+    # right there has a zero derivative), none where f(x) is not (inf - inf)
+    skip: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMethod,
@@ -101,6 +107,7 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
                        progress: object = None) -> NumericalJacobian:
     """The finite-difference Jacobian of the checked outputs w.r.t. each checked input."""
     value, error, status, steps = {}, {}, {}, {}
+    skip: dict[tuple[int, int], np.ndarray] = {}
     calls = 0
     m_total = sum(s.size for s in outputs)
     for s in p.inputs:
@@ -111,33 +118,86 @@ def numerical_jacobian(p: Problem, outputs: Sequence[Slot], method: AbstractMeth
                 error[(o.index, s.index)] = np.zeros((o.size, s.size))
                 status[(o.index, s.index)] = np.zeros((o.size, s.size), dtype=np.int8)
             continue
-        g = OutputsOf(p, [s.index], outputs)
-        res = jacobian(g, real_view(p.args[s.index]), method=method, step=rule,
-                       evaluation="loop", full_output=True, checkpoint=checkpoint,
-                       progress=progress)
-        calls += g.calls
-        v = to_host(res.value).reshape(m_total, s.size).astype(np.float64)
-        st = to_host(res.status).reshape(m_total, s.size)
-        if isinstance(rule, adaptive):  # a converged tableau's estimate is used as is
-            err = to_host(res.error).reshape(m_total, s.size).astype(np.float64)
+        lean = None if checkpoint is not None or progress not in (None, False) else (
+            lean_columns(p, s, outputs, method, rule, progress))
+        if lean is not None:  # the engine's values and steps, from the checker's own loop
+            v, step = lean
+            calls += 2 * s.size
+            err, st = np.zeros_like(v), np.zeros(v.shape, dtype=np.int8)
         else:
-            # one-step rules: the checker's own two-step estimate (finite_difference_error)
-            # refines the columns that do not pass; their values are valid whatever the
-            # one-step estimate's verdict (NONSMOOTH, ROUNDOFF)
-            err = np.zeros_like(v)
-            st = np.where(np.isin(st, (int(Status.NONSMOOTH), int(Status.ROUNDOFF))),
-                          np.int8(Status.SUCCESS), st)
-        steps[s.index] = to_host(res.step).reshape(-1).astype(np.float64)
+            v, err, st, step, count = _engine_columns(p, s, outputs, method, rule, checkpoint,
+                                                      progress)
+            calls += count
+        infinite = np.isinf(p.host(s.index))
+        unmoved = None
+        if infinite.any():  # not perturbed: x + h == x there, so f does not change (as jax)
+            v[:, infinite], err[:, infinite] = 0.0, 0.0
+            if step.shape == infinite.shape:  # one step per element (an adaptive rule's:
+                step[infinite] = 0.0  # one per element and output row)
+            st[:, infinite] = int(Status.SUCCESS)
+            f0 = np.concatenate([p.f0[o.index] for o in outputs])
+            unmoved = infinite[None, :] & ~np.isfinite(f0)[:, None]
+        steps[s.index] = step
         for k, rows in _split(outputs, np.arange(m_total)).items():
             value[(k, s.index)], status[(k, s.index)] = v[rows], st[rows]
             error[(k, s.index)] = err[rows]
+            if unmoved is not None and unmoved[rows].any():
+                skip[(k, s.index)] = unmoved[rows]
     return NumericalJacobian(value, error, status, steps, {s.index: set() for s in p.inputs},
-                             calls)
+                             calls, skip)
+
+
+
+def _engine_columns(p: Problem, s: Slot, outputs: Sequence[Slot], method: AbstractMethod,
+                    rule: AbstractStepRule, checkpoint: object, progress: object
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(values, error, status, steps, calls of f) of input ``s``'s block by
+    :func:`numdiffx.jacobian` itself (every stencil, rule and backend)."""
+    m_total = sum(o.size for o in outputs)
+    g = OutputsOf(p, [s.index], outputs)
+    x = real_view(p.args[s.index])
+    f: Any = g
+    infinite = np.isinf(p.host(s.index))
+    if infinite.any():  # elements at +-inf stay there (their columns are the caller's)
+        xp = array_namespace(x)
+        mask = xp.asarray(infinite, device=device_of(x))
+        at_x, x = x, xp.where(mask, xp.zeros_like(x), x)
+
+        def f(v: Any) -> Any:
+            return g(xp.where(mask, at_x, v))
+    res = jacobian(f, x, method=method, step=rule, evaluation="loop", full_output=True,
+                   checkpoint=checkpoint, progress=progress)
+    v = to_host(res.value).reshape(m_total, s.size).astype(np.float64)
+    st = to_host(res.status).reshape(m_total, s.size)
+    if isinstance(rule, adaptive):  # a converged tableau's estimate is used as is
+        err = to_host(res.error).reshape(m_total, s.size).astype(np.float64)
+    else:
+        # one-step rules: the checker's own two-step estimate (finite_difference_error)
+        # refines the columns that do not pass; their values are valid whatever the
+        # one-step estimate's verdict (NONSMOOTH, ROUNDOFF)
+        err = np.zeros_like(v)
+        st = np.where(np.isin(st, (int(Status.NONSMOOTH), int(Status.ROUNDOFF))),
+                      np.int8(Status.SUCCESS), st)
+    return v, err, st, to_host(res.step).reshape(-1).astype(np.float64), g.calls
 
 
 def _device_array(host: np.ndarray, like: Any) -> Any:
-    xp = array_namespace(like)
+    xp, _ = array_kind(like)  # the namespace looked up once per array type
     return xp.asarray(host, dtype=like.dtype, device=device_of(like))
+
+
+#: float dtypes whose rounding numpy reproduces on the host (a point's realised value)
+_HELD = {"float64": np.float64, "float32": np.float32, "torch.float64": np.float64,
+         "torch.float32": np.float32}
+
+
+def _as_held(host: np.ndarray, like: Any) -> np.ndarray | None:
+    """``host`` (float64) as an array of ``like``'s dtype holds it, back in float64; None
+    where numpy cannot round like that dtype (the device copy is read back instead)."""
+    dtype = _HELD.get(str(like.dtype))
+    if dtype is None:
+        return None
+    return host.astype(dtype).astype(np.float64)
 
 
 def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.ndarray],
@@ -155,14 +215,19 @@ def stencil_points(g: OutputsOf, base: Sequence[np.ndarray], delta: Sequence[np.
     f_abs = np.zeros(0)
     realised = [np.zeros_like(b) for b in base]
     for o, w in zip(offsets, weights):
-        pts = [_device_array(b + o * dl, like) for b, dl, like in zip(base, delta, likes)]
+        hosts = [b + o * dl for b, dl in zip(base, delta)]
+        pts = [_device_array(h, like) for h, like in zip(hosts, likes)]
         out = to_host(g(*pts)).astype(np.float64)
         d = w * out if d.size == 0 else d + w * out
         f_abs = np.abs(out) if f_abs.size == 0 else np.maximum(f_abs, np.abs(out))
         if o != 0:
             for pos, pt in enumerate(pts):
-                realised[pos] = realised[pos] + w * (to_host(pt).astype(np.float64)
-                                                     - base[pos])
+                moved = _as_held(hosts[pos], likes[pos])
+                if moved is None:
+                    moved = to_host(pt).astype(np.float64)
+                with np.errstate(invalid="ignore"):  # an element at +-inf does not move
+                    taken = np.where(moved == base[pos], 0.0, moved - base[pos])
+                realised[pos] = realised[pos] + w * taken
     return d, f_abs, realised
 
 
@@ -183,7 +248,7 @@ def refine_columns(p: Problem, outputs: Sequence[Slot], slot: Slot, columns: Seq
     if not isinstance(method, Stencil):
         return
     g = OutputsOf(p, [slot.index], outputs)
-    base = real_view_host(p.args[slot.index])
+    base = p.host(slot.index)
     like = real_view(p.args[slot.index])
     eps_rows = _eps_rows(outputs)
     l1 = float(np.sum(np.abs(np.asarray(method.float_weights, dtype=np.float64))))
@@ -235,7 +300,7 @@ def directional(p: Problem, outputs: Sequence[Slot], delta: dict[int, np.ndarray
                          f"{method!r}. Use method='central'.")
     slots = list(p.inputs)
     g = OutputsOf(p, [s.index for s in slots], outputs)
-    base = [real_view_host(p.args[s.index]) for s in slots]
+    base = [p.host(s.index) for s in slots]
     likes = [real_view(p.args[s.index]) for s in slots]
     d, f_abs, realised = stencil_points(g, base, [delta[s.index] for s in slots], method, likes)
     tangent = {s.index: r for s, r in zip(slots, realised)}
@@ -273,3 +338,21 @@ def refine_direction(p: Problem, outputs: Sequence[Slot], deltas: dict[int, np.n
             best, best_norm = d, norm
         prev = d
     return best
+
+
+def unmoved_projection(p: Problem, vj: dict[int, np.ndarray | None], v: dict[int, np.ndarray],
+                       atol: float, seed: int) -> str | None:
+    """The direction does not move an input element at +-inf (u = 0 there), so (v^T J)_j
+    is compared alone: 0 by convention where f(x) is finite (see NumericalJacobian.skip);
+    a line if it is not, None otherwise (or where f(x) is not finite: no evidence)."""
+    infinite = {s.index: np.isinf(p.host(s.index)) for s in p.inputs}
+    if not any(m.any() for m in infinite.values()) or not all(
+            np.all(np.isfinite(p.f0[o.index])) for o in p.outputs):
+        return None
+    tol = atol * float(sum(np.abs(c).sum() for c in v.values()))
+    for s in p.inputs:
+        g, at = vj.get(s.index), infinite[s.index]
+        if g is not None and at.any() and not np.all(np.abs(g[at]) <= tol):
+            return (f"fast mode (seed={seed}): (v^T J) at the elements of {s.name} at "
+                    f"+-inf is not 0 (> {tol:.2g}); every element recomputed below. ")
+    return None
