@@ -1,4 +1,4 @@
-"""The adaptive dense Jacobian's bookkeeping against its own evaluations of f (issue 37).
+"""The adaptive dense Jacobian vs its own evaluations of f: bookkeeping against f's time (issue 37).
 
 F is the tridiagonal of ``adaptive_vs_scipy_3point.py`` (F_i = x_(i-1) - 2 x_i + x_(i+1) +
 sin x_i, batched), the result the dense Jacobian with ``steps.adaptive()`` and
