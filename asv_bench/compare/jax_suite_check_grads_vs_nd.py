@@ -13,16 +13,21 @@ Run: ``python asv_bench/compare/jax_suite_check_grads_vs_nd.py PATH``, e.g.
     python asv_bench/compare/jax_suite_check_grads_vs_nd.py /work/jaxsrc -- tests/nn_test.py
 
 Everything after ``--`` goes to pytest (default: every ``tests/*.py`` that mentions
-``check_grads``). Three runs: jax's checker over the files (it finds the tests that call
-``check_grads``), then numdiffx's and jax's again over just those tests, one after the
-other (their times are compared). The swap is a pytest plugin
-(``_check_grads_swap_plugin.py``) that replaces ``jax.test_util.check_grads`` (and the
-``jtu.check_grads`` JAX's tests call) before the tests import it, and times every call.
-Only the test methods that reach ``check_grads`` in their file (directly or through a
-helper) are collected (``-k``); ``--x64 0`` runs with x64 off. Printed: the issue's
-table (tests calling check_grads, passed, failed with each), every disagreement with
-numdiffx's first error line, and the time inside the checker on the tests both pass.
-Wall-clock on a shared machine: run twice and take the smaller.
+``check_grads``; only the test methods that reach ``check_grads`` in their file, directly
+or through a helper, are collected with ``-k``). ONE run by default: the swap plugin
+(``_check_grads_swap_plugin.py``, ``ND_SWAP_MODE=both``) replaces
+``jax.test_util.check_grads`` (and the ``jtu.check_grads`` JAX's tests call) before the
+tests import it with a checker that runs BOTH jax's and numdiffx's on every call's
+arguments, the order alternating from call to call, each started on cleared jax caches
+(``jax.clear_caches()``: a cold check is mostly XLA compiling f's pieces, which the second
+checker would otherwise find done), and records each side's time and verdict; the test
+goes on with jax's result. So the two sides are timed on the same machine load, call by
+call. ``--separate``: the former three runs (jax's to find the tests, then numdiffx's and
+jax's one after the other; warm caches within each run, times taken at different
+moments). ``--x64 0`` runs with x64 off; ``--save FILE`` keeps both records (JSON).
+Printed: the issue's table (tests calling check_grads, passed, failed with each), every
+disagreement with numdiffx's first error line, and the time inside the checker on the
+tests both pass.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ Record = dict[str, dict[str, Any]]
 
 def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
               only: list[str] | None = None) -> Record:
-    """Run the tests with one checker; {test id: calls, seconds, outcome, error}."""
+    """Run the tests with one checker; {test id: calls, seconds, outcome, error}. Mode
+    ``both``: {"jax": record, "nd": record} of one run where every call runs both."""
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / f"{mode}.json"
         env = dict(os.environ, ND_SWAP_MODE=mode, ND_SWAP_RECORD=str(record),
@@ -60,7 +66,31 @@ def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
                "-p", "no:cacheprovider", "--color=no", *pytest_args]
         subprocess.run(cmd, cwd=checkout, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
+        if mode == "both":
+            nd_side = Path(str(record) + ".nd")
+            if not (record.exists() and nd_side.exists()):
+                return {}
+            return {"jax": json.loads(record.read_text()),
+                    "nd": json.loads(nd_side.read_text())}
         return json.loads(record.read_text()) if record.exists() else {}
+
+
+def split(run: Record) -> tuple[Record, Record]:
+    """A ``both`` run's two records, each {test id: calls, seconds, outcome, errors}: a
+    test fails for numdiffx where its checker raised, else it has the test's outcome."""
+    jax_run, nd_calls = run.get("jax", {}), run.get("nd", {})
+    nd_run: Record = {}
+    for i, entry in jax_run.items():
+        nd = nd_calls.get(i, {"calls": 0, "seconds": 0.0, "checker_error": ""})
+        outcome = entry.get("outcome", "")
+        if nd["checker_error"]:
+            outcome = "failed"
+        elif outcome == "failed" and entry.get("checker_error"):
+            outcome = "passed"  # jax's check raised; numdiffx's, on the same calls, did not
+        nd_run[i] = {"calls": nd["calls"], "seconds": nd["seconds"], "outcome": outcome,
+                     "checker_error": nd["checker_error"],
+                     "error": "" if nd["checker_error"] else entry.get("error", "")}
+    return jax_run, nd_run
 
 
 def callers(path: Path) -> set[str]:
@@ -118,7 +148,8 @@ def main(argv: list[str]) -> int:
     if not (checkout / "tests").is_dir():
         print(f"{checkout} has no tests/ folder: pass the root of a JAX source checkout.")
         return 2
-    x64 = argv[argv.index("--x64") + 1] if "--x64" in argv else "1"
+    own = argv[:argv.index("--")] if "--" in argv else argv  # this script's options
+    x64 = own[own.index("--x64") + 1] if "--x64" in own else "1"
     files = sorted(p for p in (checkout / "tests").glob("*.py")
                    if "check_grads" in p.read_text())
     if "--" in argv:
@@ -129,10 +160,16 @@ def main(argv: list[str]) -> int:
     tests = sorted(set().union(*(callers(p) for p in files))) if files else []
     if tests and "-k" not in pytest_args:
         pytest_args += ["-k", " or ".join(tests)]
-    found = run_suite(checkout, "jax", pytest_args, x64)
-    ids = sorted(i for i, e in found.items() if e.get("calls"))
-    nd_run = run_suite(checkout, "nd", pytest_args, x64, only=ids)
-    jax_run = run_suite(checkout, "jax", pytest_args, x64, only=ids)
+    if "--separate" in own:
+        found = run_suite(checkout, "jax", pytest_args, x64)
+        ids = sorted(i for i, e in found.items() if e.get("calls"))
+        nd_run = run_suite(checkout, "nd", pytest_args, x64, only=ids)
+        jax_run = run_suite(checkout, "jax", pytest_args, x64, only=ids)
+    else:
+        jax_run, nd_run = split(run_suite(checkout, "both", pytest_args, x64))
+    if "--save" in own:
+        Path(own[own.index("--save") + 1]).write_text(
+            json.dumps({"jax": jax_run, "nd": nd_run}, indent=1))
     import jax
 
     print(f"JAX {jax.__version__} tests at {checkout} ({' '.join(p.name for p in files)}), "
