@@ -24,7 +24,8 @@ checker would otherwise find done), and records each side's time and verdict; th
 goes on with jax's result. So the two sides are timed on the same machine load, call by
 call. ``--separate``: the former three runs (jax's to find the tests, then numdiffx's and
 jax's one after the other; warm caches within each run, times taken at different
-moments). ``--x64 0`` runs with x64 off; ``--save FILE`` keeps both records (JSON).
+moments). ``--x64 0`` runs with x64 off; ``--save FILE`` keeps both records (JSON), and
+``--merge FILE...`` prints one table over saved records (e.g. one run per test file).
 Printed: the issue's table (tests calling check_grads, passed, failed with each), every
 disagreement with numdiffx's first error line, and the time inside the checker on the
 tests both pass.
@@ -88,7 +89,7 @@ def split(run: Record) -> tuple[Record, Record]:
         elif outcome == "failed" and entry.get("checker_error"):
             outcome = "passed"  # jax's check raised; numdiffx's, on the same calls, did not
         nd_run[i] = {"calls": nd["calls"], "seconds": nd["seconds"], "outcome": outcome,
-                     "checker_error": nd["checker_error"],
+                     "checker_error": nd["checker_error"], "order": nd.get("order", []),
                      "error": "" if nd["checker_error"] else entry.get("error", "")}
     return jax_run, nd_run
 
@@ -136,6 +137,12 @@ def table(jax_run: Record, nd_run: Record) -> str:
         f"time inside check_grads on the {len(both)} tests both pass: jax {t_jax:.2f} s, "
         f"numdiffx {t_nd:.2f} s, ratio {t_nd / max(t_jax, 1e-9):.2f}",
     ]
+    for first in ("jax", "nd"):  # a both-run: is the ratio the same whichever went first?
+        some = [i for i in both if nd_run[i].get("order", [None])[:1] == [first]]
+        if some:
+            tj, tn = (sum(run[i]["seconds"] for i in some) for run in (jax_run, nd_run))
+            lines.append(f"  tests whose first call ran {first}'s checker first: {len(some)}, "
+                         f"ratio {tn / max(tj, 1e-9):.2f}")
     lines += disagreements(ids, both, "jax", jax_run, nd_run)
     return "\n".join(lines)
 
@@ -143,6 +150,15 @@ def table(jax_run: Record, nd_run: Record) -> str:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
+        return 0
+    if argv[0] == "--merge":  # records saved with --save, e.g. one per file: one table
+        jax_run, nd_run = {}, {}
+        for path in argv[1:]:
+            saved = json.loads(Path(path).read_text())
+            jax_run.update(saved["jax"])
+            nd_run.update(saved["nd"])
+        print(f"{len(argv) - 1} saved record(s): {' '.join(Path(p).stem for p in argv[1:])}")
+        print(table(jax_run, nd_run))
         return 0
     checkout = Path(argv[0]).resolve()
     if not (checkout / "tests").is_dir():
