@@ -11,7 +11,10 @@ at the timed checker. Nothing else changes: the same tests, seeds and test confi
 ``both``: every call runs BOTH checkers on the same arguments, one after the other, the
 order alternating from call to call, each started on cleared jax caches
 (``jax.clear_caches()``: most of a cold check is XLA compiling the function's pieces, and
-the second checker would otherwise find them compiled). Each side gets its own time and
+the second checker would otherwise find them compiled; ``ND_SWAP_CLEAR=0`` keeps the caches:
+then whichever checker runs first pays for compiling f, and the alternation shares that
+out, while each checker's own small operations stay compiled from test to test, as in a
+plain run). Each side gets its own time and
 verdict: the jax side's record is ``ND_SWAP_RECORD``, numdiffx's ``ND_SWAP_RECORD + ".nd"``
 (a test fails for numdiffx where its checker raised, else it has the test's outcome). The
 test goes on with jax's result, so a test fails in the run only where jax's check fails.
@@ -37,14 +40,16 @@ from _gradcheck_swap_plugin import (  # noqa: F401 - pytest hooks, found by name
 )
 
 _ND_RECORD: dict[str, dict[str, Any]] = {}
+_CLEAR = os.environ.get("ND_SWAP_CLEAR", "1") == "1"
 _CALLS = [0]
 
 
 def _run(impl: Callable[..., Any], args: Any, kwargs: Any, entry: dict[str, Any]
          ) -> BaseException | None:
-    import jax
+    if _CLEAR:
+        import jax
 
-    jax.clear_caches()
+        jax.clear_caches()
     entry["calls"] += 1
     start = time.perf_counter()
     try:

@@ -25,7 +25,9 @@ goes on with jax's result. So the two sides are timed on the same machine load, 
 call. ``--separate``: the former three runs (jax's to find the tests, then numdiffx's and
 jax's one after the other; warm caches within each run, times taken at different
 moments). ``--x64 0`` runs with x64 off; ``--save FILE`` keeps both records (JSON), and
-``--merge FILE...`` prints one table over saved records (e.g. one run per test file).
+``--merge FILE...`` prints one table over saved records (e.g. one run per test file);
+``--keep-caches``: the both-run without clearing jax's caches (see the plugin: a cold f
+is paid by whichever checker goes first, the checkers' own operations stay compiled).
 Printed: the issue's table (tests calling check_grads, passed, failed with each), every
 disagreement with numdiffx's first error line, and the time inside the checker on the
 tests both pass.
@@ -50,13 +52,13 @@ Record = dict[str, dict[str, Any]]
 
 
 def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
-              only: list[str] | None = None) -> Record:
+              only: list[str] | None = None, clear: bool = True) -> Record:
     """Run the tests with one checker; {test id: calls, seconds, outcome, error}. Mode
     ``both``: {"jax": record, "nd": record} of one run where every call runs both."""
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / f"{mode}.json"
         env = dict(os.environ, ND_SWAP_MODE=mode, ND_SWAP_RECORD=str(record),
-                   JAX_ENABLE_X64=x64, JAX_PLATFORMS="cpu",
+                   JAX_ENABLE_X64=x64, JAX_PLATFORMS="cpu", ND_SWAP_CLEAR=str(int(clear)),
                    XLA_FLAGS="--xla_force_host_platform_device_count=8",
                    PYTHONPATH=os.pathsep.join([str(HERE), str(REPO),
                                                os.environ.get("PYTHONPATH", "")]))
@@ -182,7 +184,8 @@ def main(argv: list[str]) -> int:
         nd_run = run_suite(checkout, "nd", pytest_args, x64, only=ids)
         jax_run = run_suite(checkout, "jax", pytest_args, x64, only=ids)
     else:
-        jax_run, nd_run = split(run_suite(checkout, "both", pytest_args, x64))
+        jax_run, nd_run = split(run_suite(checkout, "both", pytest_args, x64,
+                                          clear="--keep-caches" not in own))
     if "--save" in own:
         Path(own[own.index("--save") + 1]).write_text(
             json.dumps({"jax": jax_run, "nd": nd_run}, indent=1))
