@@ -79,20 +79,22 @@ def run_suite(checkout: Path, mode: str, pytest_args: list[str], x64: str,
 
 
 def split(run: Record) -> tuple[Record, Record]:
-    """A ``both`` run's two records, each {test id: calls, seconds, outcome, errors}: a
-    test fails for numdiffx where its checker raised, else it has the test's outcome."""
+    """A ``both`` run's two records, each {test id: calls, seconds, outcome, errors}. A test
+    has, for numdiffx, the test's outcome where both checkers raised alike (neither, or the
+    same exception type: a test that expects jax's error gets numdiffx's too); it fails
+    where only numdiffx raised, or where jax's raise made the test pass and numdiffx did not
+    raise; it passes where jax's raise failed the test and numdiffx's check did not."""
     jax_run, nd_calls = run.get("jax", {}), run.get("nd", {})
     nd_run: Record = {}
     for i, entry in jax_run.items():
         nd = nd_calls.get(i, {"calls": 0, "seconds": 0.0, "checker_error": ""})
         outcome = entry.get("outcome", "")
-        if nd["checker_error"]:
-            outcome = "failed"
-        elif outcome == "failed" and entry.get("checker_error"):
-            outcome = "passed"  # jax's check raised; numdiffx's, on the same calls, did not
+        j_err, n_err = entry.get("checker_error", ""), nd["checker_error"]
+        if bool(j_err) != bool(n_err) or j_err.split(":")[0] != n_err.split(":")[0]:
+            outcome = ("passed" if outcome == "failed" and not n_err else "failed")
         nd_run[i] = {"calls": nd["calls"], "seconds": nd["seconds"], "outcome": outcome,
-                     "checker_error": nd["checker_error"], "order": nd.get("order", []),
-                     "error": "" if nd["checker_error"] else entry.get("error", "")}
+                     "checker_error": n_err, "order": nd.get("order", []),
+                     "error": "" if n_err else entry.get("error", "")}
     return jax_run, nd_run
 
 
@@ -156,9 +158,9 @@ def main(argv: list[str]) -> int:
     if argv[0] == "--merge":  # records saved with --save, e.g. one per file: one table
         jax_run, nd_run = {}, {}
         for path in argv[1:]:
-            saved = json.loads(Path(path).read_text())
-            jax_run.update(saved["jax"])
-            nd_run.update(saved["nd"])
+            one_jax, one_nd = split(json.loads(Path(path).read_text()))
+            jax_run.update(one_jax)
+            nd_run.update(one_nd)
         print(f"{len(argv) - 1} saved record(s): {' '.join(Path(p).stem for p in argv[1:])}")
         print(table(jax_run, nd_run))
         return 0
