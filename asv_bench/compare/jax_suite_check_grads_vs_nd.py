@@ -31,6 +31,13 @@ is paid by whichever checker goes first, the checkers' own operations stay compi
 Printed: the issue's table (tests calling check_grads, passed, failed with each), every
 disagreement with numdiffx's first error line, and the time inside the checker on the
 tests both pass.
+
+Measured (JAX 0.10.2, ``JAX_NUM_GENERATED_CASES=1``, one both-run per file, merged with
+``--merge``; shared 2-core machine under heavy load): x64 on, 279 tests (api's 128
+jit_forwarding cases, batching 21, custom_api 4, custom_linear_solve 9, custom_root 6,
+lax_autodiff 88, lax_numpy's OpGradSpecialValue 4, nn 19): 279/279 pass both ways, 0
+disagreements, numdiffx 0.89x jax's time; x64 off, 264 tests (the same without
+custom_linear_solve and custom_root): 264/264, 0 disagreements, 0.83x.
 """
 
 from __future__ import annotations
