@@ -3,7 +3,9 @@ that broke JAX's own suite with numdiffx swapped in, each next to jax's own verd
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -211,3 +213,93 @@ def test_numdiffx_arithmetic_on_jax_arrays_is_clean_under_strict_promotion() -> 
         czj = nd.jacobian(lambda z: jnp.exp(z) * z, z)  # complex work, real steps
         np.testing.assert_allclose(czj, jnp.diag(jnp.exp(z) * (1 + z)), rtol=1e-7, atol=1e-9)
         assert nd.gradcheck(lambda z: jnp.exp(z) * z, (z,))  # jax reference: complex view
+
+
+# -- checkpoint= and progress= (numdiffx.jacobian's), on both paths --------------------------
+def _concrete_calls(g: Any) -> tuple[Any, list[Any]]:
+    """g, and the list of the concrete (not traced) arguments it is evaluated at."""
+    seen: list[Any] = []
+
+    def f(x: Any) -> Any:
+        if not isinstance(x, jax.core.Tracer):
+            seen.append(np.asarray(x).copy())
+        return g(x)
+
+    return f, seen
+
+
+def test_checkpoint_keeps_every_evaluation_and_a_rerun_makes_none(tmp_path: Any) -> None:
+    ck = str(tmp_path / "check.sqlite")
+    x = (np.array([0.3, 1.1, -0.7]),)
+    f, seen = _concrete_calls(jnp.sin)
+    nd.check_grads(f, x, 1, checkpoint=ck)
+    assert len(seen) == 3  # f(x) and jax's two points
+    seen.clear()
+    nd.check_grads(f, x, 1, checkpoint=ck)
+    assert len(seen) == 1  # f(x) only: it fingerprints f; both points are read back
+    # a rule 1e-3 off: its verdict, with the smaller steps numdiffx adds, is the same again
+    bad, bad_seen = _concrete_calls(_scaled_vjp(1.001, jnp.tan))
+    counts = []
+    for _ in range(2):
+        with pytest.raises(AssertionError, match=r"1\.001 times"):
+            nd.check_grads(bad, (np.array([1.5695, 0.3]),), 1, modes=("rev",), checkpoint=ck)
+        counts.append(len(bad_seen))
+    assert counts[0] > 3 and counts[1] == counts[0] + 1  # the rerun: f(x) only
+
+    def rows() -> tuple[int, int]:
+        with closing(sqlite3.connect(ck)) as conn:
+            return (conn.execute("SELECT COUNT(*) FROM sections").fetchone()[0],
+                    conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+    before = rows()
+    nd.check_grads(f, x, 2, checkpoint=ck)  # order 2: the jvp's evaluations are kept too
+    after = rows()
+    nd.check_grads(f, x, 2, checkpoint=ck)
+    # two more points of jax's recursion (JVP, VJP), their evaluations, none added again
+    assert after[0] == before[0] + 2 and after[1] >= before[1] + 6 and rows() == after
+    # the same call with another f (same name, other values): refused, never answered
+    g, _ = _concrete_calls(jnp.cos)
+    with pytest.raises(ValueError, match="f has changed"):
+        nd.check_grads(g, x, 1, checkpoint=ck)
+    nd.check_grads(f, (x[0] + 1,), 1, checkpoint=ck)  # other args: a section of their own
+    with pytest.raises(TypeError, match="checkpoint must be None or the path"):
+        nd.check_grads(f, x, 1, checkpoint=1)
+
+
+def test_progress_reports_the_evaluations_and_is_silent_by_default(capsys: Any) -> None:
+    told: list[tuple[int, int]] = []
+    nd.check_grads(jnp.sin, (np.array([0.3, 1.1]),), 2,
+                   progress=lambda d, t: told.append((d, t)))
+    # order 2 in fwd and rev: three points of jax's recursion, two evaluations each (and
+    # two more per smaller step numdiffx adds where jax's comparison fails)
+    done = [d for d, _ in told]
+    assert done == list(range(1, len(done) + 1)) and len(done) >= 6 and len(done) % 2 == 0
+    assert all(t >= d for d, t in told)
+    nd.check_grads(jnp.sin, (np.array([0.3, 1.1]),), 1, progress=True)
+    assert "evaluations" in capsys.readouterr().err
+    nd.check_grads(jnp.sin, (np.array([0.3, 1.1]),), 1)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress must be None"):
+        nd.check_grads(jnp.sin, (1.0,), 1, progress="yes")
+
+
+def test_torch_path_passes_checkpoint_and_progress_to_gradcheck(tmp_path: Any,
+                                                                monkeypatch: Any) -> None:
+    torch = pytest.importorskip("torch")
+    from numdiffx.checks import _jax_grads
+
+    x = torch.linspace(0.2, 1.4, 4, dtype=torch.float64, requires_grad=True)
+    ck, seen = str(tmp_path / "torch.sqlite"), []
+    real = _jax_grads.gradcheck
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append((kwargs["checkpoint"], kwargs["progress"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_jax_grads, "gradcheck", spy)
+    report = print  # a callable: passed through unchanged
+    # order 2 in jax's default modes: the second order in reverse mode (no false alarm)
+    nd.check_grads(torch.sin, (x,), 2, checkpoint=ck, progress=report)
+    assert seen == [(ck, report)] * 2
+    with pytest.raises(AssertionError):
+        nd.check_grads(lambda x: torch.sin(x) * x.detach(), (x,), 1)

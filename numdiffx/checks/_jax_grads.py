@@ -25,13 +25,18 @@ sharding on every perturbed copy.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from numdiffx._core.evaluation.progress import progress_iv
+from numdiffx._core.validation import checkpoint_iv
+
 from ._compare import default_tolerances
 from ._gradcheck import gradcheck
 from ._gradgrad import first_backward
+from ._jax_record import Evaluations
 from ._problem import GradcheckError
 
 __all__ = ["check_grads"]
@@ -132,8 +137,10 @@ class _Point:
     numerical directional derivative, each computed once and shared by the modes."""
 
     def __init__(self, jx: Any, f: Callable[..., Any], args: tuple[Any, ...], step: float,
-                 seed: int, tol: _Tolerances) -> None:
+                 seed: int, tol: _Tolerances, evals: Evaluations, label: str) -> None:
         self.jx, self.f, self.args, self.step, self.seed, self.tol = jx, f, args, step, seed, tol
+        self.evals, self.label = evals, label
+        self._section: Any = None  # the checkpoint record's section, opened when needed
         self.leaves, self.names, self.treedef = jx.flatten(args)
         rng = np.random.RandomState(seed)
         self.tangent = [jx.rand_like(rng, leaf) for leaf in self.leaves]
@@ -150,13 +157,21 @@ class _Point:
 
     def _values(self, step: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
         if step not in self._points:
-            jx, sides = self.jx, []
-            for sign in (1.0, -1.0):
-                moved = [jx.shifted(x, t, sign * step) for x, t in zip(self.leaves, self.tangent)]
-                outs, _, _ = jx.flatten(self.f(*jx.unflatten(self.treedef, moved)))
-                sides.append([self._wide(o) for o in outs])
+            if self.evals.path is not None and self._section is None:
+                self._section = self.evals.section(
+                    self.label, [self._wide(p) for p in self.primal()])
+            sides = [self.evals.values(self._section, f"{sign:+g}*{step!r}",
+                                       len(self.primal()), partial(self._at, sign, step))
+                     for sign in (1.0, -1.0)]
             self._points[step] = (sides[0], sides[1])
         return self._points[step]
+
+    def _at(self, sign: float, step: float) -> list[np.ndarray]:
+        """f's output leaves at ``args + sign * step * direction`` (wide, on the host)."""
+        jx = self.jx
+        moved = [jx.shifted(x, t, sign * step) for x, t in zip(self.leaves, self.tangent)]
+        outs, _, _ = jx.flatten(self.f(*jx.unflatten(self.treedef, moved)))
+        return [self._wide(o) for o in outs]
 
     def _wide(self, x: Any) -> np.ndarray:
         a = self.jx.host(x)
@@ -394,7 +409,8 @@ def _is_torch(args: Sequence[Any]) -> bool:
 
 def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
                 modes: Sequence[str] = ("fwd", "rev"), atol: object = None,
-                rtol: object = None, eps: object = None, *, seed: int = 0) -> None:
+                rtol: object = None, eps: object = None, *, seed: int = 0,
+                checkpoint: object = None, progress: object = None) -> None:
     """Check derivatives of ``f`` at ``args`` up to ``order``: ``jax.test_util.check_grads``.
 
     Same signature, arguments and recursion as jax's: ``args`` may hold jax or numpy
@@ -410,7 +426,16 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     ``atol``/``rtol``: numdiffx's tolerances (9.4e-9 for float64, 6.2e-3 for float32, not
     scaled by size; jax's defaults for 16-bit dtypes), so small rule errors are caught.
     Both sides NaN counts as a match, as in jax. torch tensors are checked through
-    :func:`gradcheck` (``fast_mode``) and :func:`gradgradcheck`.
+    :func:`gradcheck` (``fast_mode``), order > 1 on the first backward in reverse mode
+    (torch has no forward mode of its backward; gradgradcheck's default).
+
+    ``checkpoint=PATH`` and ``progress=`` are :func:`numdiffx.jacobian`'s: every
+    evaluation of f (of its jvp or pullback at order > 1) is kept in the SQLite file, so a
+    rerun of the same call after a crash evaluates only what is missing; ``progress=True``
+    shows the evaluations made as they complete, a callable gets ``progress(done, total)``;
+    by default (None, False) nothing is shown, as jax's check_grads prints nothing (most of
+    a long check is jax compiling, not f's evaluations). On torch tensors both go to
+    :func:`gradcheck` (its fast mode records the full Jacobians it falls back to).
 
     Raises
     ------
@@ -431,15 +456,19 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
     if isinstance(modes, str) or not modes or any(m not in _MODES for m in modes):
         raise ValueError(f"modes must be a non-empty sequence of {_MODES}; got {modes!r}.")
     args = tuple(args)
+    checkpoint, progress = checkpoint_iv(checkpoint), progress_iv(progress) or False
     if _is_torch(args):
-        return _check_grads_torch(f, args, order, modes, atol, rtol, eps, seed)
+        return _check_grads_torch(f, args, order, modes, atol, rtol, eps, seed,
+                                  checkpoint, progress)
     from numdiffx.backends import _jax_autodiff as jx
 
     tol = _Tolerances(jx, atol, rtol)
-    step = _step(eps, jx.flatten(args)[0], jx)
+    leaves, _, treedef = jx.flatten(args)
+    step = _step(eps, leaves, jx)
+    evals = Evaluations(checkpoint, progress, f, leaves, treedef, step, seed, jx.host)
 
     def recurse(f: Callable[..., Any], args: tuple[Any, ...], order: int, msg: str) -> None:
-        point = _Point(jx, f, args, step, seed, tol)
+        point = _Point(jx, f, args, step, seed, tol, evals, msg)
         if "fwd" in modes:
             fwd_msg = f"JVP of {msg}" if msg else "JVP"
             _check_jvp(fwd_msg, point, lin=False)
@@ -456,7 +485,10 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
             if order > 1:
                 recurse(jx.jvp_of(f, lin=True), (args, args), order - 1, lin_msg)
 
-    recurse(f, args, order, "")
+    try:
+        recurse(f, args, order, "")
+    finally:
+        evals.close()
     return None
 
 
@@ -474,13 +506,16 @@ def _tolerance(value: object, args: Sequence[Any], name: str) -> float | None:
 
 def _check_grads_torch(f: Callable[..., Any], args: tuple[Any, ...], order: int,
                        modes: Sequence[str], atol: object, rtol: object, eps: object,
-                       seed: int) -> None:
+                       seed: int, checkpoint: str | None, progress: object) -> None:
     """torch tensors: gradcheck's fast mode per order, through the first backward."""
     fwd = "fwd" in modes or "lin" in modes
     gradcheck(f, args, eps=None if eps is None else _number(eps, "eps"),
               atol=_tolerance(atol, args, "atol"), rtol=_tolerance(rtol, args, "rtol"),
               fast_mode=True, check_forward_ad=fwd,
-              check_backward_ad="rev" in modes, check_undefined_grad=False, seed=seed)
-    if order > 1:
+              check_backward_ad="rev" in modes, check_undefined_grad=False, seed=seed,
+              checkpoint=checkpoint, progress=progress)
+    if order > 1:  # the first backward's derivatives: reverse mode (forward mode through
+        # torch's backward graph gives zero tangents: a false alarm on any f)
         _, g, g_args, _, _, _ = first_backward(f, args, None, seed)
-        _check_grads_torch(g, tuple(g_args), order - 1, modes, atol, rtol, eps, seed)
+        _check_grads_torch(g, tuple(g_args), order - 1, ("rev",), atol, rtol, eps, seed,
+                           checkpoint, progress)
