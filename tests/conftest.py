@@ -153,6 +153,17 @@ SLOW_CASES = (
     "tests/test_adaptive.py::test_nested_points_are_reused_without_changing_a_bit[jax-",
     "tests/test_sparse_hessian.py::test_detection_on_every_backend[jax]",
     "tests/test_sparse_hessian.py::test_from_f_equals_the_dense_hessian_on_the_pattern[jax]",
+    # 10-25 s each on an idle machine, jax eager or jax compiles; numpy and torch stay
+    "tests/test_docs_examples.py::test_page_examples_run[models.md]",
+    "tests/test_trees.py::test_nested_tuple_and_namedtuple_arguments_batched_and_adaptive[jax]",
+    "tests/test_check_grads_dropin.py::test_numdiffx_arithmetic_on_jax_arrays_is_clean_under_stri",
+    "tests/test_sparse.py::test_sparse_adaptive_per_nonzero_on_every_backend[jax]",
+    "tests/test_sparse_hessian.py::test_from_g_on_every_backend[jax]",
+    "tests/test_checks_columns.py::test_loop_gives_the_engines_bits[jax-auto-",
+    "tests/test_adaptive.py::test_dtype_is_kept_and_jacobian_is_accurate[jax-float32]",
+    "tests/test_checks_corpus.py::test_corpus_slice_jax",
+    "tests/test_sparse.py::test_sparse_equals_dense[jax-central-banded]",
+    "tests/test_adaptive.py::test_hessian_adaptive[jax]",
 )
 
 
