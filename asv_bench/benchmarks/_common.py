@@ -20,6 +20,16 @@ def require(backend: str) -> None:
         raise NotImplementedError(f"{backend} is not installed")
 
 
+def tracked(key: str, unit: str) -> Callable[[Any, dict[str, Any]], Any]:
+    """An asv ``track_*`` method returning ``cache[key]`` (the setup_cache's result) in
+    ``unit``."""
+    def track(self: Any, cache: dict[str, Any]) -> Any:
+        return cache[key]
+
+    track.unit = unit  # type: ignore[attr-defined]
+    return track
+
+
 def require_module(name: str) -> Any:
     """The imported module, or NotImplementedError (asv: skipped) when it is absent."""
     try:

@@ -17,7 +17,7 @@ import numpy as np
 
 import numdiffx as nd
 
-from ._common import require_module
+from ._common import require_module, tracked
 
 
 def tridiagonal(x):
@@ -69,25 +69,10 @@ class AdaptiveTridiagonal:
 
         approx_derivative(tridiagonal, self.x, method="3-point")
 
-    def track_adaptive_max_error(self, cache):
-        return cache["error"]
-
-    track_adaptive_max_error.unit = "abs error"  # type: ignore[attr-defined]
-
-    def track_scipy_max_error(self, cache):
-        return cache["scipy_error"]
-
-    track_scipy_max_error.unit = "abs error"  # type: ignore[attr-defined]
-
-    def track_adaptive_nfev(self, cache):
-        return cache["nfev"]
-
-    track_adaptive_nfev.unit = "points"  # type: ignore[attr-defined]
-
-    def track_adaptive_over_scipy_time(self, cache):
-        return cache["ratio"]
-
-    track_adaptive_over_scipy_time.unit = "ratio"  # type: ignore[attr-defined]
+    track_adaptive_max_error = tracked("error", "abs error")
+    track_scipy_max_error = tracked("scipy_error", "abs error")
+    track_adaptive_nfev = tracked("nfev", "points")
+    track_adaptive_over_scipy_time = tracked("ratio", "ratio")
 
 
 class AdaptiveOverheadVsF:
@@ -148,22 +133,7 @@ class AdaptiveOverheadVsF:
         if cache is None:
             raise NotImplementedError("scipy >= 1.15 is not installed")
 
-    def track_call_over_its_f_time(self, cache):
-        return cache["call_over_f"]
-
-    track_call_over_its_f_time.unit = "ratio"  # type: ignore[attr-defined]
-
-    def track_over_scipy_differentiate(self, cache):
-        return cache["over_scipy"]
-
-    track_over_scipy_differentiate.unit = "ratio"  # type: ignore[attr-defined]
-
-    def track_max_error(self, cache):
-        return cache["error"]
-
-    track_max_error.unit = "abs error"  # type: ignore[attr-defined]
-
-    def track_scipy_differentiate_max_error(self, cache):
-        return cache["scipy_error"]
-
-    track_scipy_differentiate_max_error.unit = "abs error"  # type: ignore[attr-defined]
+    track_call_over_its_f_time = tracked("call_over_f", "ratio")
+    track_over_scipy_differentiate = tracked("over_scipy", "ratio")
+    track_max_error = tracked("error", "abs error")
+    track_scipy_differentiate_max_error = tracked("scipy_error", "abs error")
